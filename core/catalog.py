@@ -1,0 +1,77 @@
+"""The table of what each image model can do, loaded from TOML rather than written as ifs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_TABLE = Path(__file__).with_name("models.toml")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    label: str
+    aspect_ratios: tuple[str, ...]
+    image_sizes: tuple[str, ...]
+    max_input_images: int
+    thinking_levels: tuple[str, ...] = ()
+    search_grounding: bool = False
+    retired: dt.date | None = None
+
+    def is_retired(self, today: dt.date | None = None) -> bool:
+        return self.retired is not None and self.retired <= (today or dt.date.today())
+
+
+@dataclass(frozen=True)
+class ModelCatalog:
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    default_id: str = ""
+
+    def get(self, model_id: str) -> ModelSpec:
+        try:
+            return self.models[model_id]
+        except KeyError:
+            raise KeyError(f"Unknown model {model_id!r}; add it to the model table") from None
+
+    def offered(self, today: dt.date | None = None) -> list[ModelSpec]:
+        """Models a new conversation may choose: everything not yet retired."""
+        return [m for m in self.models.values() if not m.is_retired(today)]
+
+    @property
+    def default(self) -> ModelSpec:
+        return self.get(self.default_id)
+
+
+def _spec(model_id: str, raw: dict) -> ModelSpec:
+    retired = raw.get("retired")
+    if isinstance(retired, str):
+        retired = dt.date.fromisoformat(retired)
+    return ModelSpec(
+        id=model_id,
+        label=str(raw.get("label", model_id)),
+        aspect_ratios=tuple(raw.get("aspect_ratios", ("1:1",))),
+        image_sizes=tuple(raw.get("image_sizes", ())),
+        max_input_images=int(raw.get("max_input_images", 3)),
+        thinking_levels=tuple(raw.get("thinking_levels", ())),
+        search_grounding=bool(raw.get("search_grounding", False)),
+        retired=retired,
+    )
+
+
+def load_catalog(extra_file: str | Path | None = None) -> ModelCatalog:
+    """The shipped table, with entries from `extra_file` added or overriding by id."""
+    tables = [tomllib.loads(DEFAULT_TABLE.read_text())]
+    if extra_file:
+        tables.append(tomllib.loads(Path(extra_file).read_text()))
+    models: dict[str, ModelSpec] = {}
+    default_id = ""
+    for table in tables:
+        for model_id, raw in table.get("models", {}).items():
+            models[model_id] = _spec(model_id, raw)
+        default_id = table.get("default", default_id)
+    if default_id not in models:
+        default_id = next(iter(models))
+    return ModelCatalog(models=models, default_id=default_id)

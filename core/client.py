@@ -1,0 +1,198 @@
+"""HTTP client for `POST {base}/v1beta/models/{model}:generateContent`.
+
+One pooled session; urllib3's Retry does the backoff (429 and gateway errors only), extended
+to honour the wait Google puts in the body (`RetryInfo.retryDelay`) when there is no
+Retry-After header. Every failure leaves as a typed StudioError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.util.retry import Retry
+
+from core.config import Settings
+from core.errors import (
+    AuthError,
+    BadRequestError,
+    QuotaError,
+    ServiceDownError,
+    ServiceTimeout,
+    StudioError,
+    UnreadableResponse,
+)
+
+RETRY_STATUSES = (429, 500, 502, 503, 504, 524)
+MAX_RETRY_WAIT_S = 60.0
+_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def retry_delay_from_body(body: bytes | None) -> float | None:
+    """The `retryDelay` ("34s") of a Google error body's RetryInfo detail, in seconds."""
+    if not body:
+        return None
+    try:
+        details = json.loads(body).get("error", {}).get("details") or []
+    except (ValueError, AttributeError):
+        return None
+    for detail in details:
+        if isinstance(detail, dict) and isinstance(detail.get("retryDelay"), str):
+            match = _DELAY.match(detail["retryDelay"])
+            if match:
+                return float(match.group(1))
+    return None
+
+
+class GeminiRetry(Retry):
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[no-untyped-def]
+        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        # Only once a retry is certain: the body is read here so `get_retry_after` can see it;
+        # urllib3 drains it right after, so the final response is never touched.
+        if response is not None and response.status == 429 and not response.headers.get("Retry-After"):
+            with contextlib.suppress(Exception):  # a broken body just means no hint
+                response.read(cache_content=True)
+        return new
+
+    def get_retry_after(self, response) -> float | None:  # type: ignore[no-untyped-def]
+        delay = super().get_retry_after(response)
+        if delay is None:
+            delay = retry_delay_from_body(getattr(response, "_body", None))
+        return None if delay is None else min(delay, MAX_RETRY_WAIT_S)
+
+
+def make_retry(max_retries: int, backoff_factor: float = 1.0) -> Retry:
+    return GeminiRetry(
+        total=max_retries,
+        connect=max_retries,
+        read=0,  # a read error may mean the request was processed (and billed): no blind resend
+        status=max_retries,
+        other=0,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"POST"}),
+        backoff_factor=backoff_factor,
+        backoff_max=MAX_RETRY_WAIT_S,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
+
+class GeminiClient:
+    def __init__(self, settings: Settings, *, backoff_factor: float = 1.0) -> None:
+        self.settings = settings
+        self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=make_retry(settings.max_retries, backoff_factor), pool_maxsize=16)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        if settings.offline:
+            from core.offline import OFFLINE_BASE_URL, OfflineDemoAdapter
+
+            self.base_url = OFFLINE_BASE_URL
+            self.session.mount(OFFLINE_BASE_URL, OfflineDemoAdapter())
+        else:
+            self.base_url = settings.base_url
+
+    @property
+    def offline(self) -> bool:
+        return self.settings.offline
+
+    def endpoint(self, model: str) -> str:
+        return f"{self.base_url}/v1beta/models/{model}:generateContent"
+
+    def generate(self, model: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
+        data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "x-goog-api-key": self.settings.api_key.reveal()}
+        try:
+            response = self.session.post(
+                self.endpoint(model),
+                data=data,
+                headers=headers,
+                timeout=(self.settings.connect_timeout_s, self.settings.read_timeout_s),
+            )
+        except requests.exceptions.RetryError:
+            raise ServiceDownError("The image service kept failing after several retries. Try again later.") from None
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectTimeout):
+            raise ServiceTimeout(
+                "The image service did not answer in time "
+                f"(waited {self.settings.read_timeout_s:.0f} s). Large images can be slow; try again."
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            if _timed_out(exc):
+                raise ServiceTimeout(
+                    "The image service did not answer in time "
+                    f"(waited {self.settings.read_timeout_s:.0f} s). Large images can be slow; try again."
+                ) from None
+            raise ServiceDownError(
+                "Could not reach the image service (connection failed or was reset). Check the network "
+                "and COMETAPI_BASE_URL, then try again."
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise ServiceDownError(f"The request to the image service failed ({exc.__class__.__name__}).") from None
+        return self._decode(response)
+
+    def _decode(self, response: requests.Response) -> dict[str, Any]:
+        if response.status_code == 200:
+            try:
+                payload = response.json()
+            except ValueError:
+                raise UnreadableResponse(
+                    "The image service answered with something that is not JSON "
+                    f"({_describe_body(response)}). Try again."
+                ) from None
+            if not isinstance(payload, dict):
+                raise UnreadableResponse("The image service answered with unexpected JSON.")
+            return payload
+        raise error_for_status(response)
+
+
+def _timed_out(exc: Exception) -> bool:
+    """requests reports a read timeout that Retry declined to resend as a ConnectionError."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, (ReadTimeoutError, TimeoutError))
+
+
+def _describe_body(response: requests.Response) -> str:
+    kind = response.headers.get("Content-Type", "unknown type").split(";")[0]
+    return f"{kind}, {len(response.content)} bytes"
+
+
+def _error_fields(response: requests.Response) -> tuple[str, str]:
+    """(message, status) from Google's or CometAPI's error shape; empty when the body is HTML."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return "", ""
+    if isinstance(error, dict):
+        return str(error.get("message") or ""), str(error.get("status") or error.get("type") or "")
+    if isinstance(error, str):
+        return error, ""
+    return "", ""
+
+
+def error_for_status(response: requests.Response) -> StudioError:
+    code = response.status_code
+    message, status = _error_fields(response)
+    said = f' The service said: "{message}"' if message else ""
+    if code in (401, 403):
+        return AuthError(
+            "The API key was refused. Check COMETAPI_KEY (in the environment or .streamlit/secrets.toml)." + said
+        )
+    if code == 429:
+        wait = response.headers.get("Retry-After") or retry_delay_from_body(response.content)
+        hint = f" Wait about {float(wait):.0f} s and try again." if wait else " Wait a little and try again."
+        return QuotaError("The image service's rate limit or quota was reached." + hint + said)
+    if code in (408, 504, 524):
+        return ServiceTimeout("The image service timed out on this request. Try again." + said)
+    if code >= 500:
+        return ServiceDownError(f"The image service is having trouble (HTTP {code}). Try again shortly." + said)
+    if code == 413:
+        return BadRequestError("The request was too large for the service. Start a new conversation from this image.")
+    if message:
+        # Google's own words, verbatim: they name the field or part that is wrong.
+        return BadRequestError(message)
+    return BadRequestError(f"The image service rejected the request (HTTP {code}, {status or 'no details'}).")

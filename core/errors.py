@@ -1,0 +1,80 @@
+"""The failures a person may meet, each with a message they can act on.
+
+`kind` is stored on the failed turn so the page can render the right advice after a restart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StudioError(Exception):
+    kind = "error"
+    retryable = True
+
+    def __init__(self, message: str, *, reply: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        # For answers that came back without an image: the parsed reply, kept for display.
+        self.reply = reply
+
+
+class AuthError(StudioError):
+    kind = "bad_key"
+    retryable = False
+
+
+class BadRequestError(StudioError):
+    kind = "bad_request"
+
+
+class QuotaError(StudioError):
+    kind = "quota"
+
+
+class ServiceDownError(StudioError):
+    kind = "service_down"
+
+
+class ServiceTimeout(StudioError):
+    kind = "timeout"
+
+
+class UnreadableResponse(StudioError):
+    kind = "unreadable"
+
+
+class PromptBlocked(StudioError):
+    kind = "blocked"
+
+
+class NoImageError(StudioError):
+    kind = "no_image"
+
+
+class TextOnlyAnswer(StudioError):
+    kind = "text_only"
+
+
+class RequestTooLarge(StudioError):
+    kind = "too_large"
+    retryable = False
+
+
+class InvalidInput(StudioError):
+    kind = "bad_input"
+    retryable = False
+
+
+class InvalidSettings(StudioError):
+    kind = "bad_settings"
+    retryable = False
+
+
+class NotFound(StudioError):
+    kind = "not_found"
+    retryable = False
+
+
+class Interrupted(StudioError):
+    kind = "interrupted"

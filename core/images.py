@@ -1,0 +1,160 @@
+"""Image helpers: sniff the real type, check uploads, make display previews, hash content."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from core.errors import InvalidInput
+
+try:  # Phone photos: HEIC/HEIF decode through pillow-heif when it is installed.
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    HEIF_SUPPORTED = True
+except ImportError:  # pragma: no cover - pillow-heif is in requirements.txt
+    HEIF_SUPPORTED = False
+
+# The wire accepts these; anything else is converted to PNG before it is sent.
+WIRE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"}
+EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/heic": "heic",
+    "image/heif": "heif",
+}
+MAX_PIXELS = 50_000_000
+PREVIEW_MAX_WIDTH = 1460
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+def sniff_mime(data: bytes) -> str | None:
+    """The type the bytes really are, whatever a filename or a declared type says."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"):
+            return "image/heic"
+        if brand in (b"mif1", b"msf1", b"heif"):
+            return "image/heif"
+    return None
+
+
+def extension_for(data: bytes) -> str:
+    return EXTENSIONS.get(sniff_mime(data) or "", "bin")
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    data: bytes
+    mime_type: str
+    width: int
+    height: int
+    note: str | None = None
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidInput(f"This image has too many pixels (over {MAX_PIXELS // 1_000_000} megapixels).") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidInput(f"This file could not be read as an image ({exc.__class__.__name__}).") from None
+    return image
+
+
+def prepare_upload(data: bytes, filename: str = "image", max_bytes: int = 20 * 1024 * 1024) -> PreparedImage:
+    """Check an uploaded file and return bytes fit to send: decodable, an allowed type, under the
+    caps, upright. Bytes are kept as they came when they already are a plain upright image."""
+    label = filename or "image"
+    if not data:
+        raise InvalidInput(f"{label} is empty (0 bytes).")
+    if len(data) > max_bytes:
+        raise InvalidInput(f"{label} is {len(data) / 1_048_576:.1f} MB; the limit is {max_bytes / 1_048_576:.0f} MB.")
+    mime = sniff_mime(data)
+    if mime is None:
+        raise InvalidInput(f"{label} is not a PNG, JPEG, WebP, GIF or HEIC image.")
+    if mime in ("image/heic", "image/heif") and not HEIF_SUPPORTED:
+        raise InvalidInput(f"{label} is HEIC; export it as JPEG or PNG and try again.")
+    image = _open(data)
+    note = None
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        image.seek(0)
+        note = f"{label} is animated ({frames} frames); only its first frame is used."
+    rotated = image.getexif().get(0x0112, 1) not in (0, 1)
+    needs_convert = (
+        mime not in ("image/png", "image/jpeg", "image/webp")
+        or rotated
+        or frames > 1
+        or image.mode not in ("RGB", "RGBA", "L", "LA", "P")
+        or image.mode == "P"
+    )
+    if not needs_convert:
+        return PreparedImage(data, mime, image.width, image.height, note)
+    out = _normalise_mode(ImageOps.exif_transpose(image) if rotated else image)
+    buf = io.BytesIO()
+    out.save(buf, format="PNG", optimize=False)
+    return PreparedImage(buf.getvalue(), "image/png", out.width, out.height, note)
+
+
+def _normalise_mode(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGB", "RGBA"):
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: scale down to 8 bits rather than clip to white.
+        return image.point(lambda v: v / 256).convert("L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        return image.convert("RGBA")
+    if image.mode in ("LA", "PA"):
+        return image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def describe(data: bytes) -> tuple[str, int, int]:
+    """Type and size of image bytes that are already trusted (from the model or the store)."""
+    mime = sniff_mime(data) or "application/octet-stream"
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return mime, image.width, image.height
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return mime, 0, 0
+
+
+def make_preview(data: bytes, max_width: int = PREVIEW_MAX_WIDTH) -> tuple[bytes, str]:
+    """A display copy at most `max_width` wide, made once when the image arrives, so reruns
+    never re-encode full-resolution images. JPEG unless the image has transparency."""
+    image = _open(data)
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(0)
+    image = ImageOps.exif_transpose(image) or image
+    if image.width > max_width:
+        height = max(1, round(image.height * max_width / image.width))
+        image = image.resize((max_width, height), Image.Resampling.LANCZOS)
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    buf = io.BytesIO()
+    if has_alpha:
+        image.convert("RGBA").save(buf, format="PNG")
+        return buf.getvalue(), "image/png"
+    _normalise_mode(image).convert("RGB").save(buf, format="JPEG", quality=85)
+    return buf.getvalue(), "image/jpeg"

@@ -1,0 +1,119 @@
+"""The replay builder: pure functions from stored turns to the `contents` of the next request.
+
+Curated history, as the official SDK keeps it: only exchanges whose request and reply both
+succeeded are replayed; failed ones stay in the store for display. Model turns go back exactly
+as received. When the request would outgrow the route's size limit, the oldest whole exchanges
+are left out on purpose (the replay still starts with a user turn) and the caller is told which.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.values import Exchange, Part, Turn
+from core.wire import part_to_wire
+
+# Braces, role, keys and commas around each content; generous so the estimate stays above truth.
+CONTENT_OVERHEAD = 64
+PART_OVERHEAD = 96
+
+
+def b64_len(n_bytes: int) -> int:
+    return 4 * ((n_bytes + 2) // 3)
+
+
+def _json_len(value: str) -> int:
+    return len(json.dumps(value, ensure_ascii=False).encode())
+
+
+def part_size(part: Part, image_size: Callable[[str], int]) -> int:
+    """Bytes this part adds to the JSON body, computed without encoding any image."""
+    size = PART_OVERHEAD
+    if part.kind == "other":
+        return size + len(json.dumps(part.extra, ensure_ascii=False).encode())
+    if part.kind == "text" and part.text is not None:
+        size += _json_len(part.text)
+    if part.image_hash is not None:
+        size += b64_len(image_size(part.image_hash)) + len(part.mime_type or "")
+    if part.signature is not None:
+        size += _json_len(part.signature)
+    if part.extra:
+        size += len(json.dumps(part.extra, ensure_ascii=False).encode())
+    return size
+
+
+def turn_size(turn: Turn, image_size: Callable[[str], int]) -> int:
+    return CONTENT_OVERHEAD + sum(part_size(p, image_size) for p in turn.parts)
+
+
+def curated(exchanges: list[Exchange], before_position: int | None = None) -> list[Exchange]:
+    """The exchanges a new request may replay: both sides ok, and older than the request."""
+    return [e for e in exchanges if e.replayable and (before_position is None or e.request.position < before_position)]
+
+
+def content(turn: Turn, image_b64: Callable[[str], str]) -> dict[str, Any]:
+    return {"role": turn.role, "parts": [part_to_wire(p, image_b64) for p in turn.parts]}
+
+
+def build_contents(history: list[Exchange], request: Turn, image_b64: Callable[[str], str]) -> list[dict[str, Any]]:
+    contents: list[dict[str, Any]] = []
+    for exchange in history:
+        assert exchange.reply is not None
+        contents.append(content(exchange.request, image_b64))
+        contents.append(content(exchange.reply, image_b64))
+    contents.append(content(request, image_b64))
+    return contents
+
+
+@dataclass
+class ReplayPlan:
+    kept: list[Exchange]
+    dropped: list[Exchange] = field(default_factory=list)
+    estimated_bytes: int = 0
+    limit_bytes: int = 0
+    request_bytes: int = 0
+
+    @property
+    def fits(self) -> bool:
+        return self.estimated_bytes <= self.limit_bytes
+
+    @property
+    def full_bytes(self) -> int:
+        """What the request would weigh with nothing left out."""
+        return self.estimated_bytes + sum(self._exchange_sizes)
+
+    _exchange_sizes: list[int] = field(default_factory=list, repr=False)
+
+
+def plan_replay(
+    history: list[Exchange],
+    request: Turn,
+    image_size: Callable[[str], int],
+    limit_bytes: int,
+    fixed_overhead: int = 1024,
+) -> ReplayPlan:
+    """Keep the newest exchanges that fit under `limit_bytes`, oldest dropped first."""
+    request_bytes = turn_size(request, image_size)
+    sizes = []
+    for e in history:
+        assert e.reply is not None
+        sizes.append(turn_size(e.request, image_size) + turn_size(e.reply, image_size))
+    total = fixed_overhead + request_bytes + sum(sizes)
+    start = 0
+    dropped_sizes: list[int] = []
+    while total > limit_bytes and start < len(history):
+        total -= sizes[start]
+        dropped_sizes.append(sizes[start])
+        start += 1
+    plan = ReplayPlan(
+        kept=history[start:],
+        dropped=history[:start],
+        estimated_bytes=total,
+        limit_bytes=limit_bytes,
+        request_bytes=request_bytes,
+    )
+    plan._exchange_sizes = dropped_sizes
+    return plan

@@ -1,0 +1,371 @@
+"""The one service the pages talk to: it joins the store, the replay builder and the client.
+
+A turn, end to end: the user's words and images are stored first (pending); the request is
+built from the curated history; the call runs with no DB session open; the answer and the
+turn's status are stored in one short transaction. Whatever fails, the user's input stays.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from core import images
+from core.catalog import ModelCatalog, ModelSpec, load_catalog
+from core.client import GeminiClient
+from core.config import Settings
+from core.errors import InvalidInput, InvalidSettings, RequestTooLarge, StudioError
+from core.replay import ReplayPlan, build_contents, curated, plan_replay
+from core.store import Store
+from core.values import (
+    Conversation,
+    ConversationSummary,
+    Exchange,
+    GenerationSettings,
+    Part,
+    StoredImage,
+    Turn,
+    TurnStatus,
+)
+from core.wire import ModelReply, parse_response, part_from_wire, request_body
+
+log = logging.getLogger("studio")
+MAX_PROMPT_CHARS = 32_000
+NEW_TITLE = "New conversation"
+
+
+@dataclass
+class TurnOutcome:
+    request: Turn
+    reply: Turn | None = None
+    error: StudioError | None = None
+    plan: ReplayPlan | None = None
+    dropped_positions: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Upload:
+    image: StoredImage
+    note: str | None = None
+
+
+class StudioService:
+    def __init__(self, settings: Settings, store: Store, client: GeminiClient, catalog: ModelCatalog) -> None:
+        self.settings = settings
+        self.store = store
+        self.client = client
+        self.catalog = catalog
+        self._in_flight: set[int] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **client_options: Any) -> StudioService:
+        store = Store(settings.database_url)
+        service = cls(settings, store, GeminiClient(settings, **client_options), load_catalog(settings.models_file))
+        # A new process: nothing is in flight, so any pending turn was cut off by a crash.
+        store.mark_interrupted()
+        return service
+
+    @property
+    def offline(self) -> bool:
+        return self.client.offline
+
+    def _scrub(self, text: str) -> str:
+        key = self.settings.api_key.reveal()
+        return text.replace(key, "***") if key else text
+
+    # Conversations ------------------------------------------------------------------------
+
+    def new_conversation(
+        self,
+        model: str | None = None,
+        settings: GenerationSettings | None = None,
+        *,
+        seed_image: str | None = None,
+        title: str = NEW_TITLE,
+        owner: str | None = None,
+    ) -> Conversation:
+        spec = self.catalog.get(model) if model else self.catalog.default
+        chosen = self.fit_settings(spec, settings or GenerationSettings())
+        conversation = self.store.create_conversation(title, spec.id, chosen, owner)
+        if seed_image:
+            self.store.set_drafts(conversation.id, [seed_image])
+        return conversation
+
+    def fit_settings(self, spec: ModelSpec, settings: GenerationSettings) -> GenerationSettings:
+        """The nearest settings this model offers (so a model switch never carries a bad value)."""
+        changes: dict[str, Any] = {}
+        if settings.aspect_ratio not in spec.aspect_ratios:
+            changes["aspect_ratio"] = spec.aspect_ratios[0]
+        if not spec.image_sizes:
+            changes["image_size"] = None
+        elif settings.image_size not in spec.image_sizes:
+            changes["image_size"] = "1K" if "1K" in spec.image_sizes else spec.image_sizes[0]
+        if settings.thinking_level and settings.thinking_level not in spec.thinking_levels:
+            changes["thinking_level"] = None
+        if settings.grounding and not spec.search_grounding:
+            changes["grounding"] = False
+        return GenerationSettings(**{**settings.to_dict(), **changes}) if changes else settings
+
+    def conversations(self, owner: str | None = None) -> list[ConversationSummary]:
+        return self.store.conversations(owner)
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        conversation = self.store.conversation(conversation_id)
+        with self._lock:
+            live = set(self._in_flight)
+        for turn in conversation.turns:
+            # Pending but nobody in this process works on it: it was cut off.
+            if turn.status == TurnStatus.PENDING and turn.role == "user" and turn.id not in live:
+                turn.status = TurnStatus.INTERRUPTED
+        return conversation
+
+    def drafts(self, conversation_id: str) -> list[str]:
+        return self.store.drafts(conversation_id)
+
+    def set_drafts(self, conversation_id: str, hashes: list[str]) -> None:
+        self.store.set_drafts(conversation_id, hashes)
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        title = " ".join(title.split())
+        if not title:
+            raise InvalidInput("A title cannot be empty.")
+        self.store.rename(conversation_id, title)
+
+    def delete(self, conversation_id: str) -> None:
+        self.store.delete(conversation_id)
+
+    def update_settings(self, conversation_id: str, settings: GenerationSettings) -> GenerationSettings:
+        conversation = self.store.conversation(conversation_id, with_turns=False)
+        fitted = self.fit_settings(self.catalog.get(conversation.model), settings)
+        self.store.update_settings(conversation_id, fitted)
+        return fitted
+
+    def switch_model(self, conversation_id: str, model: str) -> Conversation:
+        """A conversation's model is fixed once it has turns (signatures belong to one model):
+        switching then starts a new conversation seeded with the current image."""
+        conversation = self.store.conversation(conversation_id)
+        spec = self.catalog.get(model)
+        if not conversation.turns:
+            self.store.set_model(conversation_id, spec.id)
+            self.update_settings(conversation_id, conversation.settings)
+            return self.store.conversation(conversation_id)
+        latest = conversation.latest_image
+        return self.new_conversation(
+            spec.id,
+            conversation.settings,
+            seed_image=latest.image_hash if latest else None,
+            title=f"{conversation.title} ({spec.label})",
+            owner=conversation.owner,
+        )
+
+    def continue_from(self, conversation_id: str, image_hash: str) -> Conversation:
+        source = self.store.conversation(conversation_id, with_turns=False)
+        return self.new_conversation(
+            source.model,
+            source.settings,
+            seed_image=image_hash,
+            title=f"From: {source.title}"[:200],
+            owner=source.owner,
+        )
+
+    # Images -------------------------------------------------------------------------------
+
+    def add_upload(self, data: bytes, filename: str = "image") -> Upload:
+        """Check and persist an uploaded image the moment it arrives."""
+        prepared = images.prepare_upload(data, filename, self.settings.max_upload_bytes)
+        return Upload(
+            self._put_image(prepared.data, prepared.mime_type, prepared.width, prepared.height), prepared.note
+        )
+
+    def _put_image(self, data: bytes, mime: str, width: int = 0, height: int = 0) -> StoredImage:
+        if not width:
+            mime_sniffed, width, height = images.describe(data)
+            mime = mime if mime else mime_sniffed
+        info = StoredImage(images.content_hash(data), mime, width, height, len(data))
+        if not self.store.has_image(info.hash):
+            self.store.put_image(info, data, images.make_preview(data))
+        return info
+
+    def image_bytes(self, image_hash: str) -> bytes:
+        return self.store.image_bytes(image_hash)
+
+    def image_info(self, image_hash: str) -> StoredImage | None:
+        return self.store.image_info(image_hash)
+
+    def preview(self, image_hash: str) -> tuple[bytes, str]:
+        """The stored display copy; images from before previews existed get one now, once."""
+        found = self.store.image_preview(image_hash)
+        if found is not None:
+            return found
+        data, mime = images.make_preview(self.store.image_bytes(image_hash))
+        self.store.set_image_preview(image_hash, data, mime)
+        return data, mime
+
+    # Turns --------------------------------------------------------------------------------
+
+    def start_turn(self, conversation_id: str, text: str, image_hashes: list[str] | None = None) -> Turn:
+        """Check the input and store it as a pending user turn; nothing typed is lost after this."""
+        hashes = list(dict.fromkeys(image_hashes or []))
+        text = text.strip()
+        if not text and not hashes:
+            raise InvalidInput("Type a prompt or attach an image.")
+        if len(text) > MAX_PROMPT_CHARS:
+            raise InvalidInput(
+                f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}. Shorten it."
+            )
+        conversation = self.store.conversation(conversation_id, with_turns=False)
+        spec = self.catalog.get(conversation.model)
+        if len(hashes) > spec.max_input_images:
+            raise InvalidInput(f"{spec.label} accepts at most {spec.max_input_images} images in one message.")
+        parts: list[Part] = [Part("text", text)] if text else []
+        for image_hash in hashes:
+            info = self.store.image_info(image_hash)
+            if info is None:
+                raise InvalidInput("An attached image is no longer stored; attach it again.")
+            parts.append(Part("image", image_hash=info.hash, mime_type=info.mime_type))
+        turn = self.store.add_user_turn(conversation_id, parts, conversation.settings)
+        with self._lock:
+            self._in_flight.add(turn.id)
+        if conversation.title == NEW_TITLE and text:
+            self.store.rename(conversation_id, _title_from(text))
+        self.store.set_drafts(conversation_id, [])
+        return turn
+
+    def plan(self, conversation: Conversation, request: Turn) -> ReplayPlan:
+        history = curated(conversation.exchanges, before_position=request.position)
+        hashes = {p.image_hash for e in history for t in (e.request, e.reply) if t for p in t.parts if p.image_hash}
+        hashes |= {p.image_hash for p in request.parts if p.image_hash}
+        sizes = self.store.image_sizes(hashes)
+        return plan_replay(history, request, lambda h: sizes.get(h, 0), self.settings.max_request_bytes)
+
+    def meter(self, conversation_id: str, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
+        """What the next request would weigh, for the size meter, without sending anything."""
+        conversation = self.store.conversation(conversation_id)
+        parts = [Part("text", text)] + [
+            Part("image", image_hash=h, mime_type="image/png") for h in (image_hashes or [])
+        ]
+        probe = Turn(-1, conversation_id, "user", 1 << 30, TurnStatus.PENDING, parts)
+        return self.plan(conversation, probe)
+
+    def run_turn(self, request_id: int) -> TurnOutcome:
+        request = self.store.turn(request_id)
+        with self._lock:
+            self._in_flight.add(request_id)
+        try:
+            return self._run(request)
+        except StudioError as error:
+            return self._fail(request, error)
+        except Exception as exc:
+            log.exception("turn %s failed unexpectedly", request_id)
+            return self._fail(request, StudioError(f"Something went wrong in the studio ({exc.__class__.__name__})."))
+        finally:
+            with self._lock:
+                self._in_flight.discard(request_id)
+
+    def send(self, conversation_id: str, text: str, image_hashes: list[str] | None = None) -> TurnOutcome:
+        return self.run_turn(self.start_turn(conversation_id, text, image_hashes).id)
+
+    def retry(self, request_id: int) -> TurnOutcome:
+        """Send a failed or interrupted turn's words and images again, as a new turn."""
+        old = self.store.turn(request_id)
+        text = "\n\n".join(p.text or "" for p in old.parts if p.kind == "text")
+        return self.send(old.conversation_id, text, [p.image_hash for p in old.parts if p.image_hash])
+
+    def _run(self, request: Turn) -> TurnOutcome:
+        conversation = self.store.conversation(request.conversation_id)
+        spec = self.catalog.get(conversation.model)
+        plan = self.plan(conversation, request)
+        if not plan.fits:
+            raise RequestTooLarge(
+                f"This message alone is {plan.estimated_bytes / 1_048_576:.1f} MB, over the "
+                f"{self.settings.max_request_mb:g} MB request limit. Attach fewer or smaller images."
+            )
+        body = self._encode(plan.kept, request, spec, conversation.settings)
+        # No DB session is open here: the call may take minutes.
+        payload = self.client.generate(spec.id, body)
+        reply = parse_response(payload)
+        stored = self.store.finish_turn(
+            request.id,
+            status=TurnStatus.OK,
+            reply_parts=self._store_parts(reply),
+            meta=_meta(reply),
+        )
+        return TurnOutcome(
+            self.store.turn(request.id),
+            stored,
+            plan=plan,
+            dropped_positions=[e.request.position for e in plan.dropped],
+        )
+
+    def _encode(self, kept: list[Exchange], request: Turn, spec: ModelSpec, settings: GenerationSettings) -> bytes:
+        hashes = {p.image_hash for e in kept for t in (e.request, e.reply) if t for p in t.parts if p.image_hash}
+        hashes |= {p.image_hash for p in request.parts if p.image_hash}
+        blobs = self.store.images_bytes(hashes)
+        encoded: dict[str, str] = {}
+
+        def image_b64(image_hash: str) -> str:
+            if image_hash not in encoded:
+                encoded[image_hash] = base64.b64encode(blobs[image_hash]).decode("ascii")
+            return encoded[image_hash]
+
+        body = request_body(build_contents(kept, request, image_b64), spec, settings)
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def _store_parts(self, reply: ModelReply) -> list[Part]:
+        parts = []
+        for raw in reply.parts:
+            part, data = part_from_wire(raw)
+            if data is not None:
+                info = self._put_image(data, images.sniff_mime(data) or part.mime_type or "")
+                assert info.hash
+                part = Part(part.kind, part.text, info.hash, part.mime_type, part.thought, part.signature, part.extra)
+            parts.append(part)
+        return parts
+
+    def _fail(self, request: Turn, error: StudioError) -> TurnOutcome:
+        message = self._scrub(error.message)
+        reply_parts = None
+        meta: dict[str, Any] = {}
+        if isinstance(error.reply, ModelReply):
+            reply_parts = self._store_parts(error.reply)
+            meta = _meta(error.reply)
+        try:
+            stored = self.store.finish_turn(
+                request.id,
+                status=TurnStatus.FAILED,
+                reply_parts=reply_parts,
+                meta=meta,
+                error_kind=error.kind,
+                error_message=message,
+            )
+        except StudioError:
+            stored = None
+        error.message = message
+        return TurnOutcome(request, stored, error)
+
+
+def _meta(reply: ModelReply) -> dict[str, Any]:
+    return {
+        "finish_reason": reply.finish_reason,
+        "usage": reply.usage,
+        "model_version": reply.model_version,
+        "response_id": reply.response_id,
+        "grounding": reply.grounding,
+    }
+
+
+def _title_from(text: str) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= 60 else words[:57].rsplit(" ", 1)[0] + "…"
+
+
+__all__ = ["InvalidSettings", "StudioService", "TurnOutcome", "Upload"]

@@ -1,0 +1,384 @@
+"""The store: conversations, turns, parts and images behind short units of work.
+
+A DB session lives for one unit of work (`with store.write() as db:`) and is never held across
+the model call. On SQLite, write units start with BEGIN IMMEDIATE so concurrent writers queue
+on busy_timeout instead of failing with "database is locked" on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from core.config import PROJECT_ROOT
+from core.errors import NotFound
+from core.schema import ConversationRow, ImageRow, PartRow, TurnRow, utcnow
+from core.values import (
+    Conversation,
+    ConversationSummary,
+    GenerationSettings,
+    Part,
+    StoredImage,
+    Turn,
+    TurnStatus,
+)
+
+MIGRATIONS = PROJECT_ROOT / "migrations"
+INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
+
+
+def make_engine(database_url: str) -> Engine:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # SQLAlchemy, not the driver, decides when transactions begin (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def _turn_value(row: TurnRow) -> Turn:
+    return Turn(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        role="model" if row.role == "model" else "user",
+        position=row.position,
+        status=TurnStatus(row.status),
+        parts=[
+            Part(p.kind, p.text, p.image_hash, p.mime_type, p.thought, p.signature, p.extra)  # type: ignore[arg-type]
+            for p in row.parts
+        ],
+        reply_to=row.reply_to_id,
+        settings=GenerationSettings.from_dict(row.settings),
+        error_kind=row.error_kind,
+        error_message=row.error_message,
+        finish_reason=row.finish_reason,
+        usage=row.usage,
+        model_version=row.model_version,
+        response_id=row.response_id,
+        grounding=row.grounding,
+        created_at=row.created_at,
+    )
+
+
+def _part_rows(parts: list[Part]) -> list[PartRow]:
+    return [
+        PartRow(
+            position=i,
+            kind=p.kind,
+            text=p.text,
+            thought=p.thought,
+            signature=p.signature,
+            mime_type=p.mime_type,
+            image_hash=p.image_hash,
+            extra=p.extra,
+        )
+        for i, p in enumerate(parts)
+    ]
+
+
+class Store:
+    def __init__(self, database_url: str, *, engine: Engine | None = None, run_migrations: bool = True) -> None:
+        self.engine = engine or make_engine(database_url)
+        if run_migrations:
+            migrate(self.engine)
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader() as db:
+            yield db
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with self._writer.begin() as db:
+            yield db
+
+    # Images -------------------------------------------------------------------------------
+
+    def put_image(self, image: StoredImage, data: bytes, preview: tuple[bytes, str] | None = None) -> str:
+        with self.write() as db:
+            if db.get(ImageRow, image.hash) is None:
+                db.add(
+                    ImageRow(
+                        hash=image.hash,
+                        mime_type=image.mime_type,
+                        width=image.width,
+                        height=image.height,
+                        size_bytes=image.size_bytes,
+                        data=data,
+                        preview=preview[0] if preview else None,
+                        preview_mime=preview[1] if preview else None,
+                    )
+                )
+        return image.hash
+
+    def has_image(self, image_hash: str) -> bool:
+        with self.read() as db:
+            return db.scalar(select(func.count()).where(ImageRow.hash == image_hash)) == 1
+
+    def image_bytes(self, image_hash: str) -> bytes:
+        with self.read() as db:
+            data = db.scalar(select(ImageRow.data).where(ImageRow.hash == image_hash))
+        if data is None:
+            raise NotFound(f"Image {image_hash[:12]} is not in the store.")
+        return data
+
+    def images_bytes(self, hashes: set[str]) -> dict[str, bytes]:
+        if not hashes:
+            return {}
+        with self.read() as db:
+            rows = db.execute(select(ImageRow.hash, ImageRow.data).where(ImageRow.hash.in_(hashes)))
+            return {h: d for h, d in rows}
+
+    def image_sizes(self, hashes: set[str]) -> dict[str, int]:
+        if not hashes:
+            return {}
+        with self.read() as db:
+            rows = db.execute(select(ImageRow.hash, ImageRow.size_bytes).where(ImageRow.hash.in_(hashes)))
+            return {h: n for h, n in rows}
+
+    def image_info(self, image_hash: str) -> StoredImage | None:
+        with self.read() as db:
+            row = db.get(ImageRow, image_hash)
+            if row is None:
+                return None
+            return StoredImage(row.hash, row.mime_type, row.width, row.height, row.size_bytes)
+
+    def image_preview(self, image_hash: str) -> tuple[bytes, str] | None:
+        with self.read() as db:
+            row = db.execute(select(ImageRow.preview, ImageRow.preview_mime).where(ImageRow.hash == image_hash)).first()
+        if row is None or row[0] is None:
+            return None
+        return row[0], row[1] or "image/png"
+
+    def set_image_preview(self, image_hash: str, preview: bytes, mime: str) -> None:
+        with self.write() as db:
+            db.execute(update(ImageRow).where(ImageRow.hash == image_hash).values(preview=preview, preview_mime=mime))
+
+    # Conversations ------------------------------------------------------------------------
+
+    def create_conversation(
+        self, title: str, model: str, settings: GenerationSettings, owner: str | None = None
+    ) -> Conversation:
+        now = utcnow()
+        row = ConversationRow(
+            id=uuid.uuid4().hex,
+            title=title[:200],
+            model=model,
+            settings=settings.to_dict(),
+            owner=owner,
+            created_at=now,
+            updated_at=now,
+        )
+        with self.write() as db:
+            db.add(row)
+        return Conversation(row.id, row.title, model, settings, now, now, owner)
+
+    def conversation(self, conversation_id: str, *, with_turns: bool = True) -> Conversation:
+        with self.read() as db:
+            query = select(ConversationRow).where(ConversationRow.id == conversation_id)
+            if with_turns:
+                query = query.options(selectinload(ConversationRow.turns).selectinload(TurnRow.parts))
+            row = db.scalar(query)
+            if row is None:
+                raise NotFound("That conversation does not exist (it may have been deleted).")
+            turns = [_turn_value(t) for t in row.turns] if with_turns else []
+            return Conversation(
+                row.id,
+                row.title,
+                row.model,
+                GenerationSettings.from_dict(row.settings),
+                row.created_at,
+                row.updated_at,
+                row.owner,
+                turns,
+            )
+
+    def conversations(self, owner: str | None = None, limit: int = 200) -> list[ConversationSummary]:
+        turn_count = (
+            select(func.count()).where(TurnRow.conversation_id == ConversationRow.id, TurnRow.role == "user")
+        ).scalar_subquery()
+        # The newest image of the conversation, model results first, for the thumbnail.
+        thumbnail = (
+            select(PartRow.image_hash)
+            .join(TurnRow, PartRow.turn_id == TurnRow.id)
+            .where(TurnRow.conversation_id == ConversationRow.id, PartRow.kind == "image", PartRow.thought.is_not(True))
+            .order_by(TurnRow.position.desc(), PartRow.position.desc())
+            .limit(1)
+        ).scalar_subquery()
+        query = select(
+            ConversationRow.id,
+            ConversationRow.title,
+            ConversationRow.model,
+            ConversationRow.updated_at,
+            turn_count,
+            thumbnail,
+        )
+        if owner is not None:
+            query = query.where(ConversationRow.owner == owner)
+        query = query.order_by(ConversationRow.updated_at.desc()).limit(limit)
+        with self.read() as db:
+            return [ConversationSummary(*row) for row in db.execute(query)]
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        with self.write() as db:
+            self._touch(db, conversation_id, title=title[:200])
+
+    def update_settings(self, conversation_id: str, settings: GenerationSettings) -> None:
+        with self.write() as db:
+            self._touch(db, conversation_id, settings=settings.to_dict(), stamp=False)
+
+    def set_model(self, conversation_id: str, model: str) -> None:
+        with self.write() as db:
+            self._touch(db, conversation_id, model=model, stamp=False)
+
+    def drafts(self, conversation_id: str) -> list[str]:
+        with self.read() as db:
+            found = db.execute(
+                select(ConversationRow.draft_images).where(ConversationRow.id == conversation_id)
+            ).first()
+        if found is None:
+            raise NotFound("That conversation does not exist (it may have been deleted).")
+        return list(found[0] or [])
+
+    def set_drafts(self, conversation_id: str, hashes: list[str]) -> None:
+        with self.write() as db:
+            self._touch(db, conversation_id, draft_images=list(hashes), stamp=False)
+
+    def delete(self, conversation_id: str) -> None:
+        with self.write() as db:
+            db.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
+            # Images no part refers to any more, leaving recent uploads not yet sent alone.
+            cutoff = utcnow() - dt.timedelta(days=1)
+            used = select(PartRow.image_hash).where(PartRow.image_hash.is_not(None))
+            drafts = {h for row in db.scalars(select(ConversationRow.draft_images)) for h in (row or [])}
+            db.execute(
+                delete(ImageRow).where(
+                    ImageRow.hash.not_in(used), ImageRow.hash.not_in(drafts), ImageRow.created_at < cutoff
+                )
+            )
+
+    def _touch(self, db: Session, conversation_id: str, *, stamp: bool = True, **values: Any) -> None:
+        if stamp:
+            values["updated_at"] = utcnow()
+        result = db.execute(update(ConversationRow).where(ConversationRow.id == conversation_id).values(**values))
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFound("That conversation does not exist (it may have been deleted).")
+
+    # Turns --------------------------------------------------------------------------------
+
+    def _next_position(self, db: Session, conversation_id: str) -> int:
+        current = db.scalar(select(func.max(TurnRow.position)).where(TurnRow.conversation_id == conversation_id))
+        return 0 if current is None else current + 1
+
+    def add_user_turn(self, conversation_id: str, parts: list[Part], settings: GenerationSettings) -> Turn:
+        with self.write() as db:
+            self._touch(db, conversation_id)
+            row = TurnRow(
+                conversation_id=conversation_id,
+                role="user",
+                position=self._next_position(db, conversation_id),
+                status=TurnStatus.PENDING.value,
+                settings=settings.to_dict(),
+                parts=_part_rows(parts),
+            )
+            db.add(row)
+            db.flush()
+            return _turn_value(row)
+
+    def finish_turn(
+        self,
+        request_id: int,
+        *,
+        status: TurnStatus,
+        reply_parts: list[Part] | None = None,
+        meta: dict[str, Any] | None = None,
+        error_kind: str | None = None,
+        error_message: str | None = None,
+    ) -> Turn | None:
+        """Close a pending user turn in one transaction: its status, and the model turn (if
+        the service answered with content) at the next position."""
+        with self.write() as db:
+            request = db.get(TurnRow, request_id)
+            if request is None:
+                raise NotFound("That turn no longer exists (its conversation may have been deleted).")
+            request.status = status.value
+            request.error_kind = error_kind
+            request.error_message = error_message
+            self._touch(db, request.conversation_id)
+            if reply_parts is None:
+                return None
+            reply = TurnRow(
+                conversation_id=request.conversation_id,
+                role="model",
+                position=self._next_position(db, request.conversation_id),
+                status=status.value,
+                reply_to_id=request.id,
+                settings=request.settings,
+                parts=_part_rows(reply_parts),
+                error_kind=error_kind,
+                error_message=error_message,
+                **(meta or {}),
+            )
+            db.add(reply)
+            db.flush()
+            return _turn_value(reply)
+
+    def mark_interrupted(self, exclude: set[int] | None = None) -> int:
+        """Pending user turns no live call is working on: the process died mid-call."""
+        with self.write() as db:
+            query = update(TurnRow).where(TurnRow.status == TurnStatus.PENDING.value, TurnRow.role == "user")
+            if exclude:
+                query = query.where(TurnRow.id.not_in(exclude))
+            result = db.execute(
+                query.values(
+                    status=TurnStatus.INTERRUPTED.value,
+                    error_kind="interrupted",
+                    error_message=INTERRUPTED_MESSAGE,
+                )
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def turn(self, turn_id: int) -> Turn:
+        with self.read() as db:
+            row = db.get(TurnRow, turn_id)
+            if row is None:
+                raise NotFound("That turn no longer exists.")
+            return _turn_value(row)

@@ -1,0 +1,164 @@
+"""The values at the centre of the studio: conversations, turns and their parts.
+
+A model turn's parts are the wire parts as received; only the image bytes move to the image
+table (by content hash), and every other key is kept so the turn can be replayed verbatim.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+Role = Literal["user", "model"]
+
+
+class TurnStatus(StrEnum):
+    PENDING = "pending"
+    OK = "ok"
+    FAILED = "failed"
+    # A pending turn whose process died before the model answered.
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    aspect_ratio: str = "1:1"
+    image_size: str | None = "1K"
+    image_only: bool = False
+    grounding: bool = False
+    thinking_level: str | None = None
+    include_thoughts: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> GenerationSettings:
+        known = {k: v for k, v in (raw or {}).items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Part:
+    kind: Literal["text", "image", "other"]
+    text: str | None = None
+    image_hash: str | None = None
+    mime_type: str | None = None
+    # None means the key was absent on the wire; kept apart from False so replay is exact.
+    thought: bool | None = None
+    signature: str | None = None
+    # Any other wire keys of the part, echoed back untouched.
+    extra: dict[str, Any] | None = None
+
+    @property
+    def is_thought(self) -> bool:
+        return bool(self.thought)
+
+
+@dataclass
+class Turn:
+    id: int
+    conversation_id: str
+    role: Role
+    position: int
+    status: TurnStatus
+    parts: list[Part] = field(default_factory=list)
+    reply_to: int | None = None
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    error_kind: str | None = None
+    error_message: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    model_version: str | None = None
+    response_id: str | None = None
+    grounding: dict[str, Any] | None = None
+    created_at: dt.datetime | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(p.text for p in self.parts if p.kind == "text" and p.text and not p.is_thought)
+
+    @property
+    def images(self) -> list[Part]:
+        return [p for p in self.parts if p.kind == "image" and not p.is_thought]
+
+    @property
+    def thoughts(self) -> list[Part]:
+        return [p for p in self.parts if p.is_thought]
+
+    @property
+    def result_image(self) -> Part | None:
+        """The last non-thought image; a thought image only when it is the only kind there is."""
+        images = [p for p in self.parts if p.kind == "image"]
+        final = [p for p in images if not p.is_thought]
+        if final:
+            return final[-1]
+        return images[-1] if images else None
+
+
+@dataclass
+class Exchange:
+    """A user turn and the model turn that answered it (if any yet)."""
+
+    request: Turn
+    reply: Turn | None = None
+
+    @property
+    def replayable(self) -> bool:
+        return self.request.status == TurnStatus.OK and self.reply is not None and self.reply.status == TurnStatus.OK
+
+
+@dataclass
+class Conversation:
+    id: str
+    title: str
+    model: str
+    settings: GenerationSettings
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    owner: str | None = None
+    turns: list[Turn] = field(default_factory=list)
+    thumbnail_hash: str | None = None
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        return pair_exchanges(self.turns)
+
+    @property
+    def latest_image(self) -> Part | None:
+        for exchange in reversed(self.exchanges):
+            if exchange.reply is not None and exchange.reply.result_image is not None:
+                return exchange.reply.result_image
+        for exchange in reversed(self.exchanges):
+            if exchange.request.images:
+                return exchange.request.images[-1]
+        return None
+
+
+def pair_exchanges(turns: list[Turn]) -> list[Exchange]:
+    """User turns in position order, each with its reply; replies find their request by id,
+    so two tabs writing at once still pair correctly."""
+    replies = {t.reply_to: t for t in turns if t.role == "model" and t.reply_to is not None}
+    ordered = sorted((t for t in turns if t.role == "user"), key=lambda t: t.position)
+    return [Exchange(request=t, reply=replies.get(t.id)) for t in ordered]
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    hash: str
+    mime_type: str
+    width: int
+    height: int
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    id: str
+    title: str
+    model: str
+    updated_at: dt.datetime
+    turn_count: int
+    thumbnail_hash: str | None

@@ -1,0 +1,187 @@
+"""The Gemini generateContent wire format: request bodies in, typed replies out.
+
+Model parts are kept as received. Only inline image bytes leave the part (to the image table);
+they go back in as the very same base64 string, which `part_from_wire` checks before it agrees
+to split them out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.catalog import ModelSpec
+from core.errors import InvalidSettings, NoImageError, PromptBlocked, TextOnlyAnswer, UnreadableResponse
+from core.values import GenerationSettings, Part
+
+BYPASS_SIGNATURE = "skip_thought_signature_validator"
+
+NO_IMAGE_MESSAGES = {
+    "NO_IMAGE": "The model finished without drawing an image. Try rephrasing or being more specific.",
+    "IMAGE_SAFETY": "The image was withheld by the image safety filter. Try a different description.",
+    "SAFETY": "The answer was stopped by a safety filter. Try a different description.",
+    "PROHIBITED_CONTENT": "The request was refused as prohibited content.",
+    "RECITATION": "The answer was stopped because it resembled existing material too closely.",
+    "IMAGE_RECITATION": "The image was withheld because it resembled existing material too closely.",
+    "IMAGE_PROHIBITED_CONTENT": "The image was refused as prohibited content.",
+    "IMAGE_OTHER": "The model could not produce an image this time. Try again or rephrase.",
+    "BLOCKLIST": "The request contains blocked terms.",
+    "SPII": "The answer was stopped because it may contain sensitive personal information.",
+    "MAX_TOKENS": "The answer ran out of tokens before an image was made.",
+    "MALFORMED_FUNCTION_CALL": "The model produced a malformed answer. Try again.",
+    "OTHER": "The model stopped for an unspecified reason. Try again.",
+}
+
+
+def generation_config(spec: ModelSpec, settings: GenerationSettings) -> dict[str, Any]:
+    """The `generationConfig` for this model, refusing settings the model does not have."""
+    if settings.aspect_ratio not in spec.aspect_ratios:
+        raise InvalidSettings(
+            f"{spec.label} does not offer aspect ratio {settings.aspect_ratio}; "
+            f"choose one of {', '.join(spec.aspect_ratios)}."
+        )
+    image_config: dict[str, Any] = {"aspectRatio": settings.aspect_ratio}
+    if settings.image_size and spec.image_sizes:
+        if settings.image_size not in spec.image_sizes:
+            raise InvalidSettings(
+                f"{spec.label} does not offer size {settings.image_size}; choose one of {', '.join(spec.image_sizes)}."
+            )
+        image_config["imageSize"] = settings.image_size
+    config: dict[str, Any] = {
+        "responseModalities": ["IMAGE"] if settings.image_only else ["TEXT", "IMAGE"],
+        "imageConfig": image_config,
+    }
+    if settings.thinking_level and spec.thinking_levels:
+        if settings.thinking_level not in spec.thinking_levels:
+            raise InvalidSettings(f"{spec.label} has no thinking level {settings.thinking_level!r}.")
+        config["thinkingConfig"] = {
+            "thinkingLevel": settings.thinking_level,
+            "includeThoughts": settings.include_thoughts,
+        }
+    return config
+
+
+def request_body(contents: list[dict[str, Any]], spec: ModelSpec, settings: GenerationSettings) -> dict[str, Any]:
+    body: dict[str, Any] = {"contents": contents, "generationConfig": generation_config(spec, settings)}
+    if settings.grounding and spec.search_grounding:
+        body["tools"] = [{"google_search": {}}]
+    return body
+
+
+def part_from_wire(raw: dict[str, Any]) -> tuple[Part, bytes | None]:
+    """A received part as a stored value, plus the image bytes it carried (if any)."""
+    known = {"text", "inlineData", "thought", "thoughtSignature"}
+    extra = {k: v for k, v in raw.items() if k not in known} or None
+    thought = raw.get("thought")
+    signature = raw.get("thoughtSignature")
+    if "inlineData" in raw and "text" not in raw:
+        inline = raw["inlineData"]
+        data = inline.get("data") if isinstance(inline, dict) else None
+        if isinstance(data, str) and set(inline) == {"mimeType", "data"}:
+            try:
+                decoded = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                decoded = None
+            if decoded is not None and base64.b64encode(decoded).decode("ascii") == data:
+                part = Part("image", None, None, inline["mimeType"], thought, signature, extra)
+                return part, decoded
+    elif "text" in raw and "inlineData" not in raw and isinstance(raw["text"], str):
+        return Part("text", raw["text"], None, None, thought, signature, extra), None
+    # Anything else (a non-canonical encoding, a part kind we do not know) is kept whole.
+    return Part("other", extra=dict(raw)), None
+
+
+def part_to_wire(part: Part, image_b64: Callable[[str], str]) -> dict[str, Any]:
+    if part.kind == "other":
+        return dict(part.extra or {})
+    out: dict[str, Any] = {}
+    if part.kind == "text":
+        out["text"] = part.text
+    else:
+        assert part.image_hash is not None
+        out["inlineData"] = {"mimeType": part.mime_type, "data": image_b64(part.image_hash)}
+    if part.thought is not None:
+        out["thought"] = part.thought
+    if part.signature is not None:
+        out["thoughtSignature"] = part.signature
+    if part.extra:
+        out.update(part.extra)
+    return out
+
+
+@dataclass
+class ModelReply:
+    """One successful generateContent answer: the candidate content exactly as received."""
+
+    content: dict[str, Any]
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    model_version: str | None = None
+    response_id: str | None = None
+    grounding: dict[str, Any] | None = None
+    parts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(p["text"] for p in self.parts if isinstance(p.get("text"), str) and not p.get("thought"))
+
+    @property
+    def has_image(self) -> bool:
+        return any("inlineData" in p for p in self.parts)
+
+    @property
+    def has_final_image(self) -> bool:
+        return any("inlineData" in p and not p.get("thought") for p in self.parts)
+
+
+def parse_response(payload: Any, *, image_expected: bool = True) -> ModelReply:
+    """The reply in `payload`, or the typed error that says why there is no image."""
+    if not isinstance(payload, dict):
+        raise UnreadableResponse("The service answered with something that is not a JSON object.")
+    candidates = payload.get("candidates") or []
+    feedback = payload.get("promptFeedback") or {}
+    if not candidates:
+        reason = feedback.get("blockReason")
+        if reason:
+            detail = feedback.get("blockReasonMessage") or ""
+            raise PromptBlocked(
+                f"The prompt was blocked ({reason}). {detail}".strip()
+                + " Rephrase it or remove the image that triggered it."
+            )
+        raise NoImageError("The service answered with no result at all. Try again.")
+    candidate = candidates[0]
+    if not isinstance(candidate, dict):
+        raise UnreadableResponse("The service's answer has a malformed candidate.")
+    content = candidate.get("content") or {}
+    parts = content.get("parts") or []
+    if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+        raise UnreadableResponse("The service's answer has malformed parts.")
+    reply = ModelReply(
+        content=content,
+        finish_reason=candidate.get("finishReason"),
+        usage=payload.get("usageMetadata"),
+        model_version=payload.get("modelVersion"),
+        response_id=payload.get("responseId"),
+        grounding=candidate.get("groundingMetadata"),
+        parts=parts,
+    )
+    reason = reply.finish_reason or ""
+    if not reply.has_image:
+        if reason and reason not in ("STOP", "FINISH_REASON_UNSPECIFIED"):
+            message = NO_IMAGE_MESSAGES.get(reason, f"The model stopped ({reason}) without an image.")
+            raise NoImageError(message + _said(reply), reply=reply)
+        if not parts:
+            raise NoImageError("The model answered with an empty result. Try again.", reply=reply)
+        if image_expected:
+            raise TextOnlyAnswer("The model answered in words only, without an image." + _said(reply), reply=reply)
+    return reply
+
+
+def _said(reply: ModelReply) -> str:
+    text = reply.text.strip()
+    if not text:
+        return ""
+    return f' It said: "{text[:300]}{"…" if len(text) > 300 else ""}"'

@@ -1,0 +1,176 @@
+"""The pure replay builder and the wire part conversion."""
+
+import base64
+import json
+
+import pytest
+
+from core.catalog import load_catalog
+from core.errors import InvalidSettings, NoImageError, PromptBlocked, TextOnlyAnswer, UnreadableResponse
+from core.replay import build_contents, curated, plan_replay
+from core.values import Exchange, GenerationSettings, Part, Turn, TurnStatus, pair_exchanges
+from core.wire import generation_config, parse_response, part_from_wire, part_to_wire, request_body
+
+CATALOG = load_catalog()
+IMAGES = {"h1": b"\x89PNG-one", "h2": b"\x89PNG-two"}
+
+
+def b64(h: str) -> str:
+    return base64.b64encode(IMAGES[h]).decode()
+
+
+def turn(id, role, position, status=TurnStatus.OK, parts=None, reply_to=None):
+    return Turn(id, "c", role, position, status, parts or [Part("text", f"t{id}")], reply_to=reply_to)
+
+
+def test_model_part_round_trips_exactly_with_signature_and_unknown_keys():
+    raw = {
+        "inlineData": {"mimeType": "image/jpeg", "data": base64.b64encode(b"\xff\xd8\xffJPEG").decode()},
+        "thoughtSignature": "sig/+==" * 1000,
+        "videoMetadata": {"fps": 1},
+    }
+    part, data = part_from_wire(raw)
+    assert data == b"\xff\xd8\xffJPEG" and part.kind == "image"
+    assert (
+        part_to_wire(
+            Part(part.kind, part.text, "h", part.mime_type, part.thought, part.signature, part.extra),
+            lambda h: raw["inlineData"]["data"],
+        )
+        == raw
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"text": "hello", "thoughtSignature": "abc"},
+        {"text": "draft", "thought": True},
+        {"text": "not a thought", "thought": False},
+        {"functionCall": {"name": "x", "args": {}}, "thoughtSignature": "s"},
+        # Non-canonical base64 (line breaks) cannot be rebuilt from bytes: kept whole.
+        {"inlineData": {"mimeType": "image/png", "data": "iVBO\nRw0K"}, "thoughtSignature": "s"},
+    ],
+)
+def test_every_part_shape_replays_verbatim(raw):
+    part, _data = part_from_wire(raw)
+    assert json.dumps(part_to_wire(part, lambda h: "unused")) == json.dumps(raw)
+
+
+def test_curated_history_leaves_out_failed_exchanges_with_their_user_message():
+    turns = [
+        turn(1, "user", 0),
+        turn(2, "model", 1, reply_to=1),
+        turn(3, "user", 2, TurnStatus.FAILED),  # e.g. an HTTP error: no reply stored
+        turn(4, "user", 3, TurnStatus.FAILED),
+        turn(5, "model", 4, TurnStatus.FAILED, reply_to=4),  # text only
+        turn(6, "user", 5, TurnStatus.INTERRUPTED),
+        turn(7, "user", 6),
+        turn(8, "model", 7, reply_to=7),
+        turn(9, "user", 8, TurnStatus.PENDING),
+    ]
+    exchanges = pair_exchanges(turns)
+    history = curated(exchanges, before_position=8)
+    assert [(e.request.id, e.reply.id) for e in history] == [(1, 2), (7, 8)]
+    contents = build_contents(history, turns[-1], b64)
+    assert [c["role"] for c in contents] == ["user", "model", "user", "model", "user"]
+    assert [c["parts"][0]["text"] for c in contents] == ["t1", "t2", "t7", "t8", "t9"]
+
+
+def test_replies_pair_by_id_when_two_tabs_interleave():
+    turns = [turn(1, "user", 0), turn(2, "user", 1), turn(3, "model", 2, reply_to=2), turn(4, "model", 3, reply_to=1)]
+    assert [(e.request.id, e.reply.id) for e in pair_exchanges(turns)] == [(1, 4), (2, 3)]
+
+
+def test_budget_drops_oldest_whole_exchanges_first():
+    sizes = {"h1": 3_000_000, "h2": 3_000_000}
+    history = []
+    for i in range(6):
+        req = turn(2 * i + 1, "user", 2 * i)
+        rep = turn(
+            2 * i + 2,
+            "model",
+            2 * i + 1,
+            parts=[Part("image", image_hash="h1", mime_type="image/png", signature="s" * 1000)],
+            reply_to=req.id,
+        )
+        history.append(Exchange(req, rep))
+    request = turn(99, "user", 50)
+    plan = plan_replay(history, request, sizes.__getitem__, limit_bytes=10 * 1024 * 1024)
+    assert plan.fits
+    # Each exchange weighs 4 MB in base64: two fit under 10 MiB with the new message.
+    assert [e.request.id for e in plan.dropped] == [1, 3, 5, 7]
+    assert [e.request.id for e in plan.kept] == [9, 11]
+    roomy = plan_replay(history, request, sizes.__getitem__, limit_bytes=100 * 1024 * 1024)
+    assert not roomy.dropped and roomy.estimated_bytes > 6 * 4_000_000
+
+
+def test_budget_estimate_is_not_below_the_real_body():
+    parts = [
+        Part("text", 'ünïcode "quoted" ' * 50, signature="x" * 5000),
+        Part("image", image_hash="h1", mime_type="image/png", signature="y" * 7000),
+    ]
+    request = turn(1, "user", 0, parts=parts)
+    plan = plan_replay([], request, lambda h: len(IMAGES[h]), limit_bytes=1 << 30)
+    body = request_body(build_contents([], request, b64), CATALOG.default, GenerationSettings())
+    assert plan.estimated_bytes >= len(json.dumps(body, ensure_ascii=False).encode())
+
+
+def test_generation_config_follows_the_model_table():
+    flash = CATALOG.get("gemini-3.1-flash-image-preview")
+    pro = CATALOG.get("gemini-3-pro-image-preview")
+    old = CATALOG.get("gemini-2.5-flash-image")
+    cfg = generation_config(flash, GenerationSettings("1:8", "512", True, thinking_level="high"))
+    assert cfg == {
+        "responseModalities": ["IMAGE"],
+        "imageConfig": {"aspectRatio": "1:8", "imageSize": "512"},
+        "thinkingConfig": {"thinkingLevel": "high", "includeThoughts": True},
+    }
+    with pytest.raises(InvalidSettings):
+        generation_config(pro, GenerationSettings("1:8", "1K"))
+    with pytest.raises(InvalidSettings):
+        generation_config(pro, GenerationSettings("1:1", "512"))
+    assert "thinkingConfig" not in generation_config(pro, GenerationSettings(thinking_level="high"))
+    assert generation_config(old, GenerationSettings("16:9", "4K"))["imageConfig"] == {"aspectRatio": "16:9"}
+    assert request_body([], flash, GenerationSettings(grounding=True))["tools"] == [{"google_search": {}}]
+    assert old.is_retired() and old not in CATALOG.offered()
+
+
+def test_catalog_can_be_extended_without_code(tmp_path):
+    extra = tmp_path / "models.toml"
+    extra.write_text(
+        '[models."gemini-4-image"]\nlabel = "Next"\naspect_ratios = ["1:1"]\nimage_sizes = ["8K"]\n'
+        "max_input_images = 20\n"
+    )
+    catalog = load_catalog(extra)
+    assert catalog.get("gemini-4-image").image_sizes == ("8K",)
+    assert catalog.default_id == "gemini-3.1-flash-image-preview"
+
+
+def _payload(parts, finish="STOP", **extra):
+    return {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": finish}], **extra}
+
+
+def test_response_outcomes_each_have_their_own_error():
+    image = {"inlineData": {"mimeType": "image/png", "data": "aGk="}, "thoughtSignature": "s"}
+    reply = parse_response(
+        _payload(
+            [{"text": "t", "thought": True}, image],
+            usageMetadata={"totalTokenCount": 3},
+            modelVersion="m",
+            responseId="r",
+        )
+    )
+    assert reply.has_final_image and reply.usage == {"totalTokenCount": 3} and reply.text == ""
+    with pytest.raises(PromptBlocked, match="SAFETY"):
+        parse_response({"promptFeedback": {"blockReason": "SAFETY"}})
+    with pytest.raises(NoImageError, match="without drawing"):
+        parse_response({"candidates": [{"content": {}, "finishReason": "NO_IMAGE"}]})
+    with pytest.raises(NoImageError, match="safety filter") as caught:
+        parse_response(_payload([{"text": "I can't draw that."}], "IMAGE_SAFETY"))
+    assert "I can't draw that." in caught.value.message and caught.value.reply is not None
+    with pytest.raises(TextOnlyAnswer, match="words only"):
+        parse_response(_payload([{"text": "Here is a poem."}]))
+    with pytest.raises(NoImageError):
+        parse_response({"candidates": []})
+    with pytest.raises(UnreadableResponse):
+        parse_response(["not", "an", "object"])

@@ -1,0 +1,131 @@
+"""A turn end to end: store first, replay exactly, fail safely, recover."""
+
+import base64
+import json
+
+import pytest
+from werkzeug import Response
+
+from core.service import StudioService
+from core.values import TurnStatus
+from tests.fake_gemini import google_error, html_response, image_bytes, json_response
+
+
+def model_contents(body):
+    return [c for c in body["contents"] if c["role"] == "model"]
+
+
+def test_three_turns_replay_every_model_turn_exactly_as_issued(service, fake):
+    conversation = service.new_conversation()
+    for prompt in ["a red bicycle on a beach", "make it blue", "add a bell"]:
+        outcome = service.send(conversation.id, prompt)
+        assert outcome.ok, outcome.error
+    assert len(fake.requests) == 3
+    last = fake.requests[-1]
+    assert [c["role"] for c in last["contents"]] == ["user", "model", "user", "model", "user"]
+    # Byte for byte: the JSON of each replayed model turn is the JSON the fake sent.
+    assert [json.dumps(c) for c in model_contents(last)] == [json.dumps(c) for c in fake.issued[:2]]
+    assert last["contents"][-1] == {"role": "user", "parts": [{"text": "add a bell"}]}
+    stored = service.conversation(conversation.id)
+    assert stored.title == "a red bicycle on a beach"
+    assert [t.status for t in stored.turns] == [TurnStatus.OK] * 6
+
+
+def test_realistic_sizes_round_trip_byte_identical(service, fake):
+    """~600 KB signatures and 2K images survive store, load and replay unchanged."""
+    fake.signature_bytes = 600_000
+    fake.image_size = (2048, 2048)
+    fake.image_noise = True
+    service.settings = service.settings.__class__(**{**service.settings.__dict__, "max_request_mb": 200})
+    conversation = service.new_conversation()
+    for prompt in ["first", "second", "third"]:
+        assert service.send(conversation.id, prompt).ok
+    replayed = model_contents(fake.requests[-1])
+    assert len(replayed) == 2
+    for sent, received in zip(replayed, fake.issued, strict=False):
+        assert json.dumps(sent).encode() == json.dumps(received).encode()
+        assert len(sent["parts"][2]["thoughtSignature"]) == 600_000
+        assert len(base64.b64decode(sent["parts"][3]["inlineData"]["data"])) > 10_000_000
+
+
+def test_user_images_are_sent_inline_with_their_sniffed_type(service, fake):
+    conversation = service.new_conversation()
+    jpeg = image_bytes((40, 30), fmt="JPEG")
+    upload = service.add_upload(jpeg, "photo.png")  # the name lies; the bytes are JPEG
+    assert service.send(conversation.id, "use this", [upload.image.hash]).ok
+    part = fake.requests[0]["contents"][0]["parts"][1]
+    assert part["inlineData"]["mimeType"] == "image/jpeg"
+    assert base64.b64decode(part["inlineData"]["data"]) == jpeg
+    assert not part["inlineData"]["data"].startswith("data:")
+
+
+def test_user_turn_is_stored_pending_before_the_call(service, fake):
+    conversation = service.new_conversation()
+    seen = []
+    fake.during_call = lambda body: seen.append(
+        [(t.role, t.status) for t in service.store.conversation(conversation.id).turns]
+    )
+    assert service.send(conversation.id, "hello").ok
+    # The fake read the DB during the call: the user turn was already there, and nothing was locked.
+    assert seen == [[("user", TurnStatus.PENDING)]]
+
+
+FAILURES = {
+    "bad_key": json_response({"error": {"message": "Invalid token", "type": "comet_api_error"}}, 401),
+    "bad_request": google_error(400, "INVALID_ARGUMENT", "Request contains an invalid argument."),
+    "quota": google_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded."),
+    "service_down": html_response(503),
+    "timeout": html_response(524),
+    "unreadable": Response("<html>oops</html>", content_type="text/html"),
+    "blocked": json_response({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}),
+    "no_image": json_response({"candidates": [{"content": {}, "finishReason": "NO_IMAGE"}]}),
+    "text_only": json_response(
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": "Sure! A poem."}]}, "finishReason": "STOP"}]}
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", FAILURES)
+def test_each_failure_is_a_failed_turn_left_out_of_replay_and_the_next_turn_works(service, fake, kind):
+    conversation = service.new_conversation()
+    assert service.send(conversation.id, "first").ok
+    retries = 4 if kind in ("quota", "service_down", "timeout") else 1
+    fake.then(*[FAILURES[kind]] * retries)
+    outcome = service.send(conversation.id, "the one that fails")
+    assert not outcome.ok and outcome.error.kind == kind and outcome.error.message
+    failed = service.store.turn(outcome.request.id)
+    assert failed.status == TurnStatus.FAILED and failed.error_kind == kind
+    assert failed.parts[0].text == "the one that fails"  # the user's words are kept
+    assert service.send(conversation.id, "next").ok
+    texts = [p.get("text") for c in fake.requests[-1]["contents"] for p in c["parts"] if c["role"] == "user"]
+    assert texts == ["first", "next"]
+    if kind == "text_only":  # what the model said is kept for display
+        assert outcome.reply is not None and outcome.reply.text == "Sure! A poem."
+
+
+def test_interrupted_turn_is_shown_and_can_be_retried(settings, fake):
+    first = StudioService.from_settings(settings, backoff_factor=0.01)
+    conversation = first.new_conversation()
+    pending = first.start_turn(conversation.id, "cut off mid-call")  # the process dies here
+    second = StudioService.from_settings(settings, backoff_factor=0.01)  # a restart
+    turn = second.conversation(conversation.id).turns[0]
+    assert turn.status == TurnStatus.INTERRUPTED and turn.parts[0].text == "cut off mid-call"
+    outcome = second.retry(pending.id)
+    assert outcome.ok and fake.requests[-1]["contents"] == [{"role": "user", "parts": [{"text": "cut off mid-call"}]}]
+
+
+def test_model_is_fixed_once_the_conversation_has_turns(service, fake):
+    conversation = service.new_conversation()
+    switched = service.switch_model(conversation.id, "gemini-3-pro-image-preview")
+    assert switched.id == conversation.id and switched.model == "gemini-3-pro-image-preview"
+    assert service.send(conversation.id, "a cat").ok
+    branch = service.switch_model(conversation.id, "gemini-3.1-flash-image-preview")
+    assert branch.id != conversation.id
+    seed = service.conversation(conversation.id).latest_image.image_hash
+    assert service.drafts(branch.id) == [seed]
+    assert service.send(branch.id, "continue", service.drafts(branch.id)).ok
+    sent = fake.requests[-1]["contents"]
+    assert (
+        len(sent) == 1
+        and sent[0]["parts"][1]["inlineData"]["data"] == base64.b64encode(service.image_bytes(seed)).decode()
+    )
