@@ -13,7 +13,6 @@ import io
 import json
 import math
 import re
-import textwrap
 import uuid
 from typing import Any
 
@@ -120,36 +119,42 @@ def _last_image(contents: list[dict[str, Any]]) -> bytes | None:
     return None
 
 
+def _subject_box(width: int, height: int) -> tuple[int, int, int, int]:
+    cx, cy, s = width // 2, int(height * 0.6), min(width, height) // 5
+    return cx - s, cy - s // 2, cx + s, cy + s // 2
+
+
 def draw(prompt: str, contents: list[dict[str, Any]], size: tuple[int, int], turn_number: int) -> bytes:
+    """A scene that follows the conversation: a colour word repaints the subject, "add X" pins a
+    labelled badge on it, and every turn's instruction is captioned, newest on top."""
     width, height = size
     base = _last_image(contents[:-1]) or _last_image(contents[-1:])
     colour = _colour_in(prompt)
+    box = _subject_box(width, height)
     if base is not None:
         image = ImageOps.fit(Image.open(io.BytesIO(base)).convert("RGB"), size)
-        if colour:
-            image = Image.blend(image, Image.new("RGB", size, colour), 0.35)
-    else:
-        image = Image.new("RGB", size, (236, 240, 245))
         pen = ImageDraw.Draw(image)
-        sky, ground = (135, 206, 235), colour or (244, 208, 63)
-        pen.rectangle((0, 0, width, int(height * 0.62)), fill=sky)
+    else:
+        image = Image.new("RGB", size, (135, 206, 235))
+        pen = ImageDraw.Draw(image)
         pen.rectangle((0, int(height * 0.62), width, height), fill=(238, 214, 175))
         r = min(width, height) // 9
         pen.ellipse((width - 3 * r, r, width - r, 3 * r), fill=(255, 221, 89))
-        cx, cy, s = width // 2, int(height * 0.6), min(width, height) // 5
-        pen.rounded_rectangle((cx - s, cy - s // 2, cx + s, cy + s // 2), radius=s // 4, fill=ground)
-    pen = ImageDraw.Draw(image)
-    unit = max(12, min(width, height) // 28)
-    font = _font(unit)
-    band = f"Turn {turn_number}: {prompt}"
-    lines = textwrap.wrap(band, width=max(20, width // (unit // 2 + 1)))[:2]
-    band_height = 3 * int(unit * 1.4)
-    # Each turn's caption sits above the last one, so the edit history stays readable.
-    top = max(0, height - band_height * turn_number)
-    shade = (20, 24, 33) if turn_number % 2 else (45, 52, 70)
-    pen.rectangle((0, top, width, top + band_height), fill=shade)
-    for i, line in enumerate(lines):
-        pen.text((unit, top + int(unit * 0.6) + i * int(unit * 1.4)), line, fill=(255, 255, 255), font=font)
+    unit = max(10, min(width, height) // 40)
+    if colour or base is None:
+        pen.rounded_rectangle(box, radius=(box[2] - box[0]) // 8, fill=colour or (244, 208, 63))
+    added = re.search(r"\badd(?:s|ing)?\s+(?:an?\s+|the\s+|some\s+)?([\w-]+)", prompt.lower())
+    if added:
+        r = max(unit, (box[3] - box[1]) // 4)
+        x = box[0] + (turn_number * 2 * r) % max(1, box[2] - box[0] - 2 * r)
+        pen.ellipse((x, box[1] - r, x + 2 * r, box[1] + r), fill=(255, 255, 255), outline=(20, 24, 33), width=3)
+        pen.text((x + r, box[1]), added.group(1)[:10], fill=(20, 24, 33), font=_font(unit), anchor="mm")
+    caption = f"{turn_number}. {prompt}"
+    caption = caption if len(caption) <= 70 else caption[:69] + "…"
+    band_height = int(unit * 2)
+    top = max(0, height - band_height * min(turn_number, 8))
+    pen.rectangle((0, top, width, top + band_height), fill=(20, 24, 33) if turn_number % 2 else (45, 52, 70))
+    pen.text((unit, top + band_height // 2), caption, fill=(255, 255, 255), font=_font(unit), anchor="lm")
     pen.text((unit // 2, unit // 2), "OFFLINE DEMO", fill=(20, 24, 33), font=_font(max(10, unit // 2)))
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=88)

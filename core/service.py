@@ -240,6 +240,22 @@ class StudioService:
         self.store.set_drafts(conversation_id, [])
         return turn
 
+    def reject_turn(self, conversation_id: str, text: str, image_hashes: list[str], reason: StudioError) -> Turn:
+        """Keep a message that cannot be sent as it is (a bad attachment, an over-long prompt) as a
+        failed turn, so the words and the good images stay in the conversation, ready to retry."""
+        conversation = self.store.conversation(conversation_id, with_turns=False)
+        parts: list[Part] = [Part("text", text.strip())] if text.strip() else []
+        for image_hash in image_hashes:
+            info = self.store.image_info(image_hash)
+            if info is not None:
+                parts.append(Part("image", image_hash=info.hash, mime_type=info.mime_type))
+        turn = self.store.add_user_turn(conversation_id, parts, conversation.settings)
+        self.store.finish_turn(turn.id, status=TurnStatus.FAILED, error_kind=reason.kind, error_message=reason.message)
+        if conversation.title == NEW_TITLE and text.strip():
+            self.store.rename(conversation_id, _title_from(text))
+        self.store.set_drafts(conversation_id, [])
+        return self.store.turn(turn.id)
+
     def plan(self, conversation: Conversation, request: Turn) -> ReplayPlan:
         history = curated(conversation.exchanges, before_position=request.position)
         hashes = {p.image_hash for e in history for t in (e.request, e.reply) if t for p in t.parts if p.image_hash}
@@ -247,13 +263,12 @@ class StudioService:
         sizes = self.store.image_sizes(hashes)
         return plan_replay(history, request, lambda h: sizes.get(h, 0), self.settings.max_request_bytes)
 
-    def meter(self, conversation_id: str, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
+    def meter(self, conversation: Conversation, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
         """What the next request would weigh, for the size meter, without sending anything."""
-        conversation = self.store.conversation(conversation_id)
         parts = [Part("text", text)] + [
             Part("image", image_hash=h, mime_type="image/png") for h in (image_hashes or [])
         ]
-        probe = Turn(-1, conversation_id, "user", 1 << 30, TurnStatus.PENDING, parts)
+        probe = Turn(-1, conversation.id, "user", 1 << 30, TurnStatus.PENDING, parts)
         return self.plan(conversation, probe)
 
     def run_turn(self, request_id: int) -> TurnOutcome:
@@ -279,6 +294,18 @@ class StudioService:
         old = self.store.turn(request_id)
         text = "\n\n".join(p.text or "" for p in old.parts if p.kind == "text")
         return self.send(old.conversation_id, text, [p.image_hash for p in old.parts if p.image_hash])
+
+    def regenerate_last(self, conversation_id: str) -> TurnOutcome:
+        """Ask again for the newest answered exchange; the old answer stays visible but is no
+        longer part of what the model sees."""
+        exchanges = self.store.conversation(conversation_id).exchanges
+        last = next((e for e in reversed(exchanges) if e.request.status != TurnStatus.REPLACED), None)
+        if last is None:
+            raise InvalidInput("There is nothing to regenerate yet.")
+        if last.replayable:
+            assert last.reply is not None
+            self.store.set_status([last.request.id, last.reply.id], TurnStatus.REPLACED)
+        return self.retry(last.request.id)
 
     def _run(self, request: Turn) -> TurnOutcome:
         conversation = self.store.conversation(request.conversation_id)

@@ -376,6 +376,10 @@ class Store:
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
+    def set_status(self, turn_ids: list[int], status: TurnStatus) -> None:
+        with self.write() as db:
+            db.execute(update(TurnRow).where(TurnRow.id.in_(turn_ids)).values(status=status.value))
+
     def turn(self, turn_id: int) -> Turn:
         with self.read() as db:
             row = db.get(TurnRow, turn_id)

@@ -20,6 +20,8 @@ class TurnStatus(StrEnum):
     FAILED = "failed"
     # A pending turn whose process died before the model answered.
     INTERRUPTED = "interrupted"
+    # Regenerated: still shown, no longer replayed.
+    REPLACED = "replaced"
 
 
 @dataclass(frozen=True)

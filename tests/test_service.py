@@ -129,3 +129,16 @@ def test_model_is_fixed_once_the_conversation_has_turns(service, fake):
         len(sent) == 1
         and sent[0]["parts"][1]["inlineData"]["data"] == base64.b64encode(service.image_bytes(seed)).decode()
     )
+
+
+def test_regenerate_replaces_the_last_answer_in_the_replay(service, fake):
+    conversation = service.new_conversation()
+    service.send(conversation.id, "a dog")
+    service.send(conversation.id, "make it a puppy")
+    outcome = service.regenerate_last(conversation.id)
+    assert outcome.ok
+    users = [p["text"] for c in fake.requests[-1]["contents"] if c["role"] == "user" for p in c["parts"]]
+    assert users == ["a dog", "make it a puppy"]
+    assert json.dumps(fake.requests[-1]["contents"][1]) == json.dumps(fake.issued[0])
+    statuses = [(e.request.status, e.reply.status) for e in service.conversation(conversation.id).exchanges]
+    assert statuses == [(TurnStatus.OK,) * 2, (TurnStatus.REPLACED,) * 2, (TurnStatus.OK,) * 2]

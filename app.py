@@ -1,0 +1,14 @@
+"""Nano Banana Studio: the router. Pages live in pages/; the engine in core/."""
+
+import logging
+
+import streamlit as st
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+st.set_page_config(page_title="Nano Banana Studio", page_icon="🍌", layout="wide")
+
+studio = st.Page("pages/studio.py", title="Studio", icon=":material/brush:", default=True)
+conversations = st.Page("pages/conversations.py", title="Conversations", icon=":material/forum:")
+st.navigation([studio, conversations]).run()

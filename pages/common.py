@@ -1,0 +1,97 @@
+"""What the pages share: the one service per process, the open conversation, safe text."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from typing import Any
+
+import streamlit as st
+
+from core.config import Settings, load_settings
+from core.errors import NotFound
+from core.service import StudioService
+from core.values import Conversation
+
+STUDIO_PAGE = "pages/studio.py"
+CONVERSATIONS_PAGE = "pages/conversations.py"
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<&$:])")
+
+
+def _secrets() -> dict[str, Any]:
+    try:
+        return {k: st.secrets[k] for k in st.secrets}
+    except Exception:  # noqa: BLE001 - no secrets.toml is a normal set-up
+        return {}
+
+
+def settings() -> Settings:
+    return load_settings(os.environ, _secrets())
+
+
+@st.cache_resource(show_spinner="Opening the studio…")
+def _build_service(cache_key: str, _settings: Settings) -> StudioService:
+    return StudioService.from_settings(_settings)
+
+
+def service() -> StudioService:
+    """One engine and one HTTP session per process (per distinct configuration)."""
+    current = settings()
+    fingerprint = hashlib.sha256(current.api_key.reveal().encode()).hexdigest()[:16]
+    key = "|".join(
+        [
+            current.database_url,
+            current.base_url,
+            fingerprint,
+            str(current.max_request_mb),
+            str(current.read_timeout_s),
+            str(current.models_file),
+        ]
+    )
+    return _build_service(key, current)
+
+
+def open_conversation_id() -> str | None:
+    value = st.query_params.get("session")
+    return value or None
+
+
+def load_open_conversation(svc: StudioService) -> Conversation | None:
+    conversation_id = open_conversation_id()
+    if conversation_id is None:
+        return None
+    try:
+        return svc.conversation(conversation_id)
+    except NotFound:
+        st.error(
+            f"Conversation `{conversation_id[:40]}` was not found. It may have been deleted, or the link is "
+            "incomplete.",
+            icon=":material/search_off:",
+        )
+        if st.button("Start a new conversation", type="primary"):
+            st.query_params.clear()
+            st.rerun()
+        st.stop()
+    return None
+
+
+def plain(text: str) -> str:
+    """Markdown-escaped text: prompts and model words show as typed, never as live markup."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def offline_banner(svc: StudioService) -> None:
+    if svc.offline:
+        st.info(
+            "**Offline demo model.** No `COMETAPI_KEY` is set, so images are drawn by the studio's built-in "
+            "stand-in, not by Gemini. Set the key in the environment or `.streamlit/secrets.toml` to use CometAPI.",
+            icon=":material/cloud_off:",
+        )
+
+
+def preview(svc: StudioService, image_hash: str, **kwargs: Any) -> None:
+    """Show an image from its stored display copy, in the format it is stored in, so the page
+    never re-encodes a full-resolution image on a rerun."""
+    data, mime = svc.preview(image_hash)
+    st.image(data, output_format="PNG" if mime == "image/png" else "JPEG", **kwargs)

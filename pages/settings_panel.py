@@ -1,0 +1,124 @@
+"""The sidebar: conversation settings limited to what the model can do, the size meter, and
+recent conversations."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.catalog import ModelSpec
+from core.service import StudioService
+from core.values import Conversation, GenerationSettings
+from pages.common import CONVERSATIONS_PAGE, plain, preview
+
+DEFAULT_KEY = "new-conversation-settings"
+
+
+def draft_choice() -> tuple[str | None, GenerationSettings]:
+    """Model and settings chosen before the first message of a new conversation."""
+    return st.session_state.get(DEFAULT_KEY, (None, GenerationSettings()))
+
+
+def _model_picker(svc: StudioService, conversation: Conversation | None, current: ModelSpec) -> ModelSpec:
+    offered = svc.catalog.offered()
+    if current not in offered:
+        offered = [current, *offered]
+    ids = [m.id for m in offered]
+    labels = {m.id: m.label + (" (retired)" if m.is_retired() else "") for m in offered}
+    locked = conversation is not None and bool(conversation.turns)
+    chosen = st.selectbox(
+        "Model",
+        ids,
+        index=ids.index(current.id),
+        format_func=labels.__getitem__,
+        disabled=locked,
+        key=f"model-{conversation.id if conversation else 'new'}",
+        help="Fixed once a conversation has turns: the model's signatures only make sense to the same model.",
+    )
+    if locked and conversation is not None:
+        with st.popover("Use another model", icon=":material/swap_horiz:", width="stretch"):
+            st.caption("Starts a new conversation seeded with the current image.")
+            others = [m for m in svc.catalog.offered() if m.id != current.id]
+            target = st.selectbox("New model", [m.id for m in others], format_func=labels.get, key="switch-target")
+            if target and st.button("Start new conversation", type="primary"):
+                branch = svc.switch_model(conversation.id, target)
+                st.query_params["session"] = branch.id
+                st.rerun()
+        return current
+    spec = svc.catalog.get(chosen)
+    if conversation is not None and chosen != conversation.model:
+        svc.switch_model(conversation.id, chosen)
+        st.rerun()
+    return spec
+
+
+def render_settings(svc: StudioService, conversation: Conversation | None) -> tuple[ModelSpec, GenerationSettings]:
+    if conversation is not None:
+        spec, stored = svc.catalog.get(conversation.model), conversation.settings
+    else:
+        model_id, stored = draft_choice()
+        spec = svc.catalog.get(model_id) if model_id else svc.catalog.default
+    spec = _model_picker(svc, conversation, spec)
+    stored = svc.fit_settings(spec, stored)
+    scope = f"{conversation.id if conversation else 'new'}-{spec.id}"
+    ratio = st.selectbox(
+        "Aspect ratio", spec.aspect_ratios, index=spec.aspect_ratios.index(stored.aspect_ratio), key=f"ratio-{scope}"
+    )
+    size: str | None = None
+    if spec.image_sizes:
+        size = st.segmented_control("Size", spec.image_sizes, default=stored.image_size, key=f"size-{scope}")
+        size = size or stored.image_size
+    else:
+        st.caption("This model has no size setting.")
+    image_only = st.toggle(
+        "Image only (no text)",
+        value=stored.image_only,
+        key=f"only-{scope}",
+        help="Asks for an image every time; the model may still answer in words.",
+    )
+    grounding = False
+    if spec.search_grounding:
+        grounding = st.toggle("Google Search grounding", value=stored.grounding, key=f"ground-{scope}")
+    thinking = None
+    if spec.thinking_levels:
+        options = ["default", *spec.thinking_levels]
+        picked = st.selectbox(
+            "Thinking", options, index=options.index(stored.thinking_level or "default"), key=f"think-{scope}"
+        )
+        thinking = None if picked == "default" else picked
+    chosen = GenerationSettings(ratio, size, image_only, grounding, thinking, stored.include_thoughts)
+    if conversation is None:
+        st.session_state[DEFAULT_KEY] = (spec.id, chosen)
+    elif chosen != conversation.settings:
+        conversation.settings = svc.update_settings(conversation.id, chosen)
+    return spec, chosen
+
+
+def render_meter(svc: StudioService, conversation: Conversation) -> None:
+    plan = svc.meter(conversation)
+    limit_mb = plan.limit_bytes / 1_048_576
+    used_mb = plan.estimated_bytes / 1_048_576
+    st.progress(
+        min(1.0, plan.estimated_bytes / max(1, plan.limit_bytes)),
+        text=f"Next request ≈ {used_mb:.1f} MB of {limit_mb:g} MB",
+    )
+    if plan.dropped:
+        first = conversation.exchanges.index(plan.dropped[0]) + 1
+        last = conversation.exchanges.index(plan.dropped[-1]) + 1
+        st.caption(
+            f"To stay under the limit the model no longer sees turns {first}–{last} "
+            f"({len(plan.dropped)} oldest). Start a new conversation from the current image to reset."
+        )
+
+
+def render_recent(svc: StudioService, current_id: str | None) -> None:
+    st.page_link(CONVERSATIONS_PAGE, label="All conversations", icon=":material/forum:")
+    for summary in svc.conversations()[:8]:
+        left, right = st.columns([1, 3], vertical_alignment="center")
+        with left:
+            if summary.thumbnail_hash:
+                preview(svc, summary.thumbnail_hash, width=48)
+        with right:
+            label = plain(summary.title) + (" ·" if summary.id == current_id else "")
+            if st.button(label, key=f"recent-{summary.id}", type="tertiary", disabled=summary.id == current_id):
+                st.query_params["session"] = summary.id
+                st.rerun()

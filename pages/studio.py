@@ -1,0 +1,177 @@
+"""The studio: the open conversation as a chat, refined turn by turn."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import streamlit as st
+
+from core.errors import InvalidInput, StudioError
+from core.images import EXTENSIONS
+from core.service import MAX_PROMPT_CHARS, StudioService, TurnOutcome
+from core.values import Conversation, TurnStatus
+from pages.common import load_open_conversation, offline_banner, plain, preview, service
+from pages.settings_panel import draft_choice, render_meter, render_recent, render_settings
+from pages.turn_view import MODEL_AVATAR, render_exchange, render_user
+
+SHOWN_AT_FIRST = 10
+
+
+@st.cache_resource
+def _workers() -> ThreadPoolExecutor:
+    # The model call runs here so the page can show elapsed time; if the visitor clicks away,
+    # the call still finishes and its result is stored.
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="studio-turn")
+
+
+def run_turn_with_status(svc: StudioService, work, label: str = "Generating") -> TurnOutcome:  # type: ignore[no-untyped-def]
+    with st.chat_message("assistant", avatar=MODEL_AVATAR):
+        with st.status(f"{label}…", expanded=False) as status:
+            started = time.monotonic()
+            future = _workers().submit(work)
+            while not future.done():
+                status.update(label=f"{label}… {time.monotonic() - started:.0f} s")
+                time.sleep(0.25)
+            outcome = future.result()
+            state = "complete" if outcome.ok else "error"
+            status.update(label=f"Done in {time.monotonic() - started:.0f} s" if outcome.ok else "Failed", state=state)
+    return outcome
+
+
+def ensure_conversation(svc: StudioService, conversation: Conversation | None) -> Conversation:
+    if conversation is not None:
+        return conversation
+    model_id, settings = draft_choice()
+    created = svc.new_conversation(model_id, settings)
+    st.query_params["session"] = created.id
+    return created
+
+
+def submit(svc: StudioService, conversation: Conversation | None, text: str, files: list) -> None:  # type: ignore[type-arg]
+    conversation = ensure_conversation(svc, conversation)
+    hashes = svc.drafts(conversation.id)
+    problems: list[str] = []
+    for file in files:
+        try:
+            upload = svc.add_upload(file.getvalue(), file.name)
+        except InvalidInput as error:
+            problems.append(error.message)
+            continue
+        hashes.append(upload.image.hash)
+        if upload.note:
+            st.toast(upload.note, icon=":material/info:")
+    if len(text) > MAX_PROMPT_CHARS:
+        problems.append(f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}.")
+    if problems:
+        # Nothing is sent, and nothing is lost: the words and good images stay as a failed turn.
+        reason = InvalidInput(" ".join(problems) + " Fix this and press Retry, or send a new message.")
+        svc.reject_turn(conversation.id, text, hashes, reason)
+        st.rerun()
+    try:
+        request = svc.start_turn(conversation.id, text, hashes)
+    except StudioError as error:
+        st.error(plain(error.message), icon=":material/error:")
+        return
+    render_user(svc, request)
+    run_turn_with_status(svc, lambda: svc.run_turn(request.id))
+    st.rerun()
+
+
+def pending_action(svc: StudioService) -> None:
+    action = st.session_state.pop("pending_action", None)
+    if action is None:
+        return
+    kind, target = action
+    if kind == "retry":
+        run_turn_with_status(svc, lambda: svc.retry(target), "Retrying")
+    elif kind == "regenerate":
+        run_turn_with_status(svc, lambda: svc.regenerate_last(target), "Regenerating")
+    st.rerun()
+
+
+@st.fragment(run_every="2s")
+def watch_other_tabs(svc: StudioService, conversation_id: str, pending_ids: frozenset[int]) -> None:
+    """A turn started elsewhere is still running: refresh the page when it has finished."""
+    turns = {t.id: t.status for t in svc.conversation(conversation_id).turns}
+    if any(turns.get(i) != TurnStatus.PENDING for i in pending_ids):
+        st.rerun(scope="app")
+
+
+def render_drafts(svc: StudioService, conversation: Conversation) -> None:
+    drafts = svc.drafts(conversation.id)
+    if not drafts:
+        return
+    st.caption("Attached to your next message:")
+    columns = st.columns(min(len(drafts), 6) + 1)
+    for i, image_hash in enumerate(drafts):
+        with columns[i % 6]:
+            preview(svc, image_hash, width=120)
+            if st.button("Remove", key=f"undraft-{image_hash}", type="tertiary", icon=":material/close:"):
+                svc.set_drafts(conversation.id, [h for h in drafts if h != image_hash])
+                st.rerun()
+
+
+def render_history(svc: StudioService, conversation: Conversation) -> None:
+    exchanges = conversation.exchanges
+    key = f"shown-{conversation.id}"
+    shown = st.session_state.get(key, SHOWN_AT_FIRST)
+    hidden = max(0, len(exchanges) - shown)
+    if hidden and st.button(
+        f"Show {min(hidden, SHOWN_AT_FIRST)} earlier turns ({hidden} hidden)",
+        icon=":material/expand_less:",
+        type="tertiary",
+    ):
+        st.session_state[key] = shown + SHOWN_AT_FIRST
+        st.rerun()
+    last_answered = max((i for i, e in enumerate(exchanges) if e.replayable), default=-1)
+    for index in range(hidden, len(exchanges)):
+        render_exchange(svc, conversation, exchanges[index], last=index == last_answered)
+
+
+def main() -> None:
+    svc = service()
+    conversation = load_open_conversation(svc)
+    with st.sidebar:
+        if st.button("New conversation", icon=":material/add:", type="primary", width="stretch"):
+            st.query_params.clear()
+            st.rerun()
+        spec, _settings = render_settings(svc, conversation)
+        if conversation is not None and conversation.turns:
+            render_meter(svc, conversation)
+        st.divider()
+        render_recent(svc, conversation.id if conversation else None)
+
+    offline_banner(svc)
+    if conversation is None:
+        st.title("Nano Banana Studio")
+        st.markdown(
+            "Describe an image to start, attach photos to edit, then refine it turn by turn: "
+            "*make it blue*, *add a bell*, *4K, 16:9*."
+        )
+    else:
+        st.title(plain(conversation.title))
+        pending_action(svc)
+        render_history(svc, conversation)
+        pending = frozenset(t.id for t in conversation.turns if t.status == TurnStatus.PENDING)
+        if pending:
+            watch_other_tabs(svc, conversation.id, pending)
+        render_drafts(svc, conversation)
+
+    value = st.chat_input(
+        "Describe an image, or an edit to the last one…",
+        accept_file="multiple",
+        file_type=sorted({*EXTENSIONS.values(), "jpeg"} - {"bin"}),
+        submit_mode="disable",
+        max_upload_size=int(svc.settings.max_upload_mb),
+        key="prompt",
+    )
+    if value is not None and (value.text.strip() or value.files):
+        submit(svc, conversation, value.text, list(value.files))
+    elif value is not None:
+        st.warning("Type a prompt or attach an image.", icon=":material/edit:")
+    if spec.max_input_images:
+        st.caption(f"{spec.label}: up to {spec.max_input_images} images per message.")
+
+
+main()

@@ -1,0 +1,162 @@
+"""A person's path in a real browser: `streamlit run app.py` driven in Debian's Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import API_KEY, ROOT
+from tests.fake_gemini import image_bytes
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("STUDIO_REQUIRE_BROWSER"):
+        raise RuntimeError(f"{CHROMIUM} is missing; .ci/run installs Debian's chromium")
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
+sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StudioServer:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, **env}
+        self.process: subprocess.Popen | None = None
+        self.log = ARTIFACTS / f"streamlit-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> StudioServer:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(self.port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"streamlit did not start; see {self.log}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()  # as a crash would: no clean shutdown
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def send(page, text: str, attachment: Path | None = None) -> None:
+    if attachment is not None:
+        page.set_input_files("[data-testid=stChatInput] input[type=file]", str(attachment))
+        page.wait_for_timeout(500)
+    page.fill("[data-testid=stChatInput] textarea", text)
+    page.keyboard.press("Enter")
+
+
+def test_two_turns_restart_reload_third_turn_replays_full_history(browser, fake, settings, tmp_path):
+    env = {"COMETAPI_KEY": API_KEY, "COMETAPI_BASE_URL": settings.base_url, "DATABASE_URL": settings.database_url}
+    server = StudioServer(env).start()
+    photo = tmp_path / "beach.jpg"
+    photo.write_bytes(image_bytes((48, 32), (20, 120, 200), fmt="JPEG"))
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server.url)
+        page.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        send(page, "a red bicycle on a beach", photo)
+        page.get_by_text("Result 1").wait_for(timeout=30_000)
+        send(page, "make it blue")
+        page.get_by_text("Result 2").wait_for(timeout=30_000)
+        page.wait_for_function("() => location.search.includes('session=')")
+        url = page.url
+        server.stop()
+        server = StudioServer(env).start()  # the server restarts; the link still opens the conversation
+        page.goto(url.replace(url.split("/?")[0], server.url))
+        page.get_by_text("Result 2").wait_for(timeout=30_000)
+        send(page, "add a bell")
+        page.get_by_text("Result 3").wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser-fake.png"), full_page=True)
+    finally:
+        server.stop()
+    assert len(fake.requests) == 3
+    contents = fake.requests[-1]["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user", "model", "user"]
+    assert contents[0]["parts"][0] == {"text": "a red bicycle on a beach"}
+    assert contents[0]["parts"][1]["inlineData"]["mimeType"] == "image/jpeg"
+    assert [json.dumps(c) for c in contents if c["role"] == "model"] == [json.dumps(c) for c in fake.issued[:2]]
+    assert all("thoughtSignature" in p for c in contents if c["role"] == "model" for p in c["parts"][2:])
+
+
+def test_offline_demo_in_the_browser(browser, db_url):
+    env = {"COMETAPI_KEY": "", "DATABASE_URL": db_url}
+    server = StudioServer(env).start()
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(server.url)
+        page.get_by_text("Offline demo model").wait_for(timeout=30_000)
+        for n, prompt in enumerate(["a red bicycle on a beach", "make it blue", "add a bell"], start=1):
+            send(page, prompt)
+            page.get_by_text(f"Here is turn {n}").wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / "studio.png"), full_page=True)
+    finally:
+        server.stop()
+    assert (ARTIFACTS / "studio.png").stat().st_size > 10_000
+    if os.environ.get("STUDIO_UPDATE_SCREENSHOT"):
+        shutil.copy(ARTIFACTS / "studio.png", ROOT / "docs" / "screenshot.png")

@@ -1,0 +1,133 @@
+"""The pages through Streamlit's AppTest, talking to the local fake of the route."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.service import StudioService
+from core.values import TurnStatus
+from tests.conftest import API_KEY, ROOT
+from tests.fake_gemini import google_error, image_bytes
+
+
+@pytest.fixture
+def app_env(monkeypatch, settings, fake):
+    monkeypatch.setenv("COMETAPI_KEY", API_KEY)
+    monkeypatch.setenv("COMETAPI_BASE_URL", settings.base_url)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("STUDIO_MAX_RETRIES", "0")
+    return settings
+
+
+APP = ROOT / "app.py"
+
+
+def studio(**query) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def all_text(at: AppTest) -> str:
+    parts = [e.value for e in at.markdown] + [e.value for e in at.caption] + [e.value for e in at.error]
+    parts += [e.value for e in at.warning] + [e.value for e in at.info] + [e.value for e in at.title]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_studio_sends_a_turn_with_an_attached_image_and_shows_the_result(app_env, fake):
+    at = studio()
+    assert not at.exception
+    assert "Offline demo model" not in all_text(at)
+    at.chat_input[0].upload("photo.jpg", image_bytes((32, 24), fmt="JPEG"), "image/jpeg")
+    at.chat_input[0].set_value("a red bicycle on a beach").run()
+    assert not at.exception
+    session = at.query_params["session"]
+    session = session[0] if isinstance(session, list) else session
+    assert session
+    sent = fake.requests[-1]["contents"][0]["parts"]
+    assert sent[0] == {"text": "a red bicycle on a beach"}
+    assert sent[1]["inlineData"]["mimeType"] == "image/jpeg"
+    at.run()
+    text = all_text(at)
+    assert "Result 1" in text and "a red bicycle on a beach" in text
+    assert len(at.get("image")) >= 2  # the user's photo and the result
+    assert any(b.label.startswith("Download") for b in at.get("download_button"))
+
+
+def test_errors_render_as_messages_in_the_chat_with_the_words_kept(app_env, fake):
+    fake.then(google_error(400, "INVALID_ARGUMENT", "Image part is missing a thought_signature in content position 2."))
+    at = studio()
+    at.chat_input[0].set_value("<b>bold</b> **stars** and an emoji 🍌").run()
+    at.run()
+    assert not at.exception
+    assert any("missing a thought\\_signature" in e.value for e in at.error)
+    assert any(b.label == "Retry" for b in at.button)
+    assert any("\\<b\\>bold\\</b\\> \\*\\*stars\\*\\*" in m.value for m in at.markdown)
+    next(b for b in at.button if b.label == "Retry").click().run()
+    at.run()
+    assert not at.exception
+    assert "Result 1" in all_text(at)
+
+
+def test_session_in_the_url_opens_a_stored_conversation(app_env, fake, settings):
+    svc = StudioService.from_settings(settings)
+    conversation = svc.new_conversation()
+    svc.send(conversation.id, "a lighthouse at dusk")
+    at = studio(session=conversation.id)
+    assert not at.exception
+    assert at.title[0].value == "a lighthouse at dusk"
+    assert "Result 1" in all_text(at)
+
+
+def test_unknown_session_shows_not_found(app_env):
+    at = studio(session="does-not-exist")
+    assert not at.exception
+    assert any("was not found" in e.value for e in at.error)
+
+
+def test_no_key_runs_on_the_offline_model_and_says_so(monkeypatch, db_url):
+    monkeypatch.delenv("COMETAPI_KEY", raising=False)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    at = studio()
+    assert "Offline demo model" in all_text(at)
+    at.chat_input[0].set_value("a red bicycle").run()
+    at.run()
+    assert not at.exception
+    assert "drawn offline" in all_text(at)
+
+
+def test_conversations_page_lists_renames_and_deletes(app_env, settings, fake):
+    svc = StudioService.from_settings(settings)
+    keep = svc.new_conversation()
+    svc.send(keep.id, "keep me")
+    gone = svc.new_conversation()
+    svc.send(gone.id, "delete me")
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("pages/conversations.py").run()
+    assert not at.exception
+    links = [link.label for link in at.get("page_link")]
+    assert links.index("delete me") < links.index("keep me")  # newest activity first
+    at.button(key=f"delete-{gone.id}").click().run()
+    assert any("Delete this conversation" in w.value for w in at.warning)
+    at.button(key=f"yes-{gone.id}").click().run()
+    assert [s.id for s in svc.conversations()] == [keep.id]
+    at.text_input(key=f"title-{keep.id}").set_value("Renamed")
+    at.button(key=f"save-{keep.id}").click().run()
+    assert svc.conversation(keep.id).title == "Renamed"
+
+
+def test_settings_are_limited_to_the_model_and_saved(app_env, settings, fake):
+    svc = StudioService.from_settings(settings)
+    conversation = svc.new_conversation("gemini-3-pro-image-preview")
+    at = studio(session=conversation.id)
+    ratio = at.selectbox(key=f"ratio-{conversation.id}-gemini-3-pro-image-preview")
+    assert "1:8" not in ratio.options and "16:9" in ratio.options
+    ratio.set_value("16:9").run()
+    assert svc.conversation(conversation.id).settings.aspect_ratio == "16:9"
+    at.chat_input[0].set_value("wide").run()
+    assert fake.requests[-1]["generationConfig"]["imageConfig"]["aspectRatio"] == "16:9"
+    assert "thinkingConfig" not in fake.requests[-1]["generationConfig"]
+    turns = svc.conversation(conversation.id).turns
+    assert turns[0].status == TurnStatus.OK
