@@ -70,16 +70,20 @@ class PreparedImage:
     note: str | None = None
 
 
-def _open(data: bytes) -> Image.Image:
+def _open(data: bytes, label: str = "This file") -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidInput(f"This image has too many pixels (over {MAX_PIXELS // 1_000_000} megapixels).") from None
+        raise InvalidInput(
+            f"{label} has too many pixels (over {MAX_PIXELS // 1_000_000} megapixels). Resize it and try again."
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InvalidInput(f"This file could not be read as an image ({exc.__class__.__name__}).") from None
+        raise InvalidInput(
+            f"{label} could not be read as an image: it may be truncated or corrupt ({exc.__class__.__name__})."
+        ) from None
     return image
 
 
@@ -96,7 +100,7 @@ def prepare_upload(data: bytes, filename: str = "image", max_bytes: int = 20 * 1
         raise InvalidInput(f"{label} is not a PNG, JPEG, WebP, GIF or HEIC image.")
     if mime in ("image/heic", "image/heif") and not HEIF_SUPPORTED:
         raise InvalidInput(f"{label} is HEIC; export it as JPEG or PNG and try again.")
-    image = _open(data)
+    image = _open(data, label)
     note = None
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
@@ -107,8 +111,7 @@ def prepare_upload(data: bytes, filename: str = "image", max_bytes: int = 20 * 1
         mime not in ("image/png", "image/jpeg", "image/webp")
         or rotated
         or frames > 1
-        or image.mode not in ("RGB", "RGBA", "L", "LA", "P")
-        or image.mode == "P"
+        or image.mode not in ("RGB", "RGBA", "L")
     )
     if not needs_convert:
         return PreparedImage(data, mime, image.width, image.height, note)

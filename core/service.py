@@ -293,7 +293,12 @@ class StudioService:
         """Send a failed or interrupted turn's words and images again, as a new turn."""
         old = self.store.turn(request_id)
         text = "\n\n".join(p.text or "" for p in old.parts if p.kind == "text")
-        return self.send(old.conversation_id, text, [p.image_hash for p in old.parts if p.image_hash])
+        images = [p.image_hash for p in old.parts if p.image_hash]
+        request = self.start_turn(old.conversation_id, text, images)
+        if old.status != TurnStatus.OK:
+            # The failed attempt stays visible, marked as retried, and is never replayed.
+            self.store.set_status([old.id], TurnStatus.REPLACED)
+        return self.run_turn(request.id)
 
     def regenerate_last(self, conversation_id: str) -> TurnOutcome:
         """Ask again for the newest answered exchange; the old answer stays visible but is no

@@ -143,7 +143,12 @@ def render_exchange(svc: StudioService, conversation: Conversation, exchange: Ex
     if request.status in (TurnStatus.FAILED, TurnStatus.INTERRUPTED):
         render_failure(request, reply)
         return
+    if request.status == TurnStatus.REPLACED and reply is not None and reply.status != TurnStatus.REPLACED:
+        st.caption(f"Retried below. {plain(request.error_message or '')}")
+        return
     if reply is None:
+        if request.status == TurnStatus.REPLACED:
+            st.caption("Retried below.")
         return
     with st.chat_message("assistant", avatar=MODEL_AVATAR):
         if reply.status == TurnStatus.REPLACED:

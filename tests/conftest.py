@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -14,6 +15,17 @@ from core.service import StudioService  # noqa: E402
 from tests.fake_gemini import FakeGemini  # noqa: E402
 
 API_KEY = "test-key-123"
+
+
+@pytest.fixture(scope="session")
+def make_httpserver():
+    """The fake route answers concurrent requests at once, as the real one does."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
 
 
 @pytest.fixture

@@ -160,3 +160,40 @@ def test_offline_demo_in_the_browser(browser, db_url):
     assert (ARTIFACTS / "studio.png").stat().st_size > 10_000
     if os.environ.get("STUDIO_UPDATE_SCREENSHOT"):
         shutil.copy(ARTIFACTS / "studio.png", ROOT / "docs" / "screenshot.png")
+
+
+def test_server_killed_mid_call_shows_interrupted_then_retry_works(browser, fake, settings):
+    env = {"COMETAPI_KEY": API_KEY, "COMETAPI_BASE_URL": settings.base_url, "DATABASE_URL": settings.database_url}
+    slow_once = {"left": 1}
+
+    def slow(body):
+        if slow_once["left"]:
+            slow_once["left"] -= 1
+            time.sleep(6)
+
+    fake.during_call = slow
+    server = StudioServer(env).start()
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server.url)
+        page.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        send(page, "a lighthouse in a storm")
+        page.get_by_text("Generating").wait_for(timeout=30_000)
+        page.wait_for_function("() => location.search.includes('session=')")
+        url = page.url
+        deadline = time.monotonic() + 20
+        while not fake.requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+        server.stop()  # killed while the model is working
+        server = StudioServer(env).start()
+        page.goto(url.replace(url.split("/?")[0], server.url))
+        page.get_by_text("The studio stopped while this turn was being made").wait_for(timeout=30_000)
+        assert page.get_by_text("a lighthouse in a storm").count() >= 1  # the words are still there
+        page.get_by_role("button", name="Retry").click()
+        page.get_by_text("Result").first.wait_for(timeout=30_000)
+        html = page.content()
+        page.screenshot(path=str(ARTIFACTS / "browser-interrupted.png"), full_page=True)
+    finally:
+        server.stop()
+    assert API_KEY not in html
+    assert API_KEY not in server.log.read_text(errors="replace")

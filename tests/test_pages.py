@@ -131,3 +131,53 @@ def test_settings_are_limited_to_the_model_and_saved(app_env, settings, fake):
     assert "thinkingConfig" not in fake.requests[-1]["generationConfig"]
     turns = svc.conversation(conversation.id).turns
     assert turns[0].status == TurnStatus.OK
+
+
+def test_a_bad_attachment_keeps_the_words_and_good_images_as_a_failed_turn(app_env, fake, settings):
+    at = studio()
+    at.chat_input[0].upload("notes.png", b"%PDF-1.7 this is a pdf", "image/png")
+    at.chat_input[0].upload("good.png", image_bytes((16, 16)), "image/png")
+    at.chat_input[0].set_value("combine these").run()
+    at.run()
+    assert not at.exception
+    assert fake.requests == []  # nothing half-right is sent
+    assert any("notes\\.png is not a PNG" in e.value for e in at.error)
+    svc = StudioService.from_settings(settings)
+    turn = svc.conversation(svc.conversations()[0].id).turns[0]
+    assert turn.status == TurnStatus.FAILED and turn.parts[0].text == "combine these"
+    assert [p.kind for p in turn.parts] == ["text", "image"]
+
+
+def test_a_100k_prompt_is_kept_not_sent(app_env, fake, settings):
+    at = studio()
+    at.chat_input[0].set_value("long " * 20_000).run()
+    at.run()
+    assert not at.exception and fake.requests == []
+    assert any("100,000 characters" in e.value for e in at.error)
+    svc = StudioService.from_settings(settings)
+    assert len(svc.conversation(svc.conversations()[0].id).turns[0].parts[0].text) == 99_999
+
+
+MARKUP = "<script>alert('x')</script> <img src=x onerror=alert(1)> **bold** [link](http://x) שלום مرحبا 🍌 $x^2$"
+
+
+def test_markup_in_prompts_and_model_text_shows_as_text(app_env, fake):
+    original = fake.answer
+
+    def answer_with_markup(body):
+        payload = original(body)
+        payload["candidates"][0]["content"]["parts"][2]["text"] = MARKUP
+        fake.issued[-1]["parts"][2]["text"] = MARKUP
+        return payload
+
+    fake.answer = answer_with_markup
+    at = studio()
+    at.chat_input[0].set_value(MARKUP).run()
+    at.run()
+    assert not at.exception
+    shown = [m.value for m in at.markdown if "script" in m.value]
+    assert len(shown) == 2  # the prompt and the model's words
+    for value in shown:
+        assert "\\<script\\>" in value and "\\*\\*bold\\*\\*" in value and "\\[link\\]" in value
+        assert "שלום مرحبا 🍌" in value and "\\$x^2\\$" in value
+    assert not any(m.proto.allow_html for m in at.markdown if "script" in m.value)

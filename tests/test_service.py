@@ -112,6 +112,11 @@ def test_interrupted_turn_is_shown_and_can_be_retried(settings, fake):
     assert turn.status == TurnStatus.INTERRUPTED and turn.parts[0].text == "cut off mid-call"
     outcome = second.retry(pending.id)
     assert outcome.ok and fake.requests[-1]["contents"] == [{"role": "user", "parts": [{"text": "cut off mid-call"}]}]
+    # The interrupted attempt stays visible, marked as retried, and is never replayed.
+    assert second.store.turn(pending.id).status == TurnStatus.REPLACED
+    second.send(conversation.id, "next")
+    users = [c["parts"][0]["text"] for c in fake.requests[-1]["contents"] if c["role"] == "user"]
+    assert users == ["cut off mid-call", "next"]
 
 
 def test_model_is_fixed_once_the_conversation_has_turns(service, fake):

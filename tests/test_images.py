@@ -1,0 +1,122 @@
+"""Uploads: what a person may drop in, and what the studio does with each."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from core.errors import InvalidInput
+from core.images import make_preview, prepare_upload, sniff_mime
+from core.service import MAX_PROMPT_CHARS
+from core.values import TurnStatus
+from tests.fake_gemini import image_bytes
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG that claims a huge canvas: a decompression bomb's calling card."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    "data, name, message",
+    [
+        (b"%PDF-1.7 not an image at all", "photo.png", "not a PNG, JPEG, WebP, GIF or HEIC"),
+        (b"", "empty.png", r"empty \(0 bytes\)"),
+        (image_bytes((64, 64))[:60], "truncated.png", "could not be read"),
+        (b"\x89PNG\r\n\x1a\n" + b"garbage" * 20, "corrupt.png", "could not be read"),
+        (png_header_only(20_000, 20_000), "bomb.png", "too many pixels"),
+    ],
+)
+def test_unusable_files_are_refused_with_a_clear_message(data, name, message):
+    with pytest.raises(InvalidInput, match=message) as caught:
+        prepare_upload(data, name)
+    assert name in caught.value.message or "pixels" in caught.value.message
+
+
+def test_files_over_the_cap_are_refused():
+    with pytest.raises(InvalidInput, match="limit is 1 MB"):
+        prepare_upload(image_bytes((64, 64)) + b"\x00" * 1_100_000, "big.png", max_bytes=1_048_576)
+
+
+def test_heic_from_a_phone_is_converted():
+    heic = encode(Image.new("RGB", (40, 30), (10, 200, 30)), "HEIF")
+    assert sniff_mime(heic) == "image/heic"
+    prepared = prepare_upload(heic, "IMG_0001.HEIC")
+    assert prepared.mime_type == "image/png" and (prepared.width, prepared.height) == (40, 30)
+
+
+def test_animated_gif_uses_its_first_frame_and_says_so():
+    frames = [Image.new("RGB", (20, 20), (i * 80, 0, 0)) for i in range(3)]
+    gif = io.BytesIO()
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:])
+    prepared = prepare_upload(gif.getvalue(), "anim.gif")
+    assert prepared.mime_type == "image/png" and "first frame" in prepared.note
+
+
+@pytest.mark.parametrize("mode, fmt", [("CMYK", "JPEG"), ("I;16", "PNG"), ("P", "PNG"), ("LA", "PNG")])
+def test_unusual_colour_modes_become_plain_rgb(mode, fmt):
+    image = Image.new(mode, (16, 16))
+    if mode == "I;16":
+        image = Image.frombytes("I;16", (16, 16), bytes(range(256)) * 2)
+    prepared = prepare_upload(encode(image, fmt), f"odd.{fmt.lower()}")
+    decoded = Image.open(io.BytesIO(prepared.data))
+    assert decoded.mode in ("RGB", "RGBA", "L") and decoded.size == (16, 16)
+    if mode == "CMYK":
+        assert prepared.mime_type == "image/png"
+
+
+def test_plain_images_are_kept_byte_for_byte():
+    jpeg = image_bytes((30, 20), fmt="JPEG")
+    assert prepare_upload(jpeg, "x.jpg").data == jpeg
+
+
+def test_exif_orientation_is_applied():
+    image = Image.new("RGB", (40, 20), (255, 0, 0))
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise when shown
+    prepared = prepare_upload(encode(image, "JPEG", exif=exif), "sideways.jpg")
+    assert (prepared.width, prepared.height) == (20, 40)
+
+
+def test_previews_are_at_most_1460_wide_and_keep_transparency():
+    wide = make_preview(encode(Image.new("RGB", (4096, 2304)), "JPEG"))
+    assert wide[1] == "image/jpeg" and Image.open(io.BytesIO(wide[0])).size == (1460, 821)
+    clear = make_preview(encode(Image.new("RGBA", (100, 100), (0, 0, 0, 0)), "PNG"))
+    assert clear[1] == "image/png"
+
+
+def test_more_images_than_the_model_accepts_is_refused_before_sending(service, fake):
+    conversation = service.new_conversation("gemini-3-pro-image-preview")
+    hashes = [service.add_upload(image_bytes((8, 8), (i, 0, 0)), f"{i}.png").image.hash for i in range(15)]
+    with pytest.raises(InvalidInput, match="at most 14 images"):
+        service.start_turn(conversation.id, "collage", hashes)
+    assert service.start_turn(conversation.id, "collage", hashes[:14]).status == TurnStatus.PENDING
+    assert fake.requests == []
+
+
+def test_empty_and_over_long_prompts(service, fake):
+    conversation = service.new_conversation()
+    with pytest.raises(InvalidInput, match="Type a prompt or attach an image"):
+        service.start_turn(conversation.id, "   \n ")
+    with pytest.raises(InvalidInput, match="at most"):
+        service.start_turn(conversation.id, "x" * 100_000)
+    turn = service.reject_turn(conversation.id, "x" * 100_000, [], InvalidInput("too long"))
+    assert turn.status == TurnStatus.FAILED and len(turn.parts[0].text) == 100_000
+    assert len("y" * MAX_PROMPT_CHARS) == MAX_PROMPT_CHARS and service.send(conversation.id, "y" * MAX_PROMPT_CHARS).ok
