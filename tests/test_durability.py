@@ -62,7 +62,7 @@ def test_many_turns_at_once_on_one_sqlite_file(settings, fake):
                 outcome = service.send(conversation_id, prompt)
                 assert outcome.ok, outcome.error
                 sent[conversation_id].append(prompt)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=session, args=(cid, f"s{i}")) for i, cid in enumerate(own)]
