@@ -39,7 +39,8 @@ def part_size(part: Part, image_size: Callable[[str], int]) -> int:
     if part.image_hash is not None:
         size += b64_len(image_size(part.image_hash)) + len(part.mime_type or "")
     if part.signature is not None:
-        size += _json_len(part.signature)
+        # Signatures are base64: plain ASCII that JSON never escapes.
+        size += len(part.signature)
     if part.extra:
         size += len(json.dumps(part.extra, ensure_ascii=False).encode())
     return size
@@ -91,16 +92,16 @@ class ReplayPlan:
 def plan_replay(
     history: list[Exchange],
     request: Turn,
-    image_size: Callable[[str], int],
+    weigh: Callable[[Turn], int],
     limit_bytes: int,
     fixed_overhead: int = 1024,
 ) -> ReplayPlan:
     """Keep the newest exchanges that fit under `limit_bytes`, oldest dropped first."""
-    request_bytes = turn_size(request, image_size)
+    request_bytes = weigh(request)
     sizes = []
     for e in history:
         assert e.reply is not None
-        sizes.append(turn_size(e.request, image_size) + turn_size(e.reply, image_size))
+        sizes.append(weigh(e.request) + weigh(e.reply))
     total = fixed_overhead + request_bytes + sum(sizes)
     start = 0
     dropped_sizes: list[int] = []

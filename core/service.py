@@ -19,7 +19,7 @@ from core.catalog import ModelCatalog, ModelSpec, load_catalog
 from core.client import GeminiClient
 from core.config import Settings
 from core.errors import InvalidInput, InvalidSettings, RequestTooLarge, StudioError
-from core.replay import ReplayPlan, build_contents, curated, plan_replay
+from core.replay import ReplayPlan, build_contents, curated, plan_replay, turn_size
 from core.store import Store
 from core.values import (
     Conversation,
@@ -64,6 +64,7 @@ class StudioService:
         self.client = client
         self.catalog = catalog
         self._in_flight: set[int] = set()
+        self._turn_weights: dict[int, int] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -118,8 +119,13 @@ class StudioService:
     def conversations(self, owner: str | None = None) -> list[ConversationSummary]:
         return self.store.conversations(owner)
 
-    def conversation(self, conversation_id: str) -> Conversation:
-        conversation = self.store.conversation(conversation_id)
+    def conversation(self, conversation_id: str, visible: int | None = None) -> Conversation:
+        """The conversation for display: statuses as a person should see them, no signatures,
+        and with `visible`, parts only for that many of the newest exchanges."""
+        if visible is None:
+            conversation = self.store.conversation(conversation_id, signatures=False)
+        else:
+            conversation = self.store.conversation_window(conversation_id, visible)
         with self._lock:
             live = set(self._in_flight)
         for turn in conversation.turns:
@@ -127,6 +133,9 @@ class StudioService:
             if turn.status == TurnStatus.PENDING and turn.role == "user" and turn.id not in live:
                 turn.status = TurnStatus.INTERRUPTED
         return conversation
+
+    def statuses(self, turn_ids: set[int]) -> dict[int, TurnStatus]:
+        return self.store.statuses(turn_ids)
 
     def drafts(self, conversation_id: str) -> list[str]:
         return self.store.drafts(conversation_id)
@@ -258,10 +267,28 @@ class StudioService:
 
     def plan(self, conversation: Conversation, request: Turn) -> ReplayPlan:
         history = curated(conversation.exchanges, before_position=request.position)
-        hashes = {p.image_hash for e in history for t in (e.request, e.reply) if t for p in t.parts if p.image_hash}
-        hashes |= {p.image_hash for p in request.parts if p.image_hash}
-        sizes = self.store.image_sizes(hashes)
-        return plan_replay(history, request, lambda h: sizes.get(h, 0), self.settings.max_request_bytes)
+        stored = self._weights(conversation.id, {t.id for e in history for t in (e.request, e.reply) if t})
+        sizes = self.store.image_sizes({p.image_hash for p in request.parts if p.image_hash})
+
+        def weigh(turn: Turn) -> int:
+            if turn.id in stored and turn.id != request.id:
+                return stored[turn.id]
+            return turn_size(turn, lambda h: sizes.get(h, 0))
+
+        return plan_replay(history, request, weigh, self.settings.max_request_bytes)
+
+    def _weights(self, conversation_id: str, turn_ids: set[int]) -> dict[int, int]:
+        """Stored turns never change, so their weights are measured once per process."""
+        with self._lock:
+            missing = turn_ids - self._turn_weights.keys()
+        if missing:
+            found = self.store.turn_weights(conversation_id, missing)
+            with self._lock:
+                if len(self._turn_weights) > 100_000:
+                    self._turn_weights.clear()
+                self._turn_weights.update(found)
+        with self._lock:
+            return {i: self._turn_weights[i] for i in turn_ids if i in self._turn_weights}
 
     def meter(self, conversation: Conversation, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
         """What the next request would weigh, for the size meter, without sending anything."""
@@ -322,6 +349,15 @@ class StudioService:
                 f"{self.settings.max_request_mb:g} MB request limit. Attach fewer or smaller images."
             )
         body = self._encode(plan.kept, request, spec, conversation.settings)
+        # The plan is an estimate; the encoded body is the truth. Cut more whole exchanges if needed.
+        while len(body) > plan.limit_bytes and plan.kept:
+            plan.dropped.append(plan.kept.pop(0))
+            body = self._encode(plan.kept, request, spec, conversation.settings)
+        if len(body) > plan.limit_bytes:
+            raise RequestTooLarge(
+                f"This message alone is {len(body) / 1_048_576:.1f} MB, over the "
+                f"{self.settings.max_request_mb:g} MB request limit. Attach fewer or smaller images."
+            )
         # No DB session is open here: the call may take minutes.
         payload = self.client.generate(spec.id, body)
         reply = parse_response(payload)

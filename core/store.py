@@ -16,12 +16,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, LargeBinary, String, cast, create_engine, delete, event, func, inspect, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, defer, raiseload, selectinload, sessionmaker
 
 from core.config import PROJECT_ROOT
 from core.errors import NotFound
+from core.replay import CONTENT_OVERHEAD, PART_OVERHEAD
 from core.schema import ConversationRow, ImageRow, PartRow, TurnRow, utcnow
 from core.values import (
     Conversation,
@@ -72,7 +73,9 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
-def _turn_value(row: TurnRow) -> Turn:
+def _turn_value(row: TurnRow, signatures: bool = True, parts: list[PartRow] | None = None) -> Turn:
+    loaded = parts is not None or "parts" not in inspect(row).unloaded
+    rows = parts if parts is not None else (row.parts if loaded else [])
     return Turn(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -80,8 +83,8 @@ def _turn_value(row: TurnRow) -> Turn:
         position=row.position,
         status=TurnStatus(row.status),
         parts=[
-            Part(p.kind, p.text, p.image_hash, p.mime_type, p.thought, p.signature, p.extra)  # type: ignore[arg-type]
-            for p in row.parts
+            Part(p.kind, p.text, p.image_hash, p.mime_type, p.thought, p.signature if signatures else None, p.extra)  # type: ignore[arg-type]
+            for p in rows
         ],
         reply_to=row.reply_to_id,
         settings=GenerationSettings.from_dict(row.settings),
@@ -93,6 +96,7 @@ def _turn_value(row: TurnRow) -> Turn:
         response_id=row.response_id,
         grounding=row.grounding,
         created_at=row.created_at,
+        parts_loaded=loaded,
     )
 
 
@@ -211,15 +215,79 @@ class Store:
             db.add(row)
         return Conversation(row.id, row.title, model, settings, now, now, owner)
 
-    def conversation(self, conversation_id: str, *, with_turns: bool = True) -> Conversation:
+    def conversation(self, conversation_id: str, *, with_turns: bool = True, signatures: bool = True) -> Conversation:
+        """The conversation and its turns. `signatures=False` is for display: signatures can
+        weigh hundreds of KB a part and only a request needs them, so they stay in the database
+        (such a copy must never be replayed)."""
         with self.read() as db:
             query = select(ConversationRow).where(ConversationRow.id == conversation_id)
             if with_turns:
-                query = query.options(selectinload(ConversationRow.turns).selectinload(TurnRow.parts))
+                parts = selectinload(ConversationRow.turns).selectinload(TurnRow.parts)
+                if not signatures:
+                    parts = parts.defer(PartRow.signature, raiseload=True)
+                query = query.options(parts)
             row = db.scalar(query)
             if row is None:
                 raise NotFound("That conversation does not exist (it may have been deleted).")
-            turns = [_turn_value(t) for t in row.turns] if with_turns else []
+            turns = [_turn_value(t, signatures) for t in row.turns] if with_turns else []
+            return Conversation(
+                row.id,
+                row.title,
+                row.model,
+                GenerationSettings.from_dict(row.settings),
+                row.created_at,
+                row.updated_at,
+                row.owner,
+                turns,
+            )
+
+    def turn_weights(self, conversation_id: str, turn_ids: set[int] | None = None) -> dict[int, int]:
+        """Bytes each turn adds to a request body, summed in the database without loading any
+        signature or image: the size meter's input."""
+        weight = func.sum(
+            PART_OVERHEAD
+            + func.coalesce(func.length(cast(PartRow.text, LargeBinary)), 0)
+            + func.coalesce(func.length(PartRow.signature), 0)
+            + func.coalesce(4 * ((ImageRow.size_bytes + 2) / 3), 0)
+            + func.coalesce(func.length(cast(PartRow.extra, String)), 0)
+        )
+        query = (
+            select(TurnRow.id, weight)
+            .join(PartRow, PartRow.turn_id == TurnRow.id)
+            .outerjoin(ImageRow, ImageRow.hash == PartRow.image_hash)
+            .where(TurnRow.conversation_id == conversation_id)
+            .group_by(TurnRow.id)
+        )
+        if turn_ids is not None:
+            query = query.where(TurnRow.id.in_(turn_ids))
+        with self.read() as db:
+            return {turn_id: CONTENT_OVERHEAD + int(total or 0) for turn_id, total in db.execute(query)}
+
+    def conversation_window(self, conversation_id: str, visible: int) -> Conversation:
+        """A display copy: every turn's status, but parts (without signatures) only for the
+        newest `visible` exchanges, so a long conversation reruns as fast as a short one."""
+        with self.read() as db:
+            row = db.scalar(
+                select(ConversationRow)
+                .where(ConversationRow.id == conversation_id)
+                .options(selectinload(ConversationRow.turns).options(raiseload(TurnRow.parts)))
+            )
+            if row is None:
+                raise NotFound("That conversation does not exist (it may have been deleted).")
+            requests = sorted((t for t in row.turns if t.role == "user"), key=lambda t: t.position)[-visible:]
+            wanted = {t.id for t in requests}
+            wanted |= {t.id for t in row.turns if t.reply_to_id in wanted}
+            parts: dict[int, list[PartRow]] = {i: [] for i in wanted}
+            if wanted:
+                found = db.scalars(
+                    select(PartRow)
+                    .where(PartRow.turn_id.in_(wanted))
+                    .options(defer(PartRow.signature, raiseload=True))
+                    .order_by(PartRow.turn_id, PartRow.position)
+                )
+                for part in found:
+                    parts[part.turn_id].append(part)
+            turns = [_turn_value(t, False, parts[t.id] if t.id in wanted else None) for t in row.turns]
             return Conversation(
                 row.id,
                 row.title,
@@ -379,6 +447,11 @@ class Store:
     def set_status(self, turn_ids: list[int], status: TurnStatus) -> None:
         with self.write() as db:
             db.execute(update(TurnRow).where(TurnRow.id.in_(turn_ids)).values(status=status.value))
+
+    def statuses(self, turn_ids: set[int]) -> dict[int, TurnStatus]:
+        with self.read() as db:
+            rows = db.execute(select(TurnRow.id, TurnRow.status).where(TurnRow.id.in_(turn_ids)))
+            return {turn_id: TurnStatus(status) for turn_id, status in rows}
 
     def turn(self, turn_id: int) -> Turn:
         with self.read() as db:

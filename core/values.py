@@ -77,6 +77,8 @@ class Turn:
     response_id: str | None = None
     grounding: dict[str, Any] | None = None
     created_at: dt.datetime | None = None
+    # False on display copies of turns scrolled out of view: their parts were not loaded.
+    parts_loaded: bool = True
 
     @property
     def text(self) -> str:

@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.config import Settings, load_settings
 from core.errors import NotFound
+from core.images import make_preview
 from core.service import StudioService
 from core.values import Conversation
 
@@ -57,12 +58,18 @@ def open_conversation_id() -> str | None:
     return value or None
 
 
-def load_open_conversation(svc: StudioService) -> Conversation | None:
+def visible_key(conversation_id: str) -> str:
+    return f"shown-{conversation_id}"
+
+
+def load_open_conversation(svc: StudioService, visible: int | None = None) -> Conversation | None:
+    """The conversation in `?session=`, with parts loaded for its newest `visible` exchanges."""
     conversation_id = open_conversation_id()
     if conversation_id is None:
         return None
     try:
-        return svc.conversation(conversation_id)
+        shown = None if visible is None else st.session_state.get(visible_key(conversation_id), visible)
+        return svc.conversation(conversation_id, visible=shown)
     except NotFound:
         st.error(
             f"Conversation `{conversation_id[:40]}` was not found. It may have been deleted, or the link is "
@@ -90,8 +97,17 @@ def offline_banner(svc: StudioService) -> None:
         )
 
 
-def preview(svc: StudioService, image_hash: str, **kwargs: Any) -> None:
-    """Show an image from its stored display copy, in the format it is stored in, so the page
-    never re-encodes a full-resolution image on a rerun."""
-    data, mime = svc.preview(image_hash)
-    st.image(data, output_format="PNG" if mime == "image/png" else "JPEG", **kwargs)
+@st.cache_data(max_entries=1024, show_spinner=False)
+def _thumbnail(_svc: StudioService, image_hash: str, width: int) -> tuple[bytes, str]:
+    data, _mime = _svc.preview(image_hash)
+    return make_preview(data, max_width=width)
+
+
+def preview(svc: StudioService, image_hash: str, width: int | None = None, **kwargs: Any) -> None:
+    """Show an image from a stored display copy, already at the width shown and in the format
+    declared, so st.image passes the bytes through instead of re-encoding them on every rerun."""
+    if width is None:
+        data, mime = svc.preview(image_hash)
+    else:
+        data, mime = _thumbnail(svc, image_hash, width)
+    st.image(data, output_format="PNG" if mime == "image/png" else "JPEG", width=width or "stretch", **kwargs)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.catalog import ModelSpec
+from core.replay import ReplayPlan
 from core.service import StudioService
 from core.values import Conversation, GenerationSettings
 from pages.common import CONVERSATIONS_PAGE, plain, preview
@@ -93,8 +94,7 @@ def render_settings(svc: StudioService, conversation: Conversation | None) -> tu
     return spec, chosen
 
 
-def render_meter(svc: StudioService, conversation: Conversation) -> None:
-    plan = svc.meter(conversation)
+def render_meter(plan: ReplayPlan, conversation: Conversation) -> None:
     limit_mb = plan.limit_bytes / 1_048_576
     used_mb = plan.estimated_bytes / 1_048_576
     st.progress(
@@ -102,12 +102,17 @@ def render_meter(svc: StudioService, conversation: Conversation) -> None:
         text=f"Next request ≈ {used_mb:.1f} MB of {limit_mb:g} MB",
     )
     if plan.dropped:
-        first = conversation.exchanges.index(plan.dropped[0]) + 1
-        last = conversation.exchanges.index(plan.dropped[-1]) + 1
+        numbers = turn_numbers(conversation)
+        first, last = numbers[plan.dropped[0].request.id], numbers[plan.dropped[-1].request.id]
         st.caption(
             f"To stay under the limit the model no longer sees turns {first}–{last} "
-            f"({len(plan.dropped)} oldest). Start a new conversation from the current image to reset."
+            f"({len(plan.dropped)} oldest). **Continue** from the latest image to start afresh with it."
         )
+
+
+def turn_numbers(conversation: Conversation) -> dict[int, int]:
+    """The 1-based number a person sees for each exchange, by its request's id."""
+    return {e.request.id: n for n, e in enumerate(conversation.exchanges, start=1)}
 
 
 def render_recent(svc: StudioService, current_id: str | None) -> None:

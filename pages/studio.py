@@ -11,11 +11,13 @@ from core.errors import InvalidInput, StudioError
 from core.images import EXTENSIONS
 from core.service import MAX_PROMPT_CHARS, StudioService, TurnOutcome
 from core.values import Conversation, TurnStatus
-from pages.common import load_open_conversation, offline_banner, plain, preview, service
+from pages.common import load_open_conversation, offline_banner, plain, preview, service, visible_key
 from pages.settings_panel import draft_choice, render_meter, render_recent, render_settings
 from pages.turn_view import MODEL_AVATAR, render_exchange, render_user
 
-SHOWN_AT_FIRST = 10
+# The newest exchanges are what a person refines; older ones are a click away, and not loading
+# them keeps a 50-turn conversation as quick to rerun as a fresh one.
+SHOWN_AT_FIRST = 4
 
 
 @st.cache_resource
@@ -74,7 +76,12 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
         st.error(plain(error.message), icon=":material/error:")
         return
     render_user(svc, request)
-    run_turn_with_status(svc, lambda: svc.run_turn(request.id))
+    outcome = run_turn_with_status(svc, lambda: svc.run_turn(request.id))
+    if outcome.dropped_positions:
+        st.session_state["flash"] = (
+            f"To stay under the {svc.settings.max_request_mb:g} MB request limit, the model no longer sees the "
+            f"{len(outcome.dropped_positions)} oldest turns."
+        )
     st.rerun()
 
 
@@ -93,8 +100,8 @@ def pending_action(svc: StudioService) -> None:
 @st.fragment(run_every="2s")
 def watch_other_tabs(svc: StudioService, conversation_id: str, pending_ids: frozenset[int]) -> None:
     """A turn started elsewhere is still running: refresh the page when it has finished."""
-    turns = {t.id: t.status for t in svc.conversation(conversation_id).turns}
-    if any(turns.get(i) != TurnStatus.PENDING for i in pending_ids):
+    statuses = svc.statuses(set(pending_ids))
+    if any(statuses.get(i) != TurnStatus.PENDING for i in pending_ids):
         st.rerun(scope="app")
 
 
@@ -112,13 +119,13 @@ def render_drafts(svc: StudioService, conversation: Conversation) -> None:
                 st.rerun()
 
 
-def render_history(svc: StudioService, conversation: Conversation) -> None:
+def render_history(svc: StudioService, conversation: Conversation, unseen: set[int]) -> None:
     exchanges = conversation.exchanges
-    key = f"shown-{conversation.id}"
+    key = visible_key(conversation.id)
     shown = st.session_state.get(key, SHOWN_AT_FIRST)
     hidden = max(0, len(exchanges) - shown)
     if hidden and st.button(
-        f"Show {min(hidden, SHOWN_AT_FIRST)} earlier turns ({hidden} hidden)",
+        f"Show earlier turns ({hidden} hidden)",
         icon=":material/expand_less:",
         type="tertiary",
     ):
@@ -127,18 +134,23 @@ def render_history(svc: StudioService, conversation: Conversation) -> None:
     last_answered = max((i for i, e in enumerate(exchanges) if e.replayable), default=-1)
     for index in range(hidden, len(exchanges)):
         render_exchange(svc, conversation, exchanges[index], last=index == last_answered)
+        if exchanges[index].request.id in unseen:
+            st.caption("The model no longer sees this turn: the conversation outgrew the request size limit.")
 
 
 def main() -> None:
     svc = service()
-    conversation = load_open_conversation(svc)
+    if flash := st.session_state.pop("flash", None):
+        st.toast(flash, icon=":material/content_cut:")
+    conversation = load_open_conversation(svc, visible=SHOWN_AT_FIRST)
     with st.sidebar:
         if st.button("New conversation", icon=":material/add:", type="primary", width="stretch"):
             st.query_params.clear()
             st.rerun()
         spec, _settings = render_settings(svc, conversation)
-        if conversation is not None and conversation.turns:
-            render_meter(svc, conversation)
+        plan = svc.meter(conversation) if conversation is not None and conversation.turns else None
+        if plan is not None and conversation is not None:
+            render_meter(plan, conversation)
         st.divider()
         render_recent(svc, conversation.id if conversation else None)
 
@@ -152,7 +164,7 @@ def main() -> None:
     else:
         st.title(plain(conversation.title))
         pending_action(svc)
-        render_history(svc, conversation)
+        render_history(svc, conversation, {e.request.id for e in plan.dropped} if plan else set())
         pending = frozenset(t.id for t in conversation.turns if t.status == TurnStatus.PENDING)
         if pending:
             watch_other_tabs(svc, conversation.id, pending)

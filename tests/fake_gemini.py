@@ -58,6 +58,7 @@ class FakeGemini:
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    body_sizes: list[int] = field(default_factory=list)
     issued: list[dict[str, Any]] = field(default_factory=list)
     script: deque = field(default_factory=deque)
     during_call: Callable[[dict[str, Any]], None] | None = None
@@ -73,6 +74,7 @@ class FakeGemini:
         raw = request.get_data()
         with self._lock:
             self.paths.append(request.full_path)
+            self.body_sizes.append(len(raw))
             self.headers.append(dict(request.headers))
             try:
                 body = json.loads(raw)

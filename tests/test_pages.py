@@ -181,3 +181,34 @@ def test_markup_in_prompts_and_model_text_shows_as_text(app_env, fake):
         assert "\\<script\\>" in value and "\\*\\*bold\\*\\*" in value and "\\[link\\]" in value
         assert "שלום مرحبا 🍌" in value and "\\$x^2\\$" in value
     assert not any(m.proto.allow_html for m in at.markdown if "script" in m.value)
+
+
+def test_long_conversations_show_the_latest_turns_and_earlier_on_request(app_env, settings, fake):
+    svc = StudioService.from_settings(settings)
+    conversation = svc.new_conversation()
+    for n in range(7):
+        svc.send(conversation.id, f"edit {n}")
+    at = studio(session=conversation.id)
+    shown = [m.value for m in at.markdown if m.value.startswith("edit")]
+    assert shown == ["edit 3", "edit 4", "edit 5", "edit 6"]
+    earlier = next(b for b in at.button if b.label.startswith("Show earlier"))
+    assert "3 hidden" in earlier.label
+    earlier.click().run()
+    assert [m.value for m in at.markdown if m.value.startswith("edit")] == [f"edit {n}" for n in range(7)]
+    window = svc.conversation(conversation.id, visible=2)
+    assert [t.parts_loaded for t in window.turns] == [False] * 10 + [True] * 4
+    assert [e.request.status for e in window.exchanges] == [TurnStatus.OK] * 7
+
+
+def test_the_meter_and_the_chat_say_which_turns_the_model_no_longer_sees(app_env, monkeypatch, settings, fake):
+    monkeypatch.setenv("STUDIO_MAX_REQUEST_MB", "0.2")
+    fake.signature_bytes = 40_000
+    at = studio()
+    for n in range(5):
+        at.chat_input[0].set_value(f"edit {n}").run()
+    at.run()
+    assert not at.exception
+    assert any("no longer sees turns 1–" in c.value for c in at.sidebar.caption)
+    unseen = [c for c in at.main.caption if "no longer sees this turn" in c.value]
+    assert 1 <= len(unseen) < 4  # some visible turns are past the limit, the newest are not
+    assert any(p.proto.text.startswith("Next request") for p in at.get("progress"))

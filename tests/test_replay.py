@@ -7,7 +7,7 @@ import pytest
 
 from core.catalog import load_catalog
 from core.errors import InvalidSettings, NoImageError, PromptBlocked, TextOnlyAnswer, UnreadableResponse
-from core.replay import build_contents, curated, plan_replay
+from core.replay import build_contents, curated, plan_replay, turn_size
 from core.values import Exchange, GenerationSettings, Part, Turn, TurnStatus, pair_exchanges
 from core.wire import generation_config, parse_response, part_from_wire, part_to_wire, request_body
 
@@ -95,12 +95,12 @@ def test_budget_drops_oldest_whole_exchanges_first():
         )
         history.append(Exchange(req, rep))
     request = turn(99, "user", 50)
-    plan = plan_replay(history, request, sizes.__getitem__, limit_bytes=10 * 1024 * 1024)
+    plan = plan_replay(history, request, lambda t: turn_size(t, sizes.__getitem__), limit_bytes=10 * 1024 * 1024)
     assert plan.fits
     # Each exchange weighs 4 MB in base64: two fit under 10 MiB with the new message.
     assert [e.request.id for e in plan.dropped] == [1, 3, 5, 7]
     assert [e.request.id for e in plan.kept] == [9, 11]
-    roomy = plan_replay(history, request, sizes.__getitem__, limit_bytes=100 * 1024 * 1024)
+    roomy = plan_replay(history, request, lambda t: turn_size(t, sizes.__getitem__), limit_bytes=100 * 1024 * 1024)
     assert not roomy.dropped and roomy.estimated_bytes > 6 * 4_000_000
 
 
@@ -110,7 +110,7 @@ def test_budget_estimate_is_not_below_the_real_body():
         Part("image", image_hash="h1", mime_type="image/png", signature="y" * 7000),
     ]
     request = turn(1, "user", 0, parts=parts)
-    plan = plan_replay([], request, lambda h: len(IMAGES[h]), limit_bytes=1 << 30)
+    plan = plan_replay([], request, lambda t: turn_size(t, lambda h: len(IMAGES[h])), limit_bytes=1 << 30)
     body = request_body(build_contents([], request, b64), CATALOG.default, GenerationSettings())
     assert plan.estimated_bytes >= len(json.dumps(body, ensure_ascii=False).encode())
 
@@ -174,3 +174,38 @@ def test_response_outcomes_each_have_their_own_error():
         parse_response({"candidates": []})
     with pytest.raises(UnreadableResponse):
         parse_response(["not", "an", "object"])
+
+
+def test_stored_weights_match_the_value_weights(service, fake):
+    """The meter's SQL weights and the pure weights agree, and neither is below the real body."""
+    conversation = service.new_conversation()
+    service.send(conversation.id, 'ünïcode "quotes" prompt')
+    service.send(conversation.id, "second")
+    full = service.store.conversation(conversation.id)
+    weights = service.store.turn_weights(conversation.id)
+    infos = {
+        p.image_hash: service.image_info(p.image_hash).size_bytes for t in full.turns for p in t.parts if p.image_hash
+    }
+    for turn in full.turns:
+        pure = turn_size(turn, infos.__getitem__)
+        assert abs(weights[turn.id] - pure) <= 0.01 * pure + 64
+        real = len(
+            json.dumps(
+                {
+                    "role": turn.role,
+                    "parts": [
+                        part_to_wire(p, lambda h: base64.b64encode(service.image_bytes(h)).decode()) for p in turn.parts
+                    ],
+                },
+                ensure_ascii=False,
+            ).encode()
+        )
+        assert weights[turn.id] >= real
+
+
+def test_display_copies_carry_no_signatures(service, fake):
+    conversation = service.new_conversation()
+    service.send(conversation.id, "a cat")
+    shown = service.conversation(conversation.id)
+    assert all(p.signature is None for t in shown.turns for p in t.parts)
+    assert any(p.signature for t in service.store.conversation(conversation.id).turns for p in t.parts)

@@ -1,0 +1,169 @@
+"""`python -m bench`: rerun cost, turn overhead and request size, measured side by side."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.synthetic import build_conversation, model_content, photo_like_jpeg, response_payload
+from core.config import load_settings
+from core.replay import build_contents, curated
+from core.service import StudioService
+from core.values import Part, Turn, TurnStatus
+from core.wire import request_body
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def median_time(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def rerun_seconds(database_url: str, conversation_id: str, repeat: int) -> float:
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.pop("COMETAPI_KEY", None)
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.query_params["session"] = conversation_id
+    app.run()  # first run: imports, engine, caches
+    assert not app.exception, app.exception
+    return median_time(app.run, repeat)
+
+
+class CannedClient:
+    """Answers at once with a realistic reply, so only the studio's own work is timed."""
+
+    offline = False
+
+    def __init__(self, image: bytes) -> None:
+        self.reply = json.dumps(response_payload(model_content(image, 999))).encode()
+        self.last_body = b""
+
+    def generate(self, model: str, body: bytes) -> dict:  # type: ignore[type-arg]
+        self.last_body = body
+        return json.loads(self.reply)  # what requests would do with the response
+
+
+def send_and_forget(service: StudioService, conversation_id: str, prompt: str) -> None:
+    """One measured turn, then its rows are removed so every repeat sees the same history."""
+    from sqlalchemy import text
+
+    with service.store.read() as db:
+        top = db.execute(
+            text("SELECT COALESCE(MAX(position), -1) FROM turns WHERE conversation_id = :c"), {"c": conversation_id}
+        ).scalar()
+    outcome = service.send(conversation_id, prompt)
+    assert outcome.ok, outcome.error
+    with service.store.write() as db:
+        db.execute(
+            text("DELETE FROM turns WHERE conversation_id = :c AND position > :p"), {"c": conversation_id, "p": top}
+        )
+
+
+def floor_seconds(service: StudioService, conversation_id: str, prompt: str, repeat: int) -> tuple[float, int]:
+    """Encoding the same final request body once, from data already in memory."""
+    conversation = service.store.conversation(conversation_id)
+    request = Turn(-1, conversation_id, "user", 1 << 30, TurnStatus.PENDING, [Part("text", prompt)])
+    history = curated(conversation.exchanges)
+    blobs = service.store.images_bytes(
+        {p.image_hash for e in history for t in (e.request, e.reply) if t for p in t.parts if p.image_hash}
+    )
+    import base64
+
+    encoded = {h: base64.b64encode(b).decode() for h, b in blobs.items()}
+    body = request_body(
+        build_contents(history, request, encoded.__getitem__),
+        service.catalog.get(conversation.model),
+        conversation.settings,
+    )
+    size = len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+    return median_time(lambda: json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), repeat), size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--turns", default="1,10,50")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.turns.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="studio-bench-"))
+    database_url = f"sqlite:///{workdir / 'bench.db'}"
+    settings = dataclasses.replace(load_settings({"DATABASE_URL": database_url}), max_request_mb=10_000)
+    service = StudioService.from_settings(settings)
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+    started = time.perf_counter()
+    images = [photo_like_jpeg(seed) for seed in range(8)]
+    print(
+        f"building conversations {sizes} with 2K JPEGs (avg {statistics.mean(map(len, images)) / 1e6:.2f} MB) "
+        f"and 600 KB signatures…"
+    )
+    conversations = {n: build_conversation(service, n, images) for n in sizes}
+    print(f"  built in {time.perf_counter() - started:.1f} s")
+
+    print("\n== rerun of the studio page (AppTest, median of", args.repeat, "runs)")
+    reruns = {n: rerun_seconds(database_url, conversations[n], args.repeat) for n in sizes}
+    for n in sizes:
+        print(
+            f"  {n:>3} turns: {reruns[n] * 1000:7.1f} ms   "
+            f"ratio to {sizes[0]} turn: {reruns[n] / reruns[sizes[0]]:.2f}x"
+        )
+
+    print("\n== turn overhead: load history, build and encode the request, store the answer (model time excluded)")
+    canned = CannedClient(images[0])
+    service.client = canned  # type: ignore[assignment]
+    for n in sizes:
+        floor, body_bytes = floor_seconds(service, conversations[n], "one more edit", args.repeat)
+        turn = median_time(lambda n=n: send_and_forget(service, conversations[n], "one more edit"), args.repeat)
+        print(
+            f"  {n:>3} turns: body {body_bytes / 1e6:6.1f} MB   studio {turn * 1000:7.1f} ms   "
+            f"floor {floor * 1000:7.1f} ms   ratio {turn / floor:.2f}x"
+        )
+
+    print("\n== request size: the body against the bytes it must carry (texts, base64 images, signatures)")
+    for n in sizes:
+        send_and_forget(service, conversations[n], "size check")
+        body = json.loads(canned.last_body)
+        minimum = sum(
+            len(p.get("text", "")) + len(p.get("thoughtSignature", "")) + len(p.get("inlineData", {}).get("data", ""))
+            for c in body["contents"]
+            for p in c["parts"]
+        )
+        print(
+            f"  {n:>3} turns: {len(canned.last_body) / 1e6:6.1f} MB / minimum {minimum / 1e6:6.1f} MB = "
+            f"{len(canned.last_body) / minimum:.3f}x"
+        )
+
+    print("\n== context budget at the default 20 MB")
+    budget = dataclasses.replace(settings, max_request_mb=20.0)
+    service.settings = budget
+    for n in sizes:
+        plan = service.meter(service.store.conversation(conversations[n]), "next edit")
+        send_and_forget(service, conversations[n], "budget check")
+        print(
+            f"  {n:>3} turns: would be {plan.full_bytes / 1e6:6.1f} MB; sent {len(canned.last_body) / 1e6:5.1f} MB "
+            f"keeping {len(plan.kept)} of {len(plan.kept) + len(plan.dropped)} answered exchanges"
+        )
+
+    print(f"\npeak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
