@@ -23,6 +23,14 @@ from core.wire import request_body
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def current_rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def median_time(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
     times = []
     for _ in range(repeat):
@@ -32,7 +40,7 @@ def median_time(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(times)
 
 
-def rerun_seconds(database_url: str, conversation_id: str, repeat: int) -> float:
+def studio_app(database_url: str, conversation_id: str):  # type: ignore[no-untyped-def]
     from streamlit.testing.v1 import AppTest
 
     os.environ["DATABASE_URL"] = database_url
@@ -41,7 +49,20 @@ def rerun_seconds(database_url: str, conversation_id: str, repeat: int) -> float
     app.query_params["session"] = conversation_id
     app.run()  # first run: imports, engine, caches
     assert not app.exception, app.exception
-    return median_time(app.run, repeat)
+    return app
+
+
+def interleaved_reruns(database_url: str, conversations: dict[int, str], rounds: int) -> dict[int, float]:
+    """Median rerun per conversation, taken round by round so drift on a shared machine hits
+    every size alike."""
+    apps = {n: studio_app(database_url, cid) for n, cid in conversations.items()}
+    times: dict[int, list[float]] = {n: [] for n in apps}
+    for _ in range(rounds):
+        for n, app in apps.items():
+            start = time.perf_counter()
+            app.run()
+            times[n].append(time.perf_counter() - start)
+    return {n: statistics.median(t) for n, t in times.items()}
 
 
 class CannedClient:
@@ -118,13 +139,37 @@ def main() -> None:
     conversations = {n: build_conversation(service, n, images) for n in sizes}
     print(f"  built in {time.perf_counter() - started:.1f} s")
 
-    print("\n== rerun of the studio page (AppTest, median of", args.repeat, "runs)")
-    reruns = {n: rerun_seconds(database_url, conversations[n], args.repeat) for n in sizes}
+    print(f"\n== rerun of the studio page (AppTest, median of {args.repeat * 6} interleaved rounds)")
+    reruns = interleaved_reruns(database_url, conversations, args.repeat * 6)
     for n in sizes:
         print(
             f"  {n:>3} turns: {reruns[n] * 1000:7.1f} ms   "
             f"ratio to {sizes[0]} turn: {reruns[n] / reruns[sizes[0]]:.2f}x"
         )
+
+    print("\n== what st.image does per image on every rerun (Streamlit's own resize/re-encode step)")
+    from streamlit.elements.lib.image_utils import _ensure_image_size_and_format
+    from streamlit.elements.lib.layout_utils import LayoutConfig
+
+    preview_bytes, _ = service.preview(service.store.conversation(conversations[sizes[0]]).latest_image.image_hash)
+    naive = median_time(
+        lambda: _ensure_image_size_and_format(images[0], LayoutConfig(width="stretch"), "JPEG"), args.repeat
+    )
+    stored = median_time(
+        lambda: _ensure_image_size_and_format(preview_bytes, LayoutConfig(width="stretch"), "JPEG"), args.repeat
+    )
+    print(
+        f"  full 2K bytes: {naive * 1000:6.1f} ms   stored 1460 px preview: {stored * 1000:6.2f} ms   "
+        f"ratio {naive / stored:.0f}x"
+    )
+
+    print("\n== memory: 8 sessions x 10 reruns of the 50-turn conversation")
+    rss_before = current_rss_mb()
+    for _ in range(8):
+        session = studio_app(database_url, conversations[sizes[-1]])
+        for _ in range(10):
+            session.run()
+    print(f"  RSS before {rss_before:.0f} MB, after {current_rss_mb():.0f} MB")
 
     print("\n== turn overhead: load history, build and encode the request, store the answer (model time excluded)")
     canned = CannedClient(images[0])

@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,8 @@ from core.wire import ModelReply, parse_response, part_from_wire, request_body
 
 log = logging.getLogger("studio")
 MAX_PROMPT_CHARS = 32_000
+# About 300 KB each: a bounded 20 MB or so, shared by every session of the process.
+PREVIEW_CACHE_SIZE = 64
 NEW_TITLE = "New conversation"
 
 
@@ -65,6 +68,8 @@ class StudioService:
         self.catalog = catalog
         self._in_flight: set[int] = set()
         self._turn_weights: dict[int, int] = {}
+        self._image_infos: dict[str, StoredImage] = {}
+        self._previews: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
@@ -208,16 +213,33 @@ class StudioService:
         return self.store.image_bytes(image_hash)
 
     def image_info(self, image_hash: str) -> StoredImage | None:
-        return self.store.image_info(image_hash)
+        """Stored images never change, so what is known of them is kept (a few numbers each)."""
+        info = self._image_infos.get(image_hash)
+        if info is None:
+            info = self.store.image_info(image_hash)
+            if info is not None:
+                if len(self._image_infos) > 100_000:
+                    self._image_infos.clear()
+                self._image_infos[image_hash] = info
+        return info
 
     def preview(self, image_hash: str) -> tuple[bytes, str]:
-        """The stored display copy; images from before previews existed get one now, once."""
+        """The stored display copy; images from before previews existed get one now, once.
+        The newest few stay in memory (bounded): every rerun shows them again."""
+        with self._lock:
+            cached = self._previews.get(image_hash)
+            if cached is not None:
+                self._previews.move_to_end(image_hash)
+                return cached
         found = self.store.image_preview(image_hash)
-        if found is not None:
-            return found
-        data, mime = images.make_preview(self.store.image_bytes(image_hash))
-        self.store.set_image_preview(image_hash, data, mime)
-        return data, mime
+        if found is None:
+            found = images.make_preview(self.store.image_bytes(image_hash))
+            self.store.set_image_preview(image_hash, *found)
+        with self._lock:
+            self._previews[image_hash] = found
+            while len(self._previews) > PREVIEW_CACHE_SIZE:
+                self._previews.popitem(last=False)
+        return found
 
     # Turns --------------------------------------------------------------------------------
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, LargeBinary, String, cast, create_engine, delete, event, func, inspect, select, update
+from sqlalchemy import Engine, LargeBinary, String, cast, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, defer, raiseload, selectinload, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from core.config import PROJECT_ROOT
 from core.errors import NotFound
@@ -73,9 +73,67 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
-def _turn_value(row: TurnRow, signatures: bool = True, parts: list[PartRow] | None = None) -> Turn:
-    loaded = parts is not None or "parts" not in inspect(row).unloaded
-    rows = parts if parts is not None else (row.parts if loaded else [])
+_CONVERSATION_COLUMNS = (
+    ConversationRow.id,
+    ConversationRow.title,
+    ConversationRow.model,
+    ConversationRow.settings,
+    ConversationRow.created_at,
+    ConversationRow.updated_at,
+    ConversationRow.owner,
+)
+_TURN_COLUMNS = (
+    TurnRow.id,
+    TurnRow.conversation_id,
+    TurnRow.role,
+    TurnRow.position,
+    TurnRow.status,
+    TurnRow.reply_to_id,
+    TurnRow.settings,
+    TurnRow.error_kind,
+    TurnRow.error_message,
+    TurnRow.finish_reason,
+    TurnRow.usage,
+    TurnRow.model_version,
+    TurnRow.response_id,
+    TurnRow.grounding,
+    TurnRow.created_at,
+)
+# What an off-screen turn needs: enough to pair, count and curate it.
+_OUTLINE_COLUMNS = (
+    TurnRow.id,
+    TurnRow.conversation_id,
+    TurnRow.role,
+    TurnRow.position,
+    TurnRow.status,
+    TurnRow.reply_to_id,
+)
+_DISPLAY_PART_COLUMNS = (
+    PartRow.turn_id,
+    PartRow.kind,
+    PartRow.text,
+    PartRow.image_hash,
+    PartRow.mime_type,
+    PartRow.thought,
+    PartRow.extra,
+)
+
+
+def _outline_value(row: Any) -> Turn:
+    return Turn(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        role="model" if row.role == "model" else "user",
+        position=row.position,
+        status=TurnStatus(row.status),
+        reply_to=row.reply_to_id,
+        parts_loaded=False,
+    )
+
+
+def _turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None) -> Turn:
+    """A Turn from an ORM row (parts from its relationship) or a column row (parts given)."""
+    rows = parts if parts is not None else row.parts
     return Turn(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -83,7 +141,7 @@ def _turn_value(row: TurnRow, signatures: bool = True, parts: list[PartRow] | No
         position=row.position,
         status=TurnStatus(row.status),
         parts=[
-            Part(p.kind, p.text, p.image_hash, p.mime_type, p.thought, p.signature if signatures else None, p.extra)  # type: ignore[arg-type]
+            Part(p.kind, p.text, p.image_hash, p.mime_type, p.thought, p.signature if signatures else None, p.extra)
             for p in rows
         ],
         reply_to=row.reply_to_id,
@@ -96,7 +154,6 @@ def _turn_value(row: TurnRow, signatures: bool = True, parts: list[PartRow] | No
         response_id=row.response_id,
         grounding=row.grounding,
         created_at=row.created_at,
-        parts_loaded=loaded,
     )
 
 
@@ -265,39 +322,42 @@ class Store:
 
     def conversation_window(self, conversation_id: str, visible: int) -> Conversation:
         """A display copy: every turn's status, but parts (without signatures) only for the
-        newest `visible` exchanges, so a long conversation reruns as fast as a short one."""
+        newest `visible` exchanges, so a long conversation reruns as fast as a short one. Plain
+        column rows, not ORM objects: this runs on every rerun of the page."""
         with self.read() as db:
-            row = db.scalar(
-                select(ConversationRow)
-                .where(ConversationRow.id == conversation_id)
-                .options(selectinload(ConversationRow.turns).options(raiseload(TurnRow.parts)))
-            )
-            if row is None:
+            head = db.execute(select(*_CONVERSATION_COLUMNS).where(ConversationRow.id == conversation_id)).first()
+            if head is None:
                 raise NotFound("That conversation does not exist (it may have been deleted).")
-            requests = sorted((t for t in row.turns if t.role == "user"), key=lambda t: t.position)[-visible:]
+            outline = db.execute(
+                select(*_OUTLINE_COLUMNS).where(TurnRow.conversation_id == conversation_id).order_by(TurnRow.position)
+            ).all()
+            requests = [t for t in outline if t.role == "user"][-visible:]
             wanted = {t.id for t in requests}
-            wanted |= {t.id for t in row.turns if t.reply_to_id in wanted}
-            parts: dict[int, list[PartRow]] = {i: [] for i in wanted}
+            wanted |= {t.id for t in outline if t.reply_to_id in wanted}
+            parts: dict[int, list[Any]] = {i: [] for i in wanted}
+            details = {}
             if wanted:
-                found = db.scalars(
-                    select(PartRow)
+                details = {t.id: t for t in db.execute(select(*_TURN_COLUMNS).where(TurnRow.id.in_(wanted)))}
+                found = db.execute(
+                    select(*_DISPLAY_PART_COLUMNS)
                     .where(PartRow.turn_id.in_(wanted))
-                    .options(defer(PartRow.signature, raiseload=True))
                     .order_by(PartRow.turn_id, PartRow.position)
                 )
                 for part in found:
                     parts[part.turn_id].append(part)
-            turns = [_turn_value(t, False, parts[t.id] if t.id in wanted else None) for t in row.turns]
-            return Conversation(
-                row.id,
-                row.title,
-                row.model,
-                GenerationSettings.from_dict(row.settings),
-                row.created_at,
-                row.updated_at,
-                row.owner,
-                turns,
-            )
+        turns = [
+            _turn_value(details[t.id], False, parts[t.id]) if t.id in wanted else _outline_value(t) for t in outline
+        ]
+        return Conversation(
+            head.id,
+            head.title,
+            head.model,
+            GenerationSettings.from_dict(head.settings),
+            head.created_at,
+            head.updated_at,
+            head.owner,
+            turns,
+        )
 
     def conversations(self, owner: str | None = None, limit: int = 200) -> list[ConversationSummary]:
         turn_count = (

@@ -77,7 +77,8 @@ class Turn:
     response_id: str | None = None
     grounding: dict[str, Any] | None = None
     created_at: dt.datetime | None = None
-    # False on display copies of turns scrolled out of view: their parts were not loaded.
+    # False on display copies of turns scrolled out of view: only an outline (id, role, position,
+    # status, pairing) was loaded; parts, settings and usage were not.
     parts_loaded: bool = True
 
     @property

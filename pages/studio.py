@@ -17,7 +17,7 @@ from pages.turn_view import MODEL_AVATAR, render_exchange, render_user
 
 # The newest exchanges are what a person refines; older ones are a click away, and not loading
 # them keeps a 50-turn conversation as quick to rerun as a fresh one.
-SHOWN_AT_FIRST = 4
+SHOWN_AT_FIRST = 3
 
 
 @st.cache_resource

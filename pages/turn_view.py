@@ -81,8 +81,7 @@ def _grounding(grounding: dict[str, Any] | None) -> None:
 def _actions(svc: StudioService, conversation: Conversation, turn: Turn, image_hash: str, last: bool) -> None:
     info = svc.image_info(image_hash)
     extension = EXTENSIONS.get(info.mime_type if info else "", "png")
-    left, middle, right = st.columns(3)
-    with left:
+    with st.container(horizontal=True):
         st.download_button(
             "Download",
             help="Full resolution" + (f", {info.width}×{info.height}" if info and info.width else ""),
@@ -93,25 +92,20 @@ def _actions(svc: StudioService, conversation: Conversation, turn: Turn, image_h
             icon=":material/download:",
             key=f"download-{turn.id}",
             on_click="ignore",
-            width="stretch",
         )
-    with middle:
         if st.button(
             "Continue",
             icon=":material/call_split:",
             key=f"branch-{turn.id}",
-            width="stretch",
             help="Start a new conversation seeded with this image",
         ):
             branch = svc.continue_from(conversation.id, image_hash)
             st.query_params["session"] = branch.id
             st.rerun()
-    with right:
         if last and st.button(
             "Redo",
             icon=":material/refresh:",
             key=f"regen-{turn.id}",
-            width="stretch",
             help="Regenerate this answer; the current one is kept but no longer sent",
         ):
             st.session_state["pending_action"] = ("regenerate", conversation.id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -190,11 +192,14 @@ def test_long_conversations_show_the_latest_turns_and_earlier_on_request(app_env
         svc.send(conversation.id, f"edit {n}")
     at = studio(session=conversation.id)
     shown = [m.value for m in at.markdown if m.value.startswith("edit")]
-    assert shown == ["edit 3", "edit 4", "edit 5", "edit 6"]
+    assert shown == ["edit 4", "edit 5", "edit 6"]
     earlier = next(b for b in at.button if b.label.startswith("Show earlier"))
-    assert "3 hidden" in earlier.label
+    assert "4 hidden" in earlier.label
     earlier.click().run()
+    assert [m.value for m in at.markdown if m.value.startswith("edit")] == [f"edit {n}" for n in range(1, 7)]
+    next(b for b in at.button if b.label.startswith("Show earlier")).click().run()
     assert [m.value for m in at.markdown if m.value.startswith("edit")] == [f"edit {n}" for n in range(7)]
+    assert not any(b.label.startswith("Show earlier") for b in at.button)
     window = svc.conversation(conversation.id, visible=2)
     assert [t.parts_loaded for t in window.turns] == [False] * 10 + [True] * 4
     assert [e.request.status for e in window.exchanges] == [TurnStatus.OK] * 7
@@ -212,3 +217,41 @@ def test_the_meter_and_the_chat_say_which_turns_the_model_no_longer_sees(app_env
     unseen = [c for c in at.main.caption if "no longer sees this turn" in c.value]
     assert 1 <= len(unseen) < 4  # some visible turns are past the limit, the newest are not
     assert any(p.proto.text.startswith("Next request") for p in at.get("progress"))
+
+
+def _holds_bytes(value, depth=0) -> bool:
+    if isinstance(value, (bytes, bytearray, memoryview, io.IOBase)):  # UploadedFile is a BytesIO
+        return True
+    if hasattr(value, "files"):  # a chat input value still holding its uploads
+        return _holds_bytes(list(value.files), depth + 1)
+    if depth > 4:
+        return False
+    if isinstance(value, dict):
+        return any(_holds_bytes(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_holds_bytes(v, depth + 1) for v in value)
+    return False
+
+
+def test_no_image_bytes_in_session_state_and_one_service_for_all_sessions(app_env, fake, monkeypatch):
+    import core.service
+
+    built = []
+    real = core.service.StudioService.from_settings.__func__
+
+    def counting(cls, settings, **options):
+        built.append(settings.database_url)
+        return real(cls, settings, **options)
+
+    monkeypatch.setattr(core.service.StudioService, "from_settings", classmethod(counting))
+    first = studio()
+    first.chat_input[0].upload("a.png", image_bytes((32, 32)), "image/png")
+    first.chat_input[0].set_value("with a photo").run()
+    first.run()
+    second = studio()
+    second.run()
+    assert not first.exception and not second.exception
+    assert len(built) == 1  # the engine and HTTP session are made once per process
+    for at in (first, second):
+        state = at._session_state.filtered_state  # every user-visible key, widgets included
+        assert not _holds_bytes(state), state
