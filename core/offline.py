@@ -155,7 +155,7 @@ def draw(prompt: str, contents: list[dict[str, Any]], size: tuple[int, int], tur
     top = max(0, height - band_height * min(turn_number, 8))
     pen.rectangle((0, top, width, top + band_height), fill=(20, 24, 33) if turn_number % 2 else (45, 52, 70))
     pen.text((unit, top + band_height // 2), caption, fill=(255, 255, 255), font=_font(unit), anchor="lm")
-    pen.text((unit // 2, unit // 2), "OFFLINE DEMO", fill=(20, 24, 33), font=_font(max(10, unit // 2)))
+    pen.text((unit // 2, unit // 2), "OFFLINE DEMO", fill=(20, 24, 33), font=_font(unit))
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=88)
     return buf.getvalue()

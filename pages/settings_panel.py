@@ -123,7 +123,7 @@ def render_recent(svc: StudioService, current_id: str | None) -> None:
             if summary.thumbnail_hash:
                 preview(svc, summary.thumbnail_hash, width=48)
         with right:
-            label = plain(summary.title) + (" ·" if summary.id == current_id else "")
+            label = plain(summary.title)
             if st.button(label, key=f"recent-{summary.id}", type="tertiary", disabled=summary.id == current_id):
                 st.query_params["session"] = summary.id
                 st.rerun()

@@ -147,13 +147,15 @@ def test_offline_demo_in_the_browser(browser, db_url):
     env = {"COMETAPI_KEY": "", "DATABASE_URL": db_url}
     server = StudioServer(env).start()
     try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page = browser.new_page(viewport={"width": 1400, "height": 2750})  # tall: the whole chat in one shot
         page.goto(server.url)
         page.get_by_text("Offline demo model").wait_for(timeout=30_000)
         for n, prompt in enumerate(["a red bicycle on a beach", "make it blue", "add a bell"], start=1):
             send(page, prompt)
             page.get_by_text(f"Here is turn {n}").wait_for(timeout=60_000)
         page.wait_for_timeout(1500)
+        page.evaluate("document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
+        page.wait_for_timeout(300)
         page.screenshot(path=str(ARTIFACTS / "studio.png"), full_page=True)
     finally:
         server.stop()

@@ -255,3 +255,30 @@ def test_no_image_bytes_in_session_state_and_one_service_for_all_sessions(app_en
     for at in (first, second):
         state = at._session_state.filtered_state  # every user-visible key, widgets included
         assert not _holds_bytes(state), state
+
+
+def test_redo_continue_and_search_grounding(app_env, settings, fake):
+    svc = StudioService.from_settings(settings)
+    conversation = svc.new_conversation()
+    at = studio(session=conversation.id)
+    at.toggle(key=f"ground-{conversation.id}-gemini-3.1-flash-image-preview").set_value(True).run()
+    at.chat_input[0].set_value("weather in Paris as a poster").run()
+    at.run()
+    assert fake.requests[-1]["tools"] == [{"google_search": {}}]
+    assert any("weather in Paris" in h.proto.body for h in at.get("html"))  # Google's search chip is shown
+    assert any("Searched for: weather in Paris" in c.value for c in at.caption)
+
+    at.button(key=f"regen-{svc.conversation(conversation.id).turns[1].id}").click().run()
+    at.run()
+    assert len(fake.requests) == 2
+    exchanges = svc.conversation(conversation.id).exchanges
+    assert [e.request.status for e in exchanges] == [TurnStatus.REPLACED, TurnStatus.OK]
+    assert any("replaced by a regeneration" in e.proto.label for e in at.expander)
+
+    latest = exchanges[-1].reply
+    at.button(key=f"branch-{latest.id}").click().run()
+    branch = at.query_params["session"]
+    branch = branch[0] if isinstance(branch, list) else branch
+    assert branch != conversation.id
+    assert svc.drafts(branch) == [latest.result_image.image_hash]
+    assert any("Attached to your next message" in c.value for c in at.caption)
