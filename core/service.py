@@ -19,7 +19,7 @@ from core import images
 from core.catalog import ModelCatalog, ModelSpec, load_catalog
 from core.client import GeminiClient
 from core.config import Settings
-from core.errors import InvalidInput, InvalidSettings, RequestTooLarge, StudioError
+from core.errors import InvalidInput, RequestTooLarge, StudioError
 from core.replay import ReplayPlan, build_contents, curated, plan_replay, turn_size
 from core.store import Store
 from core.values import (
@@ -456,6 +456,3 @@ def _meta(reply: ModelReply) -> dict[str, Any]:
 def _title_from(text: str) -> str:
     words = " ".join(text.split())
     return words if len(words) <= 60 else words[:57].rsplit(" ", 1)[0] + "…"
-
-
-__all__ = ["InvalidSettings", "StudioService", "TurnOutcome", "Upload"]

@@ -82,13 +82,17 @@ _CONVERSATION_COLUMNS = (
     ConversationRow.updated_at,
     ConversationRow.owner,
 )
-_TURN_COLUMNS = (
+# What an off-screen turn needs: enough to pair, count and curate it.
+_OUTLINE_COLUMNS = (
     TurnRow.id,
     TurnRow.conversation_id,
     TurnRow.role,
     TurnRow.position,
     TurnRow.status,
     TurnRow.reply_to_id,
+)
+_TURN_COLUMNS = (
+    *_OUTLINE_COLUMNS,
     TurnRow.settings,
     TurnRow.error_kind,
     TurnRow.error_message,
@@ -98,15 +102,6 @@ _TURN_COLUMNS = (
     TurnRow.response_id,
     TurnRow.grounding,
     TurnRow.created_at,
-)
-# What an off-screen turn needs: enough to pair, count and curate it.
-_OUTLINE_COLUMNS = (
-    TurnRow.id,
-    TurnRow.conversation_id,
-    TurnRow.role,
-    TurnRow.position,
-    TurnRow.status,
-    TurnRow.reply_to_id,
 )
 _DISPLAY_PART_COLUMNS = (
     PartRow.turn_id,

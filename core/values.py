@@ -125,7 +125,6 @@ class Conversation:
     updated_at: dt.datetime
     owner: str | None = None
     turns: list[Turn] = field(default_factory=list)
-    thumbnail_hash: str | None = None
 
     @property
     def exchanges(self) -> list[Exchange]:
