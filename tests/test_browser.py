@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -108,6 +109,16 @@ def send(page, text: str, attachment: Path | None = None) -> None:
     page.keyboard.press("Enter")
 
 
+PASTE = """(b64) => {
+  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], "pasted.png", {type: "image/png"}));
+  const box = document.querySelector('[data-testid=stChatInput] textarea');
+  box.focus();
+  box.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
+}"""
+
+
 def test_two_turns_restart_reload_third_turn_replays_full_history(browser, fake, settings, tmp_path):
     env = {"COMETAPI_KEY": API_KEY, "COMETAPI_BASE_URL": settings.base_url, "DATABASE_URL": settings.database_url}
     server = StudioServer(env).start()
@@ -119,7 +130,10 @@ def test_two_turns_restart_reload_third_turn_replays_full_history(browser, fake,
         page.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
         send(page, "a red bicycle on a beach", photo)
         page.get_by_text("Result 1").wait_for(timeout=30_000)
-        send(page, "make it blue")
+        pasted = image_bytes((24, 24), (250, 250, 0))
+        page.evaluate(PASTE, base64.b64encode(pasted).decode())  # an image pasted from the clipboard
+        page.locator("[data-testid=stChatInput]").get_by_text("pasted.png").wait_for(timeout=10_000)
+        send(page, "make it blue like this")
         page.get_by_text("Result 2").wait_for(timeout=30_000)
         page.wait_for_function("() => location.search.includes('session=')")
         url = page.url
@@ -129,16 +143,24 @@ def test_two_turns_restart_reload_third_turn_replays_full_history(browser, fake,
         page.get_by_text("Result 2").wait_for(timeout=30_000)
         send(page, "add a bell")
         page.get_by_text("Result 3").wait_for(timeout=30_000)
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download").last.click()
+        downloaded = Path(download.value.path()).read_bytes()
         page.wait_for_timeout(1000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "browser-fake.png"), full_page=True)
     finally:
         server.stop()
     assert len(fake.requests) == 3
+    # The download is the full-resolution image as the model sent it, named by its real type.
+    assert download.value.suggested_filename.endswith(".png")
+    assert downloaded == base64.b64decode(fake.issued[2]["parts"][3]["inlineData"]["data"])
     contents = fake.requests[-1]["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user", "model", "user"]
     assert contents[0]["parts"][0] == {"text": "a red bicycle on a beach"}
     assert contents[0]["parts"][1]["inlineData"]["mimeType"] == "image/jpeg"
+    assert contents[2]["parts"][0] == {"text": "make it blue like this"}
+    assert base64.b64decode(contents[2]["parts"][1]["inlineData"]["data"]) == pasted
     assert [json.dumps(c) for c in contents if c["role"] == "model"] == [json.dumps(c) for c in fake.issued[:2]]
     assert all("thoughtSignature" in p for c in contents if c["role"] == "model" for p in c["parts"][2:])
 

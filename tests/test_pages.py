@@ -55,7 +55,11 @@ def test_studio_sends_a_turn_with_an_attached_image_and_shows_the_result(app_env
     text = all_text(at)
     assert "Result 1" in text and "a red bicycle on a beach" in text
     assert len(at.get("image")) >= 2  # the user's photo and the result
-    assert any(b.label.startswith("Download") for b in at.get("download_button"))
+    assert any(b.label == "Download" for b in at.get("download_button"))
+    thinking = next(e for e in at.expander if e.label == "Thinking")
+    assert any("Thinking about turn 1" in m.value for m in thinking.markdown)
+    assert len(thinking.get("image")) == 1  # the interim draft image
+    assert any("1,300 tokens" in c.value and "1:1" in c.value for c in at.caption)
 
 
 def test_errors_render_as_messages_in_the_chat_with_the_words_kept(app_env, fake):
