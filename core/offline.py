@@ -20,6 +20,8 @@ import requests
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 from requests.adapters import BaseAdapter
 
+from core.wire import BYPASS_SIGNATURE
+
 OFFLINE_BASE_URL = "https://offline-demo.studio.invalid"
 OFFLINE_MODEL_NOTE = "offline demo model"
 # Not a secret: it only lets the demo recognise its own signatures after a restart.
@@ -75,11 +77,7 @@ def check_history(contents: list[dict[str, Any]]) -> tuple[int, dict[str, Any]] 
                     f"{kind} part is missing a thought_signature in content position {c_index + 1}, "
                     f"part position {p_index + 1}.",
                 )
-            if (
-                signature is not None
-                and signature != demo_signature(payload)
-                and signature != "skip_thought_signature_validator"
-            ):
+            if signature is not None and signature != demo_signature(payload) and signature != BYPASS_SIGNATURE:
                 return _error(
                     400,
                     "INVALID_ARGUMENT",

@@ -72,7 +72,7 @@ def load_open_conversation(svc: StudioService, visible: int | None = None) -> Co
         return svc.conversation(conversation_id, visible=shown)
     except NotFound:
         st.error(
-            f"Conversation `{conversation_id[:40]}` was not found. It may have been deleted, or the link is "
+            f"Conversation {plain(conversation_id[:40])} was not found. It may have been deleted, or the link is "
             "incomplete.",
             icon=":material/search_off:",
         )

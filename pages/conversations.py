@@ -32,7 +32,7 @@ for summary in summaries:
             )
             model = svc.catalog.models.get(summary.model)
             st.caption(
-                f"{summary.turn_count} turns · {model.label if model else summary.model} · "
+                f"{summary.turn_count} turn{'' if summary.turn_count == 1 else 's'} · {model.label if model else summary.model} · "
                 f"last active {summary.updated_at:%Y-%m-%d %H:%M} UTC"
             )
         with actions:

@@ -132,7 +132,7 @@ def render_exchange(svc: StudioService, conversation: Conversation, exchange: Ex
     render_user(svc, request)
     if request.status == TurnStatus.PENDING:
         with st.chat_message("assistant", avatar=MODEL_AVATAR):
-            st.info("Working on this one (started in another tab or window)…", icon=":material/hourglass_top:")
+            st.info("Still working on this turn… the page refreshes when it is done.", icon=":material/hourglass_top:")
         return
     if request.status in (TurnStatus.FAILED, TurnStatus.INTERRUPTED):
         render_failure(request, reply)

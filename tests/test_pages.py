@@ -91,6 +91,9 @@ def test_unknown_session_shows_not_found(app_env):
     at = studio(session="does-not-exist")
     assert not at.exception
     assert any("was not found" in e.value for e in at.error)
+    crafted = studio(session="x`[click](http://evil.example)`")
+    message = next(e.value for e in crafted.error if "was not found" in e.value)
+    assert "\\[click\\]\\(http" in message  # escaped: shown as text, never a live link
 
 
 def test_no_key_runs_on_the_offline_model_and_says_so(monkeypatch, db_url):
