@@ -31,10 +31,9 @@ for summary in summaries:
                 icon=":material/open_in_new:",
             )
             model = svc.catalog.models.get(summary.model)
-            st.caption(
-                f"{summary.turn_count} turn{'' if summary.turn_count == 1 else 's'} · {model.label if model else summary.model} · "
-                f"last active {summary.updated_at:%Y-%m-%d %H:%M} UTC"
-            )
+            turns = f"{summary.turn_count} turn{'' if summary.turn_count == 1 else 's'}"
+            label = model.label if model else summary.model
+            st.caption(f"{turns} · {label} · last active {summary.updated_at:%Y-%m-%d %H:%M} UTC")
         with actions:
             with st.popover("Rename", icon=":material/edit:", width="stretch"):
                 title = st.text_input("Title", value=summary.title, key=f"title-{summary.id}", max_chars=200)
