@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,25 @@ class ModelCatalog:
     @property
     def default(self) -> ModelSpec:
         return self.get(self.default_id)
+
+
+_SIZE_WORD = re.compile(r"(?<![\w.])([124])\s?k(?![\w])|(?<![\w.])(512)\s?px(?![\w])", re.IGNORECASE)
+_RATIO_WORD = re.compile(r"(?<![\w:.])(\d{1,2})\s?:\s?(\d{1,2})(?![\w:])")
+
+
+def settings_in_text(spec: ModelSpec, text: str) -> dict[str, str]:
+    """Output settings a person typed into a message ("4K, 16:9"), where this model offers them:
+    the words alone cannot change the size of what the model returns, the config must."""
+    found: dict[str, str] = {}
+    for match in _SIZE_WORD.finditer(text):
+        size = f"{match.group(1)}K" if match.group(1) else "512"
+        if size in spec.image_sizes:
+            found["image_size"] = size
+    for match in _RATIO_WORD.finditer(text):
+        ratio = f"{int(match.group(1))}:{int(match.group(2))}"
+        if ratio in spec.aspect_ratios:
+            found["aspect_ratio"] = ratio
+    return found
 
 
 def _spec(model_id: str, raw: dict) -> ModelSpec:

@@ -8,6 +8,7 @@ turn's status are stored in one short transaction. Whatever fails, the user's in
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import threading
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import images
-from core.catalog import ModelCatalog, ModelSpec, load_catalog
+from core.catalog import ModelCatalog, ModelSpec, load_catalog, settings_in_text
 from core.client import GeminiClient
 from core.config import Settings
 from core.errors import InvalidInput, RequestTooLarge, StudioError
@@ -263,7 +264,13 @@ class StudioService:
             if info is None:
                 raise InvalidInput("An attached image is no longer stored; attach it again.")
             parts.append(Part("image", image_hash=info.hash, mime_type=info.mime_type))
-        turn = self.store.add_user_turn(conversation_id, parts, conversation.settings)
+        settings = conversation.settings
+        typed = settings_in_text(spec, text)
+        if typed and any(getattr(settings, k) != v for k, v in typed.items()):
+            # "4K, 16:9" in a message sets the conversation's output from this turn on.
+            settings = dataclasses.replace(settings, **typed)
+            self.store.update_settings(conversation_id, settings)
+        turn = self.store.add_user_turn(conversation_id, parts, settings)
         with self._lock:
             self._in_flight.add(turn.id)
         if conversation.title == NEW_TITLE and text:

@@ -14,6 +14,17 @@ from pages.common import CONVERSATIONS_PAGE, plain, preview
 DEFAULT_KEY = "new-conversation-settings"
 
 
+SETTING_WIDGETS = ("ratio", "size", "only", "ground", "think")
+
+
+def forget_settings_widgets(conversation_id: str) -> None:
+    """Settings changed outside the sidebar (typed in a message): the widgets start again from
+    what is stored on the next run, instead of writing their old values back."""
+    for key in list(st.session_state.keys()):
+        if str(key).startswith(tuple(f"{w}-{conversation_id}" for w in SETTING_WIDGETS)):
+            del st.session_state[key]
+
+
 def draft_choice() -> tuple[str | None, GenerationSettings]:
     """Model and settings chosen before the first message of a new conversation."""
     return st.session_state.get(DEFAULT_KEY, (None, GenerationSettings()))

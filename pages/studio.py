@@ -12,7 +12,13 @@ from core.images import EXTENSIONS
 from core.service import MAX_PROMPT_CHARS, StudioService, TurnOutcome
 from core.values import Conversation, TurnStatus
 from pages.common import load_open_conversation, offline_banner, plain, preview, service, visible_key
-from pages.settings_panel import draft_choice, render_meter, render_recent, render_settings
+from pages.settings_panel import (
+    draft_choice,
+    forget_settings_widgets,
+    render_meter,
+    render_recent,
+    render_settings,
+)
 from pages.turn_view import MODEL_AVATAR, render_exchange, render_user
 
 # The newest exchanges are what a person refines; older ones are a click away, and not loading
@@ -75,6 +81,12 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
     except StudioError as error:
         st.error(plain(error.message), icon=":material/error:")
         return
+    if request.settings != conversation.settings:
+        forget_settings_widgets(conversation.id)
+        st.session_state["flash"] = (
+            f"Output set to {request.settings.image_size or 'default size'}, {request.settings.aspect_ratio} "
+            "from your message, for this and the next turns."
+        )
     render_user(svc, request)
     outcome = run_turn_with_status(svc, lambda: svc.run_turn(request.id))
     if outcome.dropped_positions:

@@ -289,3 +289,18 @@ def test_redo_continue_and_search_grounding(app_env, settings, fake):
     assert branch != conversation.id
     assert svc.drafts(branch) == [latest.result_image.image_hash]
     assert any("Attached to your next message" in c.value for c in at.caption)
+
+
+def test_typing_4k_16_9_sets_the_output_and_the_sidebar_follows(app_env, settings, fake):
+    at = studio()
+    at.chat_input[0].set_value("a red bicycle on a beach").run()
+    at.chat_input[0].set_value("4K, 16:9").run()
+    at.chat_input[0].set_value("add a bell").run()
+    assert not at.exception
+    configs = [r["generationConfig"]["imageConfig"] for r in fake.requests]
+    assert configs[1:] == [{"aspectRatio": "16:9", "imageSize": "4K"}] * 2
+    session = at.query_params["session"]
+    session = session[0] if isinstance(session, list) else session
+    ratio = at.selectbox(key=f"ratio-{session}-gemini-3.1-flash-image-preview")
+    assert ratio.value == "16:9"
+    assert at.get("button_group")[0].value == "4K"

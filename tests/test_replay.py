@@ -209,3 +209,34 @@ def test_display_copies_carry_no_signatures(service, fake):
     shown = service.conversation(conversation.id)
     assert all(p.signature is None for t in shown.turns for p in t.parts)
     assert any(p.signature for t in service.store.conversation(conversation.id).turns for p in t.parts)
+
+
+@pytest.mark.parametrize(
+    "text, model, expected",
+    [
+        ("4K, 16:9", "gemini-3.1-flash-image-preview", {"image_size": "4K", "aspect_ratio": "16:9"}),
+        ("make it 2k please", "gemini-3.1-flash-image-preview", {"image_size": "2K"}),
+        ("tiny 512px thumbnail at 1:8", "gemini-3.1-flash-image-preview", {"image_size": "512", "aspect_ratio": "1:8"}),
+        ("1:8 banner in 512px", "gemini-3-pro-image-preview", {}),  # not offered by this model
+        ("meet at 10:30, page 4 of 5, version 1.4k", "gemini-3.1-flash-image-preview", {}),
+        ("4K 16:9", "gemini-2.5-flash-image", {"aspect_ratio": "16:9"}),  # 2.5 has no size setting
+    ],
+)
+def test_sizes_and_ratios_typed_in_a_message(text, model, expected):
+    from core.catalog import settings_in_text
+
+    assert settings_in_text(CATALOG.get(model), text) == expected
+
+
+def test_a_typed_size_and_ratio_reach_the_request_and_stay(service, fake):
+    conversation = service.new_conversation()
+    service.send(conversation.id, "a red bicycle on a beach")
+    service.send(conversation.id, "4K, 16:9")
+    service.send(conversation.id, "add a bell")
+    configs = [r["generationConfig"]["imageConfig"] for r in fake.requests]
+    assert configs == [
+        {"aspectRatio": "1:1", "imageSize": "1K"},
+        {"aspectRatio": "16:9", "imageSize": "4K"},
+        {"aspectRatio": "16:9", "imageSize": "4K"},
+    ]
+    assert service.conversation(conversation.id).settings.image_size == "4K"
