@@ -59,20 +59,43 @@ def content(turn: Turn, image_b64: Callable[[str], str]) -> dict[str, Any]:
     return {"role": turn.role, "parts": [part_to_wire(p, image_b64) for p in turn.parts]}
 
 
-def build_contents(history: list[Exchange], request: Turn, image_b64: Callable[[str], str]) -> list[dict[str, Any]]:
+def build_contents(
+    history: list[Exchange],
+    request: Turn,
+    image_b64: Callable[[str], str],
+    carried: list[Part] | None = None,
+) -> list[dict[str, Any]]:
+    """`contents` for the next request. `carried` user images (from exchanges left out for size)
+    go first in the first user turn, so the model keeps the person's own references."""
     contents: list[dict[str, Any]] = []
     for exchange in history:
         assert exchange.reply is not None
         contents.append(content(exchange.request, image_b64))
         contents.append(content(exchange.reply, image_b64))
     contents.append(content(request, image_b64))
+    if carried:
+        first = contents[0]
+        first["parts"] = [part_to_wire(p, image_b64) for p in carried] + first["parts"]
     return contents
+
+
+def carried_images(dropped: list[Exchange], kept: list[Exchange], request: Turn) -> list[Part]:
+    """The user's own images from left-out exchanges that nothing kept still carries, oldest first."""
+    present = {p.image_hash for e in kept for p in e.request.parts if p.image_hash}
+    present |= {p.image_hash for p in request.parts if p.image_hash}
+    carried: dict[str, Part] = {}
+    for exchange in dropped:
+        for part in exchange.request.images:
+            if part.image_hash and part.image_hash not in present:
+                carried.setdefault(part.image_hash, part)
+    return list(carried.values())
 
 
 @dataclass
 class ReplayPlan:
     kept: list[Exchange]
     dropped: list[Exchange] = field(default_factory=list)
+    carried: list[Part] = field(default_factory=list)
     estimated_bytes: int = 0
     limit_bytes: int = 0
     request_bytes: int = 0
@@ -83,7 +106,7 @@ class ReplayPlan:
 
     @property
     def full_bytes(self) -> int:
-        """What the request would weigh with nothing left out."""
+        """About what the request would weigh with nothing left out."""
         return self.estimated_bytes + sum(self._exchange_sizes)
 
     _exchange_sizes: list[int] = field(default_factory=list, repr=False)
@@ -95,8 +118,10 @@ def plan_replay(
     weigh: Callable[[Turn], int],
     limit_bytes: int,
     fixed_overhead: int = 1024,
+    weigh_part: Callable[[Part], int] = lambda part: 0,
 ) -> ReplayPlan:
-    """Keep the newest exchanges that fit under `limit_bytes`, oldest dropped first."""
+    """Keep the newest exchanges that fit under `limit_bytes`, oldest dropped first; then, in the
+    room left, carry the user's own images from the dropped exchanges (oldest give way first)."""
     request_bytes = weigh(request)
     sizes = []
     for e in history:
@@ -109,10 +134,16 @@ def plan_replay(
         total -= sizes[start]
         dropped_sizes.append(sizes[start])
         start += 1
+    carried = carried_images(history[:start], history[start:], request)
+    carried_bytes = sum(weigh_part(p) for p in carried)
+    # References only use room the newest exchanges leave: the oldest go first.
+    while carried and total + carried_bytes > limit_bytes:
+        carried_bytes -= weigh_part(carried.pop(0))
     plan = ReplayPlan(
         kept=history[start:],
         dropped=history[:start],
-        estimated_bytes=total,
+        carried=carried,
+        estimated_bytes=total + carried_bytes,
         limit_bytes=limit_bytes,
         request_bytes=request_bytes,
     )

@@ -21,7 +21,7 @@ from core.catalog import ModelCatalog, ModelSpec, load_catalog, settings_in_text
 from core.client import GeminiClient
 from core.config import Settings
 from core.errors import InvalidInput, RequestTooLarge, StudioError
-from core.replay import ReplayPlan, build_contents, curated, plan_replay, turn_size
+from core.replay import ReplayPlan, build_contents, carried_images, curated, part_size, plan_replay, turn_size
 from core.store import Store
 from core.values import (
     Conversation,
@@ -268,7 +268,11 @@ class StudioService:
         typed = settings_in_text(spec, text)
         if typed and any(getattr(settings, k) != v for k, v in typed.items()):
             # "4K, 16:9" in a message sets the conversation's output from this turn on.
-            settings = dataclasses.replace(settings, **typed)
+            settings = dataclasses.replace(
+                settings,
+                aspect_ratio=typed.get("aspect_ratio", settings.aspect_ratio),
+                image_size=typed.get("image_size", settings.image_size),
+            )
             self.store.update_settings(conversation_id, settings)
         turn = self.store.add_user_turn(conversation_id, parts, settings)
         with self._lock:
@@ -296,15 +300,31 @@ class StudioService:
 
     def plan(self, conversation: Conversation, request: Turn) -> ReplayPlan:
         history = curated(conversation.exchanges, before_position=request.position)
+        if any(not e.request.parts_loaded for e in history):
+            # A display copy: its off-screen requests need their images, which may be carried.
+            images = self.store.user_images(conversation.id)
+            history = [
+                e
+                if e.request.parts_loaded
+                else Exchange(dataclasses.replace(e.request, parts=images.get(e.request.id, [])), e.reply)
+                for e in history
+            ]
         stored = self._weights(conversation.id, {t.id for e in history for t in (e.request, e.reply) if t})
-        sizes = self.store.image_sizes({p.image_hash for p in request.parts if p.image_hash})
+        hashes = {p.image_hash for e in history for p in e.request.parts if p.image_hash}
+        sizes = self.store.image_sizes(hashes | {p.image_hash for p in request.parts if p.image_hash})
 
         def weigh(turn: Turn) -> int:
             if turn.id in stored and turn.id != request.id:
                 return stored[turn.id]
             return turn_size(turn, lambda h: sizes.get(h, 0))
 
-        return plan_replay(history, request, weigh, self.settings.max_request_bytes)
+        return plan_replay(
+            history,
+            request,
+            weigh,
+            self.settings.max_request_bytes,
+            weigh_part=lambda p: part_size(p, lambda h: sizes.get(h, 0)),
+        )
 
     def _weights(self, conversation_id: str, turn_ids: set[int]) -> dict[int, int]:
         """Stored turns never change, so their weights are measured once per process."""
@@ -377,11 +397,15 @@ class StudioService:
                 f"This message alone is {plan.estimated_bytes / 1_048_576:.1f} MB, over the "
                 f"{self.settings.max_request_mb:g} MB request limit. Attach fewer or smaller images."
             )
-        body = self._encode(plan.kept, request, spec, conversation.settings)
+        body = self._encode(plan, request, spec, conversation.settings)
         # The plan is an estimate; the encoded body is the truth. Cut more whole exchanges if needed.
-        while len(body) > plan.limit_bytes and plan.kept:
-            plan.dropped.append(plan.kept.pop(0))
-            body = self._encode(plan.kept, request, spec, conversation.settings)
+        while len(body) > plan.limit_bytes and (plan.kept or plan.carried):
+            if plan.carried:  # references give way before any exchange does
+                plan.carried.pop(0)
+            else:
+                plan.dropped.append(plan.kept.pop(0))
+                plan.carried = carried_images(plan.dropped, plan.kept, request)
+            body = self._encode(plan, request, spec, conversation.settings)
         if len(body) > plan.limit_bytes:
             raise RequestTooLarge(
                 f"This message alone is {len(body) / 1_048_576:.1f} MB, over the "
@@ -403,9 +427,10 @@ class StudioService:
             dropped_positions=[e.request.position for e in plan.dropped],
         )
 
-    def _encode(self, kept: list[Exchange], request: Turn, spec: ModelSpec, settings: GenerationSettings) -> bytes:
+    def _encode(self, plan: ReplayPlan, request: Turn, spec: ModelSpec, settings: GenerationSettings) -> bytes:
+        kept = plan.kept
         hashes = {p.image_hash for e in kept for t in (e.request, e.reply) if t for p in t.parts if p.image_hash}
-        hashes |= {p.image_hash for p in request.parts if p.image_hash}
+        hashes |= {p.image_hash for p in [*request.parts, *plan.carried] if p.image_hash}
         blobs = self.store.images_bytes(hashes)
         encoded: dict[str, str] = {}
 
@@ -414,7 +439,7 @@ class StudioService:
                 encoded[image_hash] = base64.b64encode(blobs[image_hash]).decode("ascii")
             return encoded[image_hash]
 
-        body = request_body(build_contents(kept, request, image_b64), spec, settings)
+        body = request_body(build_contents(kept, request, image_b64, plan.carried), spec, settings)
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
     def _store_parts(self, reply: ModelReply) -> list[Part]:

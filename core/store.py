@@ -503,6 +503,20 @@ class Store:
         with self.write() as db:
             db.execute(update(TurnRow).where(TurnRow.id.in_(turn_ids)).values(status=status.value))
 
+    def user_images(self, conversation_id: str) -> dict[int, list[Part]]:
+        """The images of each user turn, without loading any other part."""
+        query = (
+            select(PartRow.turn_id, PartRow.image_hash, PartRow.mime_type)
+            .join(TurnRow, PartRow.turn_id == TurnRow.id)
+            .where(TurnRow.conversation_id == conversation_id, TurnRow.role == "user", PartRow.kind == "image")
+            .order_by(PartRow.turn_id, PartRow.position)
+        )
+        found: dict[int, list[Part]] = {}
+        with self.read() as db:
+            for turn_id, image_hash, mime in db.execute(query):
+                found.setdefault(turn_id, []).append(Part("image", image_hash=image_hash, mime_type=mime))
+        return found
+
     def statuses(self, turn_ids: set[int]) -> dict[int, TurnStatus]:
         with self.read() as db:
             rows = db.execute(select(TurnRow.id, TurnRow.status).where(TurnRow.id.in_(turn_ids)))

@@ -119,6 +119,8 @@ def render_meter(plan: ReplayPlan, conversation: Conversation) -> None:
             f"To stay under the limit the model no longer sees turns {first}–{last} "
             f"({len(plan.dropped)} oldest). **Continue** from the latest image to start afresh with it."
         )
+        if plan.carried:
+            st.caption(f"Your own {len(plan.carried)} image(s) from those turns are still sent with the next message.")
 
 
 def turn_numbers(conversation: Conversation) -> dict[int, int]:

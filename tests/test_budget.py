@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 
@@ -50,3 +51,22 @@ def test_a_message_too_large_on_its_own_fails_before_sending_and_keeps_the_words
     turn = service.conversation(conversation.id).turns[0]
     assert turn.status == TurnStatus.FAILED and turn.parts[0].text == "use this huge photo"
     assert [p.image_hash for p in turn.parts if p.image_hash] == [big]
+
+
+def test_the_users_own_photo_stays_in_context_when_its_turn_is_dropped(settings, fake):
+    fake.signature_bytes = 40_000
+    service = small_budget(settings, 0.3)
+    conversation = service.new_conversation()
+    photo = image_bytes((40, 40), (10, 20, 30))
+    upload = service.add_upload(photo, "product.png").image.hash
+    assert service.send(conversation.id, "my product on a table", [upload]).ok
+    for n in range(6):
+        assert service.send(conversation.id, f"edit {n}").ok
+    last = fake.requests[-1]["contents"]
+    users = [c["parts"][-1].get("text") for c in last if c["role"] == "user"]
+    assert "my product on a table" not in users  # its exchange was left out for size...
+    first = last[0]["parts"][0]["inlineData"]
+    assert base64.b64decode(first["data"]) == photo  # ...but the product photo still goes first
+    assert max(fake.body_sizes) <= service.settings.max_request_bytes
+    plan = service.meter(service.conversation(conversation.id, visible=1))  # the display copy sees it too
+    assert [p.image_hash for p in plan.carried] == [upload]

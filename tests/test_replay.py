@@ -240,3 +240,33 @@ def test_a_typed_size_and_ratio_reach_the_request_and_stay(service, fake):
         {"aspectRatio": "16:9", "imageSize": "4K"},
     ]
     assert service.conversation(conversation.id).settings.image_size == "4K"
+
+
+def test_user_images_from_left_out_exchanges_are_carried_into_the_first_kept_turn():
+    photo = Part("image", image_hash="h1", mime_type="image/png")
+    again = Part("image", image_hash="h2", mime_type="image/png")
+    history = [
+        Exchange(turn(1, "user", 0, parts=[Part("text", "my product"), photo]), turn(2, "model", 1, reply_to=1)),
+        Exchange(turn(3, "user", 2, parts=[Part("text", "and this"), again]), turn(4, "model", 3, reply_to=3)),
+        Exchange(turn(5, "user", 4, parts=[Part("text", "with h2 again"), again]), turn(6, "model", 5, reply_to=5)),
+        Exchange(turn(7, "user", 6), turn(8, "model", 7, reply_to=7)),
+    ]
+    request = turn(9, "user", 8)
+
+    def weigh(t):
+        return 1000 if t.role == "model" else 100
+
+    plan = plan_replay(history, request, weigh, limit_bytes=1024 + 100 + 2 * 1100 + 500, weigh_part=lambda p: 200)
+    assert [e.request.id for e in plan.kept] == [5, 7]
+    assert [p.image_hash for p in plan.carried] == ["h1"]  # h2 is still sent by turn 5
+    contents = build_contents(plan.kept, request, b64, plan.carried)
+    assert contents[0]["role"] == "user"
+    assert contents[0]["parts"][0] == {"inlineData": {"mimeType": "image/png", "data": b64("h1")}}
+    assert contents[0]["parts"][1:] == [
+        {"text": "with h2 again"},
+        {"inlineData": {"mimeType": "image/png", "data": b64("h2")}},
+    ]
+    assert plan.estimated_bytes <= plan.limit_bytes
+    tight = plan_replay(history, request, weigh, limit_bytes=1024 + 100 + 1100 + 100, weigh_part=lambda p: 200)
+    assert [e.request.id for e in tight.kept] == [7] and tight.carried == []  # no room: references go last
+    assert tight.estimated_bytes <= tight.limit_bytes
