@@ -151,7 +151,9 @@ def main() -> None:
     from streamlit.elements.lib.image_utils import _ensure_image_size_and_format
     from streamlit.elements.lib.layout_utils import LayoutConfig
 
-    preview_bytes, _ = service.preview(service.store.conversation(conversations[sizes[0]]).latest_image.image_hash)
+    preview_bytes, _ = service.images.preview(
+        service.store.conversation(conversations[sizes[0]]).latest_image.image_hash
+    )
     naive = median_time(
         lambda: _ensure_image_size_and_format(images[0], LayoutConfig(width="stretch"), "JPEG"), args.repeat
     )

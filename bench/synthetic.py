@@ -73,7 +73,7 @@ def build_conversation(service: StudioService, turns: int, images: list[bytes]) 
         for raw in model_content(images[n % len(images)], n)["parts"]:
             part, data = part_from_wire(raw)
             if data is not None:
-                info = service._put_image(data, "image/jpeg")
+                info = service.images.put(data, "image/jpeg")
                 part = Part(part.kind, part.text, info.hash, part.mime_type, part.thought, part.signature, part.extra)
             parts.append(part)
         service.store.finish_turn(request.id, status=TurnStatus.OK, reply_parts=parts)

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ from core.catalog import ModelCatalog, ModelSpec, load_catalog, settings_in_text
 from core.client import GeminiClient
 from core.config import Settings
 from core.errors import InvalidInput, RequestTooLarge, StudioError
+from core.library import ImageLibrary
 from core.replay import ReplayPlan, build_contents, carried_images, curated, part_size, plan_replay, turn_size
 from core.store import Store
 from core.values import (
@@ -29,7 +29,6 @@ from core.values import (
     Exchange,
     GenerationSettings,
     Part,
-    StoredImage,
     Turn,
     TurnStatus,
 )
@@ -37,8 +36,6 @@ from core.wire import ModelReply, parse_response, part_from_wire, request_body
 
 log = logging.getLogger("studio")
 MAX_PROMPT_CHARS = 32_000
-# About 300 KB each: a bounded 20 MB or so, shared by every session of the process.
-PREVIEW_CACHE_SIZE = 64
 NEW_TITLE = "New conversation"
 
 
@@ -55,12 +52,6 @@ class TurnOutcome:
         return self.error is None
 
 
-@dataclass(frozen=True)
-class Upload:
-    image: StoredImage
-    note: str | None = None
-
-
 class StudioService:
     def __init__(self, settings: Settings, store: Store, client: GeminiClient, catalog: ModelCatalog) -> None:
         self.settings = settings
@@ -69,8 +60,7 @@ class StudioService:
         self.catalog = catalog
         self._in_flight: set[int] = set()
         self._turn_weights: dict[int, int] = {}
-        self._image_infos: dict[str, StoredImage] = {}
-        self._previews: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+        self.images = ImageLibrary(store, settings.max_upload_bytes)
         self._lock = threading.Lock()
 
     @classmethod
@@ -192,56 +182,6 @@ class StudioService:
             owner=source.owner,
         )
 
-    # Images -------------------------------------------------------------------------------
-
-    def add_upload(self, data: bytes, filename: str = "image") -> Upload:
-        """Check and persist an uploaded image the moment it arrives."""
-        prepared = images.prepare_upload(data, filename, self.settings.max_upload_bytes)
-        return Upload(
-            self._put_image(prepared.data, prepared.mime_type, prepared.width, prepared.height), prepared.note
-        )
-
-    def _put_image(self, data: bytes, mime: str, width: int = 0, height: int = 0) -> StoredImage:
-        if not width:
-            mime_sniffed, width, height = images.describe(data)
-            mime = mime if mime else mime_sniffed
-        info = StoredImage(images.content_hash(data), mime, width, height, len(data))
-        if not self.store.has_image(info.hash):
-            self.store.put_image(info, data, images.make_preview(data))
-        return info
-
-    def image_bytes(self, image_hash: str) -> bytes:
-        return self.store.image_bytes(image_hash)
-
-    def image_info(self, image_hash: str) -> StoredImage | None:
-        """Stored images never change, so what is known of them is kept (a few numbers each)."""
-        info = self._image_infos.get(image_hash)
-        if info is None:
-            info = self.store.image_info(image_hash)
-            if info is not None:
-                if len(self._image_infos) > 100_000:
-                    self._image_infos.clear()
-                self._image_infos[image_hash] = info
-        return info
-
-    def preview(self, image_hash: str) -> tuple[bytes, str]:
-        """The stored display copy; images from before previews existed get one now, once.
-        The newest few stay in memory (bounded): every rerun shows them again."""
-        with self._lock:
-            cached = self._previews.get(image_hash)
-            if cached is not None:
-                self._previews.move_to_end(image_hash)
-                return cached
-        found = self.store.image_preview(image_hash)
-        if found is None:
-            found = images.make_preview(self.store.image_bytes(image_hash))
-            self.store.set_image_preview(image_hash, *found)
-        with self._lock:
-            self._previews[image_hash] = found
-            while len(self._previews) > PREVIEW_CACHE_SIZE:
-                self._previews.popitem(last=False)
-        return found
-
     # Turns --------------------------------------------------------------------------------
 
     def start_turn(self, conversation_id: str, text: str, image_hashes: list[str] | None = None) -> Turn:
@@ -260,7 +200,7 @@ class StudioService:
             raise InvalidInput(f"{spec.label} accepts at most {spec.max_input_images} images in one message.")
         parts: list[Part] = [Part("text", text)] if text else []
         for image_hash in hashes:
-            info = self.store.image_info(image_hash)
+            info = self.images.info(image_hash)
             if info is None:
                 raise InvalidInput("An attached image is no longer stored; attach it again.")
             parts.append(Part("image", image_hash=info.hash, mime_type=info.mime_type))
@@ -288,7 +228,7 @@ class StudioService:
         conversation = self.store.conversation(conversation_id, with_turns=False)
         parts: list[Part] = [Part("text", text.strip())] if text.strip() else []
         for image_hash in image_hashes:
-            info = self.store.image_info(image_hash)
+            info = self.images.info(image_hash)
             if info is not None:
                 parts.append(Part("image", image_hash=info.hash, mime_type=info.mime_type))
         turn = self.store.add_user_turn(conversation_id, parts, conversation.settings)
@@ -447,7 +387,7 @@ class StudioService:
         for raw in reply.parts:
             part, data = part_from_wire(raw)
             if data is not None:
-                info = self._put_image(data, images.sniff_mime(data) or part.mime_type or "")
+                info = self.images.put(data, images.sniff_mime(data) or part.mime_type or "")
                 assert info.hash
                 part = Part(part.kind, part.text, info.hash, part.mime_type, part.thought, part.signature, part.extra)
             parts.append(part)

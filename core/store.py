@@ -11,18 +11,23 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, LargeBinary, String, cast, create_engine, delete, event, func, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, LargeBinary, String, cast, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from core.config import PROJECT_ROOT
+from core.database import make_engine, migrate
 from core.errors import NotFound
 from core.replay import CONTENT_OVERHEAD, PART_OVERHEAD
+from core.rows import (
+    CONVERSATION_COLUMNS,
+    DISPLAY_PART_COLUMNS,
+    OUTLINE_COLUMNS,
+    TURN_COLUMNS,
+    outline_value,
+    part_rows,
+    turn_value,
+)
 from core.schema import ConversationRow, ImageRow, PartRow, TurnRow, utcnow
 from core.values import (
     Conversation,
@@ -34,138 +39,7 @@ from core.values import (
     TurnStatus,
 )
 
-MIGRATIONS = PROJECT_ROOT / "migrations"
 INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
-
-
-def make_engine(database_url: str) -> Engine:
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # SQLAlchemy, not the driver, decides when transactions begin (see _on_begin).
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get("sqlite_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
-
-
-def migrate(engine: Engine, revision: str = "head") -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
-
-
-_CONVERSATION_COLUMNS = (
-    ConversationRow.id,
-    ConversationRow.title,
-    ConversationRow.model,
-    ConversationRow.settings,
-    ConversationRow.created_at,
-    ConversationRow.updated_at,
-    ConversationRow.owner,
-)
-# What an off-screen turn needs: enough to pair, count and curate it.
-_OUTLINE_COLUMNS = (
-    TurnRow.id,
-    TurnRow.conversation_id,
-    TurnRow.role,
-    TurnRow.position,
-    TurnRow.status,
-    TurnRow.reply_to_id,
-)
-_TURN_COLUMNS = (
-    *_OUTLINE_COLUMNS,
-    TurnRow.settings,
-    TurnRow.error_kind,
-    TurnRow.error_message,
-    TurnRow.finish_reason,
-    TurnRow.usage,
-    TurnRow.model_version,
-    TurnRow.response_id,
-    TurnRow.grounding,
-    TurnRow.created_at,
-)
-_DISPLAY_PART_COLUMNS = (
-    PartRow.turn_id,
-    PartRow.kind,
-    PartRow.text,
-    PartRow.image_hash,
-    PartRow.mime_type,
-    PartRow.thought,
-    PartRow.extra,
-)
-
-
-def _outline_value(row: Any) -> Turn:
-    return Turn(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        role="model" if row.role == "model" else "user",
-        position=row.position,
-        status=TurnStatus(row.status),
-        reply_to=row.reply_to_id,
-        parts_loaded=False,
-    )
-
-
-def _turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None) -> Turn:
-    """A Turn from an ORM row (parts from its relationship) or a column row (parts given)."""
-    rows = parts if parts is not None else row.parts
-    return Turn(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        role="model" if row.role == "model" else "user",
-        position=row.position,
-        status=TurnStatus(row.status),
-        parts=[
-            Part(p.kind, p.text, p.image_hash, p.mime_type, p.thought, p.signature if signatures else None, p.extra)
-            for p in rows
-        ],
-        reply_to=row.reply_to_id,
-        settings=GenerationSettings.from_dict(row.settings),
-        error_kind=row.error_kind,
-        error_message=row.error_message,
-        finish_reason=row.finish_reason,
-        usage=row.usage,
-        model_version=row.model_version,
-        response_id=row.response_id,
-        grounding=row.grounding,
-        created_at=row.created_at,
-    )
-
-
-def _part_rows(parts: list[Part]) -> list[PartRow]:
-    return [
-        PartRow(
-            position=i,
-            kind=p.kind,
-            text=p.text,
-            thought=p.thought,
-            signature=p.signature,
-            mime_type=p.mime_type,
-            image_hash=p.image_hash,
-            extra=p.extra,
-        )
-        for i, p in enumerate(parts)
-    ]
 
 
 class Store:
@@ -281,7 +155,7 @@ class Store:
             row = db.scalar(query)
             if row is None:
                 raise NotFound("That conversation does not exist (it may have been deleted).")
-            turns = [_turn_value(t, signatures) for t in row.turns] if with_turns else []
+            turns = [turn_value(t, signatures) for t in row.turns] if with_turns else []
             return Conversation(
                 row.id,
                 row.title,
@@ -320,11 +194,11 @@ class Store:
         newest `visible` exchanges, so a long conversation reruns as fast as a short one. Plain
         column rows, not ORM objects: this runs on every rerun of the page."""
         with self.read() as db:
-            head = db.execute(select(*_CONVERSATION_COLUMNS).where(ConversationRow.id == conversation_id)).first()
+            head = db.execute(select(*CONVERSATION_COLUMNS).where(ConversationRow.id == conversation_id)).first()
             if head is None:
                 raise NotFound("That conversation does not exist (it may have been deleted).")
             outline = db.execute(
-                select(*_OUTLINE_COLUMNS).where(TurnRow.conversation_id == conversation_id).order_by(TurnRow.position)
+                select(*OUTLINE_COLUMNS).where(TurnRow.conversation_id == conversation_id).order_by(TurnRow.position)
             ).all()
             requests = [t for t in outline if t.role == "user"][-visible:]
             wanted = {t.id for t in requests}
@@ -332,17 +206,15 @@ class Store:
             parts: dict[int, list[Any]] = {i: [] for i in wanted}
             details = {}
             if wanted:
-                details = {t.id: t for t in db.execute(select(*_TURN_COLUMNS).where(TurnRow.id.in_(wanted)))}
+                details = {t.id: t for t in db.execute(select(*TURN_COLUMNS).where(TurnRow.id.in_(wanted)))}
                 found = db.execute(
-                    select(*_DISPLAY_PART_COLUMNS)
+                    select(*DISPLAY_PART_COLUMNS)
                     .where(PartRow.turn_id.in_(wanted))
                     .order_by(PartRow.turn_id, PartRow.position)
                 )
                 for part in found:
                     parts[part.turn_id].append(part)
-        turns = [
-            _turn_value(details[t.id], False, parts[t.id]) if t.id in wanted else _outline_value(t) for t in outline
-        ]
+        turns = [turn_value(details[t.id], False, parts[t.id]) if t.id in wanted else outline_value(t) for t in outline]
         return Conversation(
             head.id,
             head.title,
@@ -440,11 +312,11 @@ class Store:
                 position=self._next_position(db, conversation_id),
                 status=TurnStatus.PENDING.value,
                 settings=settings.to_dict(),
-                parts=_part_rows(parts),
+                parts=part_rows(parts),
             )
             db.add(row)
             db.flush()
-            return _turn_value(row)
+            return turn_value(row)
 
     def finish_turn(
         self,
@@ -475,14 +347,14 @@ class Store:
                 status=status.value,
                 reply_to_id=request.id,
                 settings=request.settings,
-                parts=_part_rows(reply_parts),
+                parts=part_rows(reply_parts),
                 error_kind=error_kind,
                 error_message=error_message,
                 **(meta or {}),
             )
             db.add(reply)
             db.flush()
-            return _turn_value(reply)
+            return turn_value(reply)
 
     def mark_interrupted(self, exclude: set[int] | None = None) -> int:
         """Pending user turns no live call is working on: the process died mid-call."""
@@ -527,4 +399,4 @@ class Store:
             row = db.get(TurnRow, turn_id)
             if row is None:
                 raise NotFound("That turn no longer exists.")
-            return _turn_value(row)
+            return turn_value(row)

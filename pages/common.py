@@ -99,7 +99,7 @@ def offline_banner(svc: StudioService) -> None:
 
 @st.cache_data(max_entries=1024, show_spinner=False)
 def _thumbnail(_svc: StudioService, image_hash: str, width: int) -> tuple[bytes, str]:
-    data, _mime = _svc.preview(image_hash)
+    data, _mime = _svc.images.preview(image_hash)
     return make_preview(data, max_width=width)
 
 
@@ -107,7 +107,7 @@ def preview(svc: StudioService, image_hash: str, width: int | None = None, **kwa
     """Show an image from a stored display copy, already at the width shown and in the format
     declared, so st.image passes the bytes through instead of re-encoding them on every rerun."""
     if width is None:
-        data, mime = svc.preview(image_hash)
+        data, mime = svc.images.preview(image_hash)
     else:
         data, mime = _thumbnail(svc, image_hash, width)
     st.image(data, output_format="PNG" if mime == "image/png" else "JPEG", width=width or "stretch", **kwargs)

@@ -62,7 +62,7 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
     problems: list[str] = []
     for file in files:
         try:
-            upload = svc.add_upload(file.getvalue(), file.name)
+            upload = svc.images.add_upload(file.getvalue(), file.name)
         except InvalidInput as error:
             problems.append(error.message)
             continue

@@ -79,14 +79,14 @@ def _grounding(grounding: dict[str, Any] | None) -> None:
 
 
 def _actions(svc: StudioService, conversation: Conversation, turn: Turn, image_hash: str, last: bool) -> None:
-    info = svc.image_info(image_hash)
+    info = svc.images.info(image_hash)
     extension = EXTENSIONS.get(info.mime_type if info else "", "png")
     with st.container(horizontal=True):
         st.download_button(
             "Download",
             help="Full resolution" + (f", {info.width}×{info.height}" if info and info.width else ""),
             # Deferred: the full-resolution bytes are read only when someone downloads.
-            data=lambda: svc.image_bytes(image_hash),
+            data=lambda: svc.images.data(image_hash),
             file_name=f"studio-{conversation.id[:8]}-{turn.position}.{extension}",
             mime=info.mime_type if info else "application/octet-stream",
             icon=":material/download:",

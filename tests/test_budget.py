@@ -44,7 +44,7 @@ def test_oldest_whole_exchanges_are_dropped_to_stay_under_the_limit(settings, fa
 def test_a_message_too_large_on_its_own_fails_before_sending_and_keeps_the_words(settings, fake):
     service = small_budget(settings, 0.05)
     conversation = service.new_conversation()
-    big = service.add_upload(image_bytes((300, 300), noise=True), "noise.png").image.hash
+    big = service.images.add_upload(image_bytes((300, 300), noise=True), "noise.png").image.hash
     outcome = service.send(conversation.id, "use this huge photo", [big])
     assert isinstance(outcome.error, RequestTooLarge) and "request limit" in outcome.error.message
     assert fake.requests == []
@@ -58,7 +58,7 @@ def test_the_users_own_photo_stays_in_context_when_its_turn_is_dropped(settings,
     service = small_budget(settings, 0.3)
     conversation = service.new_conversation()
     photo = image_bytes((40, 40), (10, 20, 30))
-    upload = service.add_upload(photo, "product.png").image.hash
+    upload = service.images.add_upload(photo, "product.png").image.hash
     assert service.send(conversation.id, "my product on a table", [upload]).ok
     for n in range(6):
         assert service.send(conversation.id, f"edit {n}").ok

@@ -104,7 +104,7 @@ def test_previews_are_at_most_1460_wide_and_keep_transparency():
 
 def test_more_images_than_the_model_accepts_is_refused_before_sending(service, fake):
     conversation = service.new_conversation("gemini-3-pro-image-preview")
-    hashes = [service.add_upload(image_bytes((8, 8), (i, 0, 0)), f"{i}.png").image.hash for i in range(15)]
+    hashes = [service.images.add_upload(image_bytes((8, 8), (i, 0, 0)), f"{i}.png").image.hash for i in range(15)]
     with pytest.raises(InvalidInput, match="at most 14 images"):
         service.start_turn(conversation.id, "collage", hashes)
     assert service.start_turn(conversation.id, "collage", hashes[:14]).status == TurnStatus.PENDING

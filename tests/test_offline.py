@@ -22,8 +22,8 @@ def test_no_key_runs_offline_and_edits_the_previous_image(db_url):
     first = service.send(conversation.id, "a red bicycle on a beach")
     second = service.send(conversation.id, "make it blue")
     assert first.ok and second.ok
-    one = Image.open(io.BytesIO(service.image_bytes(first.reply.result_image.image_hash))).convert("RGB")
-    two = Image.open(io.BytesIO(service.image_bytes(second.reply.result_image.image_hash))).convert("RGB")
+    one = Image.open(io.BytesIO(service.images.data(first.reply.result_image.image_hash))).convert("RGB")
+    two = Image.open(io.BytesIO(service.images.data(second.reply.result_image.image_hash))).convert("RGB")
     assert one.size == two.size == (1024, 1024)
     # The edit starts from the first image: the sun is where it was; the subject is now blue.
     assert _close(one.getpixel((900, 200)), two.getpixel((900, 200)))
@@ -37,7 +37,7 @@ def test_sizes_and_ratios_follow_the_request(db_url):
 
     conversation = service.new_conversation(settings=GenerationSettings("16:9", "2K"))
     outcome = service.send(conversation.id, "wide")
-    info = service.image_info(outcome.reply.result_image.image_hash)
+    info = service.images.info(outcome.reply.result_image.image_hash)
     assert abs(info.width / info.height - 16 / 9) < 0.02 and info.width * info.height > 3_500_000
 
 

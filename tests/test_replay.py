@@ -184,7 +184,7 @@ def test_stored_weights_match_the_value_weights(service, fake):
     full = service.store.conversation(conversation.id)
     weights = service.store.turn_weights(conversation.id)
     infos = {
-        p.image_hash: service.image_info(p.image_hash).size_bytes for t in full.turns for p in t.parts if p.image_hash
+        p.image_hash: service.images.info(p.image_hash).size_bytes for t in full.turns for p in t.parts if p.image_hash
     }
     for turn in full.turns:
         pure = turn_size(turn, infos.__getitem__)
@@ -194,7 +194,7 @@ def test_stored_weights_match_the_value_weights(service, fake):
                 {
                     "role": turn.role,
                     "parts": [
-                        part_to_wire(p, lambda h: base64.b64encode(service.image_bytes(h)).decode()) for p in turn.parts
+                        part_to_wire(p, lambda h: base64.b64encode(service.images.data(h)).decode()) for p in turn.parts
                     ],
                 },
                 ensure_ascii=False,

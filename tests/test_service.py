@@ -51,7 +51,7 @@ def test_realistic_sizes_round_trip_byte_identical(service, fake):
 def test_user_images_are_sent_inline_with_their_sniffed_type(service, fake):
     conversation = service.new_conversation()
     jpeg = image_bytes((40, 30), fmt="JPEG")
-    upload = service.add_upload(jpeg, "photo.png")  # the name lies; the bytes are JPEG
+    upload = service.images.add_upload(jpeg, "photo.png")  # the name lies; the bytes are JPEG
     assert service.send(conversation.id, "use this", [upload.image.hash]).ok
     part = fake.requests[0]["contents"][0]["parts"][1]
     assert part["inlineData"]["mimeType"] == "image/jpeg"
@@ -132,7 +132,7 @@ def test_model_is_fixed_once_the_conversation_has_turns(service, fake):
     sent = fake.requests[-1]["contents"]
     assert (
         len(sent) == 1
-        and sent[0]["parts"][1]["inlineData"]["data"] == base64.b64encode(service.image_bytes(seed)).decode()
+        and sent[0]["parts"][1]["inlineData"]["data"] == base64.b64encode(service.images.data(seed)).decode()
     )
 
 

@@ -5,7 +5,8 @@ import threading
 
 from sqlalchemy import inspect, text
 
-from core.store import Store, make_engine, migrate
+from core.database import make_engine, migrate
+from core.store import Store
 from core.values import GenerationSettings, Part, TurnStatus
 
 

@@ -1,0 +1,81 @@
+"""The image library: uploads checked and stored once by content hash, display previews, and
+small bounded caches of what never changes (an image's bytes and facts are immutable)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from core import images
+from core.store import Store
+from core.values import StoredImage
+
+# About 300 KB each: a bounded 20 MB or so, shared by every session of the process.
+PREVIEW_CACHE_SIZE = 64
+INFO_CACHE_SIZE = 100_000
+
+
+@dataclass(frozen=True)
+class Upload:
+    image: StoredImage
+    note: str | None = None
+
+
+class ImageLibrary:
+    def __init__(self, store: Store, max_upload_bytes: int) -> None:
+        self.store = store
+        self.max_upload_bytes = max_upload_bytes
+        self._lock = threading.Lock()
+        self._infos: dict[str, StoredImage] = {}
+        self._previews: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+
+    def add_upload(self, data: bytes, filename: str = "image") -> Upload:
+        """Check and persist an uploaded image the moment it arrives."""
+        prepared = images.prepare_upload(data, filename, self.max_upload_bytes)
+        stored = self.put(prepared.data, prepared.mime_type, prepared.width, prepared.height)
+        return Upload(stored, prepared.note)
+
+    def put(self, data: bytes, mime: str = "", width: int = 0, height: int = 0) -> StoredImage:
+        """Store image bytes once, with their display preview made now rather than on every show."""
+        if not width:
+            sniffed, width, height = images.describe(data)
+            mime = mime or sniffed
+        info = StoredImage(images.content_hash(data), mime, width, height, len(data))
+        if not self.store.has_image(info.hash):
+            self.store.put_image(info, data, images.make_preview(data))
+        return info
+
+    def data(self, image_hash: str) -> bytes:
+        return self.store.image_bytes(image_hash)
+
+    def info(self, image_hash: str) -> StoredImage | None:
+        with self._lock:
+            cached = self._infos.get(image_hash)
+        if cached is not None:
+            return cached
+        info = self.store.image_info(image_hash)
+        if info is not None:
+            with self._lock:
+                if len(self._infos) > INFO_CACHE_SIZE:
+                    self._infos.clear()
+                self._infos[image_hash] = info
+        return info
+
+    def preview(self, image_hash: str) -> tuple[bytes, str]:
+        """The stored display copy; images from before previews existed get one now, once.
+        The newest few stay in memory (bounded): every rerun shows them again."""
+        with self._lock:
+            cached = self._previews.get(image_hash)
+            if cached is not None:
+                self._previews.move_to_end(image_hash)
+                return cached
+        found = self.store.image_preview(image_hash)
+        if found is None:
+            found = images.make_preview(self.store.image_bytes(image_hash))
+            self.store.set_image_preview(image_hash, *found)
+        with self._lock:
+            self._previews[image_hash] = found
+            while len(self._previews) > PREVIEW_CACHE_SIZE:
+                self._previews.popitem(last=False)
+        return found

@@ -1,0 +1,102 @@
+"""Between stored rows and values: the columns each read needs, and the mapping both ways."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.schema import ConversationRow, PartRow, TurnRow
+from core.values import GenerationSettings, Part, Turn, TurnStatus
+
+CONVERSATION_COLUMNS = (
+    ConversationRow.id,
+    ConversationRow.title,
+    ConversationRow.model,
+    ConversationRow.settings,
+    ConversationRow.created_at,
+    ConversationRow.updated_at,
+    ConversationRow.owner,
+)
+# What an off-screen turn needs: enough to pair, count and curate it.
+OUTLINE_COLUMNS = (
+    TurnRow.id,
+    TurnRow.conversation_id,
+    TurnRow.role,
+    TurnRow.position,
+    TurnRow.status,
+    TurnRow.reply_to_id,
+)
+TURN_COLUMNS = (
+    *OUTLINE_COLUMNS,
+    TurnRow.settings,
+    TurnRow.error_kind,
+    TurnRow.error_message,
+    TurnRow.finish_reason,
+    TurnRow.usage,
+    TurnRow.model_version,
+    TurnRow.response_id,
+    TurnRow.grounding,
+    TurnRow.created_at,
+)
+DISPLAY_PART_COLUMNS = (
+    PartRow.turn_id,
+    PartRow.kind,
+    PartRow.text,
+    PartRow.image_hash,
+    PartRow.mime_type,
+    PartRow.thought,
+    PartRow.extra,
+)
+
+
+def outline_value(row: Any) -> Turn:
+    return Turn(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        role="model" if row.role == "model" else "user",
+        position=row.position,
+        status=TurnStatus(row.status),
+        reply_to=row.reply_to_id,
+        parts_loaded=False,
+    )
+
+
+def turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None) -> Turn:
+    """A Turn from an ORM row (parts from its relationship) or a column row (parts given)."""
+    rows = parts if parts is not None else row.parts
+    return Turn(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        role="model" if row.role == "model" else "user",
+        position=row.position,
+        status=TurnStatus(row.status),
+        parts=[
+            Part(p.kind, p.text, p.image_hash, p.mime_type, p.thought, p.signature if signatures else None, p.extra)
+            for p in rows
+        ],
+        reply_to=row.reply_to_id,
+        settings=GenerationSettings.from_dict(row.settings),
+        error_kind=row.error_kind,
+        error_message=row.error_message,
+        finish_reason=row.finish_reason,
+        usage=row.usage,
+        model_version=row.model_version,
+        response_id=row.response_id,
+        grounding=row.grounding,
+        created_at=row.created_at,
+    )
+
+
+def part_rows(parts: list[Part]) -> list[PartRow]:
+    return [
+        PartRow(
+            position=i,
+            kind=p.kind,
+            text=p.text,
+            thought=p.thought,
+            signature=p.signature,
+            mime_type=p.mime_type,
+            image_hash=p.image_hash,
+            extra=p.extra,
+        )
+        for i, p in enumerate(parts)
+    ]
