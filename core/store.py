@@ -90,19 +90,17 @@ class Store:
             raise NotFound(f"Image {image_hash[:12]} is not in the store.")
         return data
 
-    def images_bytes(self, hashes: set[str]) -> dict[str, bytes]:
+    def _by_hash(self, column: Any, hashes: set[str]) -> dict[str, Any]:
         if not hashes:
             return {}
         with self.read() as db:
-            rows = db.execute(select(ImageRow.hash, ImageRow.data).where(ImageRow.hash.in_(hashes)))
-            return {h: d for h, d in rows}
+            return dict(db.execute(select(ImageRow.hash, column).where(ImageRow.hash.in_(hashes))).tuples().all())
+
+    def images_bytes(self, hashes: set[str]) -> dict[str, bytes]:
+        return self._by_hash(ImageRow.data, hashes)
 
     def image_sizes(self, hashes: set[str]) -> dict[str, int]:
-        if not hashes:
-            return {}
-        with self.read() as db:
-            rows = db.execute(select(ImageRow.hash, ImageRow.size_bytes).where(ImageRow.hash.in_(hashes)))
-            return {h: n for h, n in rows}
+        return self._by_hash(ImageRow.size_bytes, hashes)
 
     def image_info(self, image_hash: str) -> StoredImage | None:
         with self.read() as db:
