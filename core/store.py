@@ -94,7 +94,7 @@ class Store:
         if not hashes:
             return {}
         with self.read() as db:
-            return dict(db.execute(select(ImageRow.hash, column).where(ImageRow.hash.in_(hashes))).tuples().all())
+            return {h: v for h, v in db.execute(select(ImageRow.hash, column).where(ImageRow.hash.in_(hashes)))}
 
     def images_bytes(self, hashes: set[str]) -> dict[str, bytes]:
         return self._by_hash(ImageRow.data, hashes)
