@@ -18,6 +18,7 @@ ADVICE = {
     "timeout": "Large images can take minutes.",
     "blocked": "The prompt itself was refused.",
     "too_large": "The conversation is too large to send.",
+    "bad_request": "If this keeps happening, use Continue on the latest image to go on in a fresh conversation.",
 }
 MODEL_AVATAR = ":material/palette:"
 

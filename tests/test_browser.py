@@ -221,3 +221,21 @@ def test_server_killed_mid_call_shows_interrupted_then_retry_works(browser, fake
         server.stop()
     assert API_KEY not in html
     assert API_KEY not in server.log.read_text(errors="replace")
+
+
+def test_clicking_elsewhere_during_a_call_loses_nothing(browser, fake, settings):
+    env = {"COMETAPI_KEY": API_KEY, "COMETAPI_BASE_URL": settings.base_url, "DATABASE_URL": settings.database_url}
+    fake.during_call = lambda body: time.sleep(4)
+    server = StudioServer(env).start()
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server.url)
+        page.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        send(page, "a slow cathedral")
+        page.get_by_text("Generating").wait_for(timeout=30_000)
+        page.get_by_text("Image only (no text)").click()  # a rerun while the model works
+        page.get_by_text("Still working on this turn").wait_for(timeout=15_000)
+        page.get_by_text("Result 1").wait_for(timeout=30_000)  # the page refreshes by itself
+    finally:
+        server.stop()
+    assert len(fake.requests) == 1  # the call was not repeated
