@@ -198,45 +198,40 @@ class StudioService:
         spec = self.catalog.get(conversation.model)
         if len(hashes) > spec.max_input_images:
             raise InvalidInput(f"{spec.label} accepts at most {spec.max_input_images} images in one message.")
-        parts: list[Part] = [Part("text", text)] if text else []
-        for image_hash in hashes:
-            info = self.images.info(image_hash)
-            if info is None:
-                raise InvalidInput("An attached image is no longer stored; attach it again.")
-            parts.append(Part("image", image_hash=info.hash, mime_type=info.mime_type))
+        parts = self._user_parts(text, hashes, strict=True)
         settings = conversation.settings
         typed = settings_in_text(spec, text)
-        if typed and any(getattr(settings, k) != v for k, v in typed.items()):
+        if typed:
             # "4K, 16:9" in a message sets the conversation's output from this turn on.
             settings = dataclasses.replace(
                 settings,
                 aspect_ratio=typed.get("aspect_ratio", settings.aspect_ratio),
                 image_size=typed.get("image_size", settings.image_size),
             )
-            self.store.update_settings(conversation_id, settings)
-        turn = self.store.add_user_turn(conversation_id, parts, settings)
-        with self._lock:
-            self._in_flight.add(turn.id)
-        if conversation.title == NEW_TITLE and text:
-            self.store.rename(conversation_id, _title_from(text))
-        self.store.set_drafts(conversation_id, [])
-        return turn
+        return self.store.add_user_turn(conversation_id, parts, settings, title=_new_title(conversation, text))
 
     def reject_turn(self, conversation_id: str, text: str, image_hashes: list[str], reason: StudioError) -> Turn:
         """Keep a message that cannot be sent as it is (a bad attachment, an over-long prompt) as a
         failed turn, so the words and the good images stay in the conversation, ready to retry."""
         conversation = self.store.conversation(conversation_id, with_turns=False)
-        parts: list[Part] = [Part("text", text.strip())] if text.strip() else []
+        text = text.strip()
+        parts = self._user_parts(text, image_hashes, strict=False)
+        turn = self.store.add_user_turn(
+            conversation_id, parts, conversation.settings, title=_new_title(conversation, text)
+        )
+        self.store.finish_turn(turn.id, status=TurnStatus.FAILED, error_kind=reason.kind, error_message=reason.message)
+        return self.store.turn(turn.id)
+
+    def _user_parts(self, text: str, image_hashes: list[str], *, strict: bool) -> list[Part]:
+        parts: list[Part] = [Part("text", text)] if text else []
         for image_hash in image_hashes:
             info = self.images.info(image_hash)
-            if info is not None:
-                parts.append(Part("image", image_hash=info.hash, mime_type=info.mime_type))
-        turn = self.store.add_user_turn(conversation_id, parts, conversation.settings)
-        self.store.finish_turn(turn.id, status=TurnStatus.FAILED, error_kind=reason.kind, error_message=reason.message)
-        if conversation.title == NEW_TITLE and text.strip():
-            self.store.rename(conversation_id, _title_from(text))
-        self.store.set_drafts(conversation_id, [])
-        return self.store.turn(turn.id)
+            if info is None:
+                if strict:
+                    raise InvalidInput("An attached image is no longer stored; attach it again.")
+                continue
+            parts.append(Part("image", image_hash=info.hash, mime_type=info.mime_type))
+        return parts
 
     def plan(self, conversation: Conversation, request: Turn) -> ReplayPlan:
         history = curated(conversation.exchanges, before_position=request.position)
@@ -423,6 +418,11 @@ def _meta(reply: ModelReply) -> dict[str, Any]:
         "response_id": reply.response_id,
         "grounding": reply.grounding,
     }
+
+
+def _new_title(conversation: Conversation, text: str) -> str | None:
+    """A new conversation takes its title from its first words."""
+    return _title_from(text) if conversation.title == NEW_TITLE and text else None
 
 
 def _title_from(text: str) -> str:

@@ -301,9 +301,16 @@ class Store:
         current = db.scalar(select(func.max(TurnRow.position)).where(TurnRow.conversation_id == conversation_id))
         return 0 if current is None else current + 1
 
-    def add_user_turn(self, conversation_id: str, parts: list[Part], settings: GenerationSettings) -> Turn:
+    def add_user_turn(
+        self, conversation_id: str, parts: list[Part], settings: GenerationSettings, *, title: str | None = None
+    ) -> Turn:
+        """A pending user turn; in the same transaction the conversation takes these settings
+        (and `title`, if given) and its draft attachments are cleared: they are in the turn now."""
         with self.write() as db:
-            self._touch(db, conversation_id)
+            values: dict[str, Any] = {"settings": settings.to_dict(), "draft_images": []}
+            if title:
+                values["title"] = title[:200]
+            self._touch(db, conversation_id, **values)
             row = TurnRow(
                 conversation_id=conversation_id,
                 role="user",

@@ -147,3 +147,14 @@ def test_regenerate_replaces_the_last_answer_in_the_replay(service, fake):
     assert json.dumps(fake.requests[-1]["contents"][1]) == json.dumps(fake.issued[0])
     statuses = [(e.request.status, e.reply.status) for e in service.conversation(conversation.id).exchanges]
     assert statuses == [(TurnStatus.OK,) * 2, (TurnStatus.REPLACED,) * 2, (TurnStatus.OK,) * 2]
+
+
+def test_a_turn_started_but_never_run_shows_as_interrupted_not_working_forever(service, fake):
+    conversation = service.new_conversation()
+    started = service.start_turn(conversation.id, "the page stopped before the call")
+    shown = service.conversation(conversation.id).turns[0]
+    assert shown.id == started.id and shown.status == TurnStatus.INTERRUPTED
+    seen = []
+    fake.during_call = lambda body: seen.append(service.conversation(conversation.id).turns[0].status)
+    assert service.run_turn(started.id).ok
+    assert seen == [TurnStatus.PENDING]  # while the call runs, it shows as working
