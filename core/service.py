@@ -157,7 +157,7 @@ class StudioService:
     def switch_model(self, conversation_id: str, model: str) -> Conversation:
         """A conversation's model is fixed once it has turns (signatures belong to one model):
         switching then starts a new conversation seeded with the current image."""
-        conversation = self.store.conversation(conversation_id)
+        conversation = self.store.conversation(conversation_id, signatures=False)
         spec = self.catalog.get(model)
         if not conversation.turns:
             self.store.set_model(conversation_id, spec.id)
@@ -314,7 +314,7 @@ class StudioService:
     def regenerate_last(self, conversation_id: str) -> TurnOutcome:
         """Ask again for the newest answered exchange; the old answer stays visible but is no
         longer part of what the model sees."""
-        exchanges = self.store.conversation(conversation_id).exchanges
+        exchanges = self.store.conversation_window(conversation_id, 1).exchanges
         last = next((e for e in reversed(exchanges) if e.request.status != TurnStatus.REPLACED), None)
         if last is None:
             raise InvalidInput("There is nothing to regenerate yet.")
@@ -327,11 +327,6 @@ class StudioService:
         conversation = self.store.conversation(request.conversation_id)
         spec = self.catalog.get(conversation.model)
         plan = self.plan(conversation, request)
-        if not plan.fits:
-            raise RequestTooLarge(
-                f"This message alone is {plan.estimated_bytes / 1_048_576:.1f} MB, over the "
-                f"{self.settings.max_request_mb:g} MB request limit. Attach fewer or smaller images."
-            )
         body = self._encode(plan, request, spec, conversation.settings)
         # The plan is an estimate; the encoded body is the truth. Cut more whole exchanges if needed.
         while len(body) > plan.limit_bytes and (plan.kept or plan.carried):
@@ -392,10 +387,11 @@ class StudioService:
         message = self._scrub(error.message)
         reply_parts = None
         meta: dict[str, Any] = {}
-        if isinstance(error.reply, ModelReply):
-            reply_parts = self._store_parts(error.reply)
-            meta = _meta(error.reply)
+        stored = None
         try:
+            if isinstance(error.reply, ModelReply):
+                reply_parts = self._store_parts(error.reply)
+                meta = _meta(error.reply)
             stored = self.store.finish_turn(
                 request.id,
                 status=TurnStatus.FAILED,
@@ -404,8 +400,9 @@ class StudioService:
                 error_kind=error.kind,
                 error_message=message,
             )
-        except StudioError:
-            stored = None
+        except Exception:
+            # The store itself failed: the turn stays pending and shows as interrupted, words kept.
+            log.exception("could not record the failure of turn %s", request.id)
         error.message = message
         return TurnOutcome(request, stored, error)
 

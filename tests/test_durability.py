@@ -12,6 +12,7 @@ from sqlalchemy import text
 import core.store
 from core.service import StudioService
 from core.values import TurnStatus
+from tests import fake_gemini
 
 
 def test_a_write_cut_off_half_way_leaves_no_half_turn(service, fake, monkeypatch):
@@ -101,3 +102,22 @@ def test_the_database_survives_restarts_and_replays(settings, fake, restarts):
         service = StudioService.from_settings(settings)
     assert service.send(conversation.id, "two").ok
     assert fake.requests[-1]["contents"][1] == fake.issued[0]
+
+
+def test_a_database_failure_while_recording_a_failure_still_returns_a_clear_outcome(service, fake, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    conversation = service.new_conversation()
+    fake.then(fake_gemini.html_response(503), *[fake_gemini.html_response(503)] * 3)
+    real = service.store.finish_turn
+
+    def disk_full(*args, **kwargs):
+        raise OperationalError("UPDATE turns", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(service.store, "finish_turn", disk_full)
+    outcome = service.send(conversation.id, "keep my words")
+    monkeypatch.setattr(service.store, "finish_turn", real)
+    assert outcome.error is not None and outcome.error.kind == "service_down"
+    shown = service.conversation(conversation.id).turns[0]
+    assert shown.status == TurnStatus.INTERRUPTED and shown.parts[0].text == "keep my words"
+    assert service.retry(shown.id).ok
