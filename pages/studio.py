@@ -33,7 +33,9 @@ def _workers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=8, thread_name_prefix="studio-turn")
 
 
-def run_turn_with_status(svc: StudioService, work, label: str = "Generating") -> TurnOutcome:  # type: ignore[no-untyped-def]
+def run_turn_with_status(svc: StudioService, work, label: str = "Generating") -> TurnOutcome | None:  # type: ignore[no-untyped-def]
+    """Run `work` (a service call) in a worker, showing elapsed time. Input the service refuses
+    comes back as a note for the next run, never as a traceback."""
     with st.chat_message("assistant", avatar=MODEL_AVATAR):
         with st.status(f"{label}…", expanded=False) as status:
             started = time.monotonic()
@@ -41,7 +43,12 @@ def run_turn_with_status(svc: StudioService, work, label: str = "Generating") ->
             while not future.done():
                 status.update(label=f"{label}… {time.monotonic() - started:.0f} s")
                 time.sleep(0.25)
-            outcome = future.result()
+            try:
+                outcome = future.result()
+            except StudioError as error:
+                status.update(label="Not sent", state="error")
+                st.session_state["flash"] = error.message
+                return None
             state = "complete" if outcome.ok else "error"
             status.update(label=f"Done in {time.monotonic() - started:.0f} s" if outcome.ok else "Failed", state=state)
     return outcome
@@ -60,6 +67,7 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
     conversation = ensure_conversation(svc, conversation)
     hashes = svc.drafts(conversation.id)
     problems: list[str] = []
+    advice = "Retry sends your words with the images that could be read."
     for file in files:
         try:
             upload = svc.images.add_upload(file.getvalue(), file.name)
@@ -71,9 +79,10 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
             st.toast(upload.note, icon=":material/info:")
     if len(text) > MAX_PROMPT_CHARS:
         problems.append(f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}.")
+        advice = "Copy it from above, shorten it and send it again."
     if problems:
         # Nothing is sent, and nothing is lost: the words and good images stay as a failed turn.
-        reason = InvalidInput(" ".join(problems) + " Fix this and press Retry, or send a new message.")
+        reason = InvalidInput(" ".join([*problems, advice]))
         svc.reject_turn(conversation.id, text, hashes, reason)
         st.rerun()
     try:
@@ -89,7 +98,7 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
         )
     render_user(svc, request)
     outcome = run_turn_with_status(svc, lambda: svc.run_turn(request.id))
-    if outcome.dropped_positions:
+    if outcome is not None and outcome.dropped_positions:
         st.session_state["flash"] = (
             f"To stay under the {svc.settings.max_request_mb:g} MB request limit, the model no longer sees the "
             f"{len(outcome.dropped_positions)} oldest turns."
@@ -153,7 +162,7 @@ def render_history(svc: StudioService, conversation: Conversation, unseen: set[i
 def main() -> None:
     svc = service()
     if flash := st.session_state.pop("flash", None):
-        st.toast(flash, icon=":material/content_cut:")
+        st.toast(plain(flash), icon=":material/info:")
     conversation = load_open_conversation(svc, visible=SHOWN_AT_FIRST)
     with st.sidebar:
         if st.button("New conversation", icon=":material/add:", type="primary", width="stretch"):

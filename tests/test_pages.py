@@ -162,9 +162,12 @@ def test_a_100k_prompt_is_kept_not_sent(app_env, fake, settings):
     at.chat_input[0].set_value("long " * 20_000).run()
     at.run()
     assert not at.exception and fake.requests == []
-    assert any("100,000 characters" in e.value for e in at.error)
+    assert any("100,000 characters" in e.value and "shorten it" in e.value for e in at.error)
     svc = StudioService.from_settings(settings)
     assert len(svc.conversation(svc.conversations()[0].id).turns[0].parts[0].text) == 99_999
+    next(b for b in at.button if b.label == "Retry").click().run()  # retry cannot fix it: a note, no crash
+    assert not at.exception and fake.requests == []
+    assert any("at most 32,000" in t.proto.body for t in at.get("toast"))
 
 
 MARKUP = "<script>alert('x')</script> <img src=x onerror=alert(1)> **bold** [link](http://x) שלום مرحبا 🍌 $x^2$"
