@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from core.service import StudioService
 from tests.conftest import API_KEY, ROOT
 from tests.fake_gemini import image_bytes
 
@@ -239,3 +240,39 @@ def test_clicking_elsewhere_during_a_call_loses_nothing(browser, fake, settings)
     finally:
         server.stop()
     assert len(fake.requests) == 1  # the call was not repeated
+
+
+def test_two_tabs_on_one_conversation_keep_both_turns_in_order(browser, fake, settings):
+    env = {"COMETAPI_KEY": API_KEY, "COMETAPI_BASE_URL": settings.base_url, "DATABASE_URL": settings.database_url}
+    server = StudioServer(env).start()
+    try:
+        first = browser.new_page(viewport={"width": 1300, "height": 900})
+        first.goto(server.url)
+        first.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        send(first, "a harbour at dawn")
+        first.get_by_text("Result 1").wait_for(timeout=30_000)
+        first.wait_for_function("() => location.search.includes('session=')")
+        second = browser.new_context().new_page()  # another person, same link
+        second.set_viewport_size({"width": 1300, "height": 900})
+        second.goto(first.url)
+        second.get_by_text("Result 1").wait_for(timeout=30_000)
+        fake.during_call = lambda body: time.sleep(2)
+        send(first, "add fishing boats")
+        send(second, "make it foggy")
+        for page in (first, second):
+            page.get_by_text("Result 3").wait_for(timeout=40_000)
+        second.reload()
+        second.get_by_text("Result 3").wait_for(timeout=30_000)
+        shown = second.locator("[data-testid=stChatMessage]").all_inner_texts()
+    finally:
+        server.stop()
+    svc = StudioService.from_settings(settings)
+    conversation = svc.conversation(svc.conversations()[0].id)
+    prompts = [e.request.parts[0].text for e in conversation.exchanges]
+    assert prompts[0] == "a harbour at dawn" and sorted(prompts[1:]) == ["add fishing boats", "make it foggy"]
+    assert all(e.replayable for e in conversation.exchanges)
+    positions = [t.position for t in conversation.turns]
+    assert len(positions) == len(set(positions))
+    assert (
+        sum("add fishing boats" in text for text in shown) == 1 and sum("make it foggy" in text for text in shown) == 1
+    )
