@@ -298,6 +298,8 @@ class Store:
     # Turns --------------------------------------------------------------------------------
 
     def _next_position(self, db: Session, conversation_id: str) -> int:
+        # Safe under concurrency: callers first update the conversation row (_touch), which on
+        # SQLite sits inside BEGIN IMMEDIATE and on other databases takes that row's lock.
         current = db.scalar(select(func.max(TurnRow.position)).where(TurnRow.conversation_id == conversation_id))
         return 0 if current is None else current + 1
 
