@@ -10,7 +10,6 @@ from typing import Any
 
 class StudioError(Exception):
     kind = "error"
-    retryable = True
 
     def __init__(self, message: str, *, reply: Any = None) -> None:
         super().__init__(message)
@@ -21,7 +20,6 @@ class StudioError(Exception):
 
 class AuthError(StudioError):
     kind = "bad_key"
-    retryable = False
 
 
 class BadRequestError(StudioError):
@@ -58,23 +56,15 @@ class TextOnlyAnswer(StudioError):
 
 class RequestTooLarge(StudioError):
     kind = "too_large"
-    retryable = False
 
 
 class InvalidInput(StudioError):
     kind = "bad_input"
-    retryable = False
 
 
 class InvalidSettings(StudioError):
     kind = "bad_settings"
-    retryable = False
 
 
 class NotFound(StudioError):
     kind = "not_found"
-    retryable = False
-
-
-class Interrupted(StudioError):
-    kind = "interrupted"

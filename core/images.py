@@ -19,8 +19,6 @@ try:  # Phone photos: HEIC/HEIF decode through pillow-heif when it is installed.
 except ImportError:  # pragma: no cover - pillow-heif is in requirements.txt
     HEIF_SUPPORTED = False
 
-# The wire accepts these; anything else is converted to PNG before it is sent.
-WIRE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"}
 EXTENSIONS = {
     "image/png": "png",
     "image/jpeg": "jpg",
@@ -51,10 +49,6 @@ def sniff_mime(data: bytes) -> str | None:
         if brand in (b"mif1", b"msf1", b"heif"):
             return "image/heif"
     return None
-
-
-def extension_for(data: bytes) -> str:
-    return EXTENSIONS.get(sniff_mime(data) or "", "bin")
 
 
 def content_hash(data: bytes) -> str:

@@ -23,7 +23,6 @@ from requests.adapters import BaseAdapter
 from core.wire import BYPASS_SIGNATURE
 
 OFFLINE_BASE_URL = "https://offline-demo.studio.invalid"
-OFFLINE_MODEL_NOTE = "offline demo model"
 # Not a secret: it only lets the demo recognise its own signatures after a restart.
 _SIGNING_KEY = b"studio-offline-demo-v1"
 SIZE_EDGE = {"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
