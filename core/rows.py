@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.schema import ConversationRow, PartRow, TurnRow
-from core.values import GenerationSettings, Part, Turn, TurnStatus
+from core.values import Conversation, GenerationSettings, Part, Turn, TurnStatus
 
 CONVERSATION_COLUMNS = (
     ConversationRow.id,
@@ -46,6 +46,20 @@ DISPLAY_PART_COLUMNS = (
     PartRow.thought,
     PartRow.extra,
 )
+
+
+def conversation_value(row: Any, turns: list[Turn]) -> Conversation:
+    """A Conversation from an ORM row or a row of CONVERSATION_COLUMNS."""
+    return Conversation(
+        row.id,
+        row.title,
+        row.model,
+        GenerationSettings.from_dict(row.settings),
+        row.created_at,
+        row.updated_at,
+        row.owner,
+        turns,
+    )
 
 
 def outline_value(row: Any) -> Turn:

@@ -24,6 +24,7 @@ from core.rows import (
     DISPLAY_PART_COLUMNS,
     OUTLINE_COLUMNS,
     TURN_COLUMNS,
+    conversation_value,
     outline_value,
     part_rows,
     turn_value,
@@ -39,6 +40,7 @@ from core.values import (
     TurnStatus,
 )
 
+NO_CONVERSATION = "That conversation does not exist (it may have been deleted)."
 INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
 
 
@@ -152,18 +154,9 @@ class Store:
                 query = query.options(parts)
             row = db.scalar(query)
             if row is None:
-                raise NotFound("That conversation does not exist (it may have been deleted).")
+                raise NotFound(NO_CONVERSATION)
             turns = [turn_value(t, signatures) for t in row.turns] if with_turns else []
-            return Conversation(
-                row.id,
-                row.title,
-                row.model,
-                GenerationSettings.from_dict(row.settings),
-                row.created_at,
-                row.updated_at,
-                row.owner,
-                turns,
-            )
+            return conversation_value(row, turns)
 
     def turn_weights(self, conversation_id: str, turn_ids: set[int] | None = None) -> dict[int, int]:
         """Bytes each turn adds to a request body, summed in the database without loading any
@@ -194,7 +187,7 @@ class Store:
         with self.read() as db:
             head = db.execute(select(*CONVERSATION_COLUMNS).where(ConversationRow.id == conversation_id)).first()
             if head is None:
-                raise NotFound("That conversation does not exist (it may have been deleted).")
+                raise NotFound(NO_CONVERSATION)
             outline = db.execute(
                 select(*OUTLINE_COLUMNS).where(TurnRow.conversation_id == conversation_id).order_by(TurnRow.position)
             ).all()
@@ -213,16 +206,7 @@ class Store:
                 for part in found:
                     parts[part.turn_id].append(part)
         turns = [turn_value(details[t.id], False, parts[t.id]) if t.id in wanted else outline_value(t) for t in outline]
-        return Conversation(
-            head.id,
-            head.title,
-            head.model,
-            GenerationSettings.from_dict(head.settings),
-            head.created_at,
-            head.updated_at,
-            head.owner,
-            turns,
-        )
+        return conversation_value(head, turns)
 
     def conversations(self, owner: str | None = None, limit: int = 200) -> list[ConversationSummary]:
         turn_count = (
@@ -268,7 +252,7 @@ class Store:
                 select(ConversationRow.draft_images).where(ConversationRow.id == conversation_id)
             ).first()
         if found is None:
-            raise NotFound("That conversation does not exist (it may have been deleted).")
+            raise NotFound(NO_CONVERSATION)
         return list(found[0] or [])
 
     def set_drafts(self, conversation_id: str, hashes: list[str]) -> None:
@@ -293,7 +277,7 @@ class Store:
             values["updated_at"] = utcnow()
         result = db.execute(update(ConversationRow).where(ConversationRow.id == conversation_id).values(**values))
         if result.rowcount == 0:  # type: ignore[attr-defined]
-            raise NotFound("That conversation does not exist (it may have been deleted).")
+            raise NotFound(NO_CONVERSATION)
 
     # Turns --------------------------------------------------------------------------------
 

@@ -102,6 +102,18 @@ def browser():
         browser.close()
 
 
+def fake_env(settings) -> dict[str, str]:
+    """The studio pointed at the local fake of the route, with the fake's key."""
+    return {"COMETAPI_KEY": API_KEY, "COMETAPI_BASE_URL": settings.base_url, "DATABASE_URL": settings.database_url}
+
+
+def open_studio(browser, url: str, height: int = 1000):  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page.goto(url)
+    page.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+    return page
+
+
 def send(page, text: str, attachment: Path | None = None) -> None:
     if attachment is not None:
         page.set_input_files("[data-testid=stChatInput] input[type=file]", str(attachment))
@@ -121,14 +133,12 @@ PASTE = """(b64) => {
 
 
 def test_two_turns_restart_reload_third_turn_replays_full_history(browser, fake, settings, tmp_path):
-    env = {"COMETAPI_KEY": API_KEY, "COMETAPI_BASE_URL": settings.base_url, "DATABASE_URL": settings.database_url}
+    env = fake_env(settings)
     server = StudioServer(env).start()
     photo = tmp_path / "beach.jpg"
     photo.write_bytes(image_bytes((48, 32), (20, 120, 200), fmt="JPEG"))
     try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(server.url)
-        page.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        page = open_studio(browser, server.url)
         send(page, "a red bicycle on a beach", photo)
         page.get_by_text("Result 1").wait_for(timeout=30_000)
         pasted = image_bytes((24, 24), (250, 250, 0))
@@ -188,7 +198,7 @@ def test_offline_demo_in_the_browser(browser, db_url):
 
 
 def test_server_killed_mid_call_shows_interrupted_then_retry_works(browser, fake, settings):
-    env = {"COMETAPI_KEY": API_KEY, "COMETAPI_BASE_URL": settings.base_url, "DATABASE_URL": settings.database_url}
+    env = fake_env(settings)
     slow_once = {"left": 1}
 
     def slow(body):
@@ -199,9 +209,7 @@ def test_server_killed_mid_call_shows_interrupted_then_retry_works(browser, fake
     fake.during_call = slow
     server = StudioServer(env).start()
     try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(server.url)
-        page.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        page = open_studio(browser, server.url)
         send(page, "a lighthouse in a storm")
         page.get_by_text("Generating").wait_for(timeout=30_000)
         page.wait_for_function("() => location.search.includes('session=')")
@@ -225,13 +233,11 @@ def test_server_killed_mid_call_shows_interrupted_then_retry_works(browser, fake
 
 
 def test_clicking_elsewhere_during_a_call_loses_nothing(browser, fake, settings):
-    env = {"COMETAPI_KEY": API_KEY, "COMETAPI_BASE_URL": settings.base_url, "DATABASE_URL": settings.database_url}
+    env = fake_env(settings)
     fake.during_call = lambda body: time.sleep(4)
     server = StudioServer(env).start()
     try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(server.url)
-        page.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        page = open_studio(browser, server.url)
         send(page, "a slow cathedral")
         page.get_by_text("Generating").wait_for(timeout=30_000)
         page.get_by_text("Image only (no text)").click()  # a rerun while the model works
@@ -243,12 +249,10 @@ def test_clicking_elsewhere_during_a_call_loses_nothing(browser, fake, settings)
 
 
 def test_two_tabs_on_one_conversation_keep_both_turns_in_order(browser, fake, settings):
-    env = {"COMETAPI_KEY": API_KEY, "COMETAPI_BASE_URL": settings.base_url, "DATABASE_URL": settings.database_url}
+    env = fake_env(settings)
     server = StudioServer(env).start()
     try:
-        first = browser.new_page(viewport={"width": 1300, "height": 900})
-        first.goto(server.url)
-        first.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        first = open_studio(browser, server.url)
         send(first, "a harbour at dawn")
         first.get_by_text("Result 1").wait_for(timeout=30_000)
         first.wait_for_function("() => location.search.includes('session=')")
