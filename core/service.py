@@ -324,9 +324,12 @@ class StudioService:
         return self.retry(last.request.id)
 
     def _run(self, request: Turn) -> TurnOutcome:
-        conversation = self.store.conversation(request.conversation_id)
+        # Plan on the outline; read parts and signatures only for the exchanges that are sent.
+        conversation = self.store.conversation_window(request.conversation_id, 0)
         spec = self.catalog.get(conversation.model)
         plan = self.plan(conversation, request)
+        whole = self.store.turns({t.id for e in plan.kept for t in (e.request, e.reply) if t})
+        plan.kept = [Exchange(whole[e.request.id], whole[e.reply.id]) for e in plan.kept if e.reply]
         body = self._encode(plan, request, spec, conversation.settings)
         # The plan is an estimate; the encoded body is the truth. Cut more whole exchanges if needed.
         while len(body) > plan.limit_bytes and (plan.kept or plan.carried):

@@ -191,7 +191,7 @@ class Store:
             outline = db.execute(
                 select(*OUTLINE_COLUMNS).where(TurnRow.conversation_id == conversation_id).order_by(TurnRow.position)
             ).all()
-            requests = [t for t in outline if t.role == "user"][-visible:]
+            requests = [t for t in outline if t.role == "user"][-visible:] if visible > 0 else []
             wanted = {t.id for t in requests}
             wanted |= {t.id for t in outline if t.reply_to_id in wanted}
             parts: dict[int, list[Any]] = {i: [] for i in wanted}
@@ -384,6 +384,14 @@ class Store:
         with self.read() as db:
             rows = db.execute(select(TurnRow.id, TurnRow.status).where(TurnRow.id.in_(turn_ids)))
             return {turn_id: TurnStatus(status) for turn_id, status in rows}
+
+    def turns(self, turn_ids: set[int]) -> dict[int, Turn]:
+        """Whole turns, signatures included: what a request replays."""
+        if not turn_ids:
+            return {}
+        with self.read() as db:
+            rows = db.scalars(select(TurnRow).where(TurnRow.id.in_(turn_ids)).options(selectinload(TurnRow.parts)))
+            return {row.id: turn_value(row) for row in rows}
 
     def turn(self, turn_id: int) -> Turn:
         with self.read() as db:
