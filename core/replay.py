@@ -99,17 +99,12 @@ class ReplayPlan:
     estimated_bytes: int = 0
     limit_bytes: int = 0
     request_bytes: int = 0
+    # What the request would weigh with nothing left out and nothing carried.
+    full_bytes: int = 0
 
     @property
     def fits(self) -> bool:
         return self.estimated_bytes <= self.limit_bytes
-
-    @property
-    def full_bytes(self) -> int:
-        """About what the request would weigh with nothing left out."""
-        return self.estimated_bytes + sum(self._exchange_sizes)
-
-    _exchange_sizes: list[int] = field(default_factory=list, repr=False)
 
 
 def plan_replay(
@@ -127,25 +122,22 @@ def plan_replay(
     for e in history:
         assert e.reply is not None
         sizes.append(weigh(e.request) + weigh(e.reply))
-    total = fixed_overhead + request_bytes + sum(sizes)
+    full = total = fixed_overhead + request_bytes + sum(sizes)
     start = 0
-    dropped_sizes: list[int] = []
     while total > limit_bytes and start < len(history):
         total -= sizes[start]
-        dropped_sizes.append(sizes[start])
         start += 1
     carried = carried_images(history[:start], history[start:], request)
     carried_bytes = sum(weigh_part(p) for p in carried)
     # References only use room the newest exchanges leave: the oldest go first.
     while carried and total + carried_bytes > limit_bytes:
         carried_bytes -= weigh_part(carried.pop(0))
-    plan = ReplayPlan(
+    return ReplayPlan(
         kept=history[start:],
         dropped=history[:start],
         carried=carried,
         estimated_bytes=total + carried_bytes,
         limit_bytes=limit_bytes,
         request_bytes=request_bytes,
+        full_bytes=full,
     )
-    plan._exchange_sizes = dropped_sizes
-    return plan

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from core.schema import ConversationRow, PartRow, TurnRow
@@ -63,6 +64,7 @@ def conversation_value(row: Any, turns: list[Turn]) -> Conversation:
 
 
 def outline_value(row: Any) -> Turn:
+    """A turn's place and state only: enough to pair, count and curate it."""
     return Turn(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -75,19 +77,13 @@ def outline_value(row: Any) -> Turn:
 
 
 def turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None) -> Turn:
-    """A Turn from an ORM row (parts from its relationship) or a column row (parts given)."""
-    rows = parts if parts is not None else row.parts
-    return Turn(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        role="model" if row.role == "model" else "user",
-        position=row.position,
-        status=TurnStatus(row.status),
+    """A whole Turn from an ORM row (parts from its relationship) or a column row (parts given)."""
+    return dataclasses.replace(
+        outline_value(row),
         parts=[
             Part(p.kind, p.text, p.image_hash, p.mime_type, p.thought, p.signature if signatures else None, p.extra)
-            for p in rows
+            for p in (parts if parts is not None else row.parts)
         ],
-        reply_to=row.reply_to_id,
         settings=GenerationSettings.from_dict(row.settings),
         error_kind=row.error_kind,
         error_message=row.error_message,
@@ -97,6 +93,7 @@ def turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None
         response_id=row.response_id,
         grounding=row.grounding,
         created_at=row.created_at,
+        parts_loaded=True,
     )
 
 

@@ -249,7 +249,7 @@ class StudioService:
         sizes = self.store.image_sizes(hashes | {p.image_hash for p in request.parts if p.image_hash})
 
         def weigh(turn: Turn) -> int:
-            if turn.id in stored and turn.id != request.id:
+            if turn.id in stored:
                 return stored[turn.id]
             return turn_size(turn, lambda h: sizes.get(h, 0))
 

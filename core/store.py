@@ -347,12 +347,10 @@ class Store:
             db.flush()
             return turn_value(reply)
 
-    def mark_interrupted(self, exclude: set[int] | None = None) -> int:
+    def mark_interrupted(self) -> int:
         """Pending user turns no live call is working on: the process died mid-call."""
         with self.write() as db:
             query = update(TurnRow).where(TurnRow.status == TurnStatus.PENDING.value, TurnRow.role == "user")
-            if exclude:
-                query = query.where(TurnRow.id.not_in(exclude))
             result = db.execute(
                 query.values(
                     status=TurnStatus.INTERRUPTED.value,
