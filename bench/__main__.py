@@ -15,10 +15,7 @@ from pathlib import Path
 
 from bench.synthetic import build_conversation, model_content, photo_like_jpeg, response_payload
 from core.config import load_settings
-from core.replay import build_contents, curated
 from core.service import StudioService
-from core.values import Part, Turn, TurnStatus
-from core.wire import request_body
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,40 +76,36 @@ class CannedClient:
         return json.loads(self.reply)  # what requests would do with the response
 
 
-def send_and_forget(service: StudioService, conversation_id: str, prompt: str) -> None:
-    """One measured turn, then its rows are removed so every repeat sees the same history."""
+def send_seconds(service: StudioService, conversation_id: str, prompt: str) -> float:
+    """One turn through the service, timed; then its rows are removed (off the clock) so every
+    repeat sees the same history."""
     from sqlalchemy import text
 
     with service.store.read() as db:
         top = db.execute(
             text("SELECT COALESCE(MAX(position), -1) FROM turns WHERE conversation_id = :c"), {"c": conversation_id}
         ).scalar()
+    start = time.perf_counter()
     outcome = service.send(conversation_id, prompt)
+    elapsed = time.perf_counter() - start
     assert outcome.ok, outcome.error
     with service.store.write() as db:
         db.execute(
             text("DELETE FROM turns WHERE conversation_id = :c AND position > :p"), {"c": conversation_id, "p": top}
         )
+    return elapsed
 
 
-def floor_seconds(service: StudioService, conversation_id: str, prompt: str, repeat: int) -> tuple[float, int]:
-    """Encoding the same final request body once, from data already in memory."""
-    conversation = service.store.conversation(conversation_id)
-    request = Turn(-1, conversation_id, "user", 1 << 30, TurnStatus.PENDING, [Part("text", prompt)])
-    history = curated(conversation.exchanges)
-    blobs = service.store.images_bytes(
-        {p.image_hash for e in history for t in (e.request, e.reply) if t for p in t.parts if p.image_hash}
+def turn_against_floor(service: StudioService, canned: CannedClient, conversation_id: str, repeat: int) -> str:
+    """The studio's own time for a turn against the floor: encoding the very body it sent, once,
+    from memory."""
+    turn = statistics.median(send_seconds(service, conversation_id, "one more edit") for _ in range(repeat))
+    body = json.loads(canned.last_body)
+    floor = median_time(lambda: json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), repeat)
+    return (
+        f"body {len(canned.last_body) / 1e6:6.1f} MB   studio {turn * 1000:7.1f} ms   "
+        f"floor {floor * 1000:7.1f} ms   ratio {turn / floor:.2f}x"
     )
-    import base64
-
-    encoded = {h: base64.b64encode(b).decode() for h, b in blobs.items()}
-    body = request_body(
-        build_contents(history, request, encoded.__getitem__),
-        service.catalog.get(conversation.model),
-        conversation.settings,
-    )
-    size = len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
-    return median_time(lambda: json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), repeat), size
 
 
 def main() -> None:
@@ -177,16 +170,11 @@ def main() -> None:
     canned = CannedClient(images[0])
     service.client = canned  # type: ignore[assignment]
     for n in sizes:
-        floor, body_bytes = floor_seconds(service, conversations[n], "one more edit", args.repeat)
-        turn = median_time(lambda n=n: send_and_forget(service, conversations[n], "one more edit"), args.repeat)
-        print(
-            f"  {n:>3} turns: body {body_bytes / 1e6:6.1f} MB   studio {turn * 1000:7.1f} ms   "
-            f"floor {floor * 1000:7.1f} ms   ratio {turn / floor:.2f}x"
-        )
+        print(f"  {n:>3} turns: {turn_against_floor(service, canned, conversations[n], args.repeat)}")
 
     print("\n== request size: the body against the bytes it must carry (texts, base64 images, signatures)")
     for n in sizes:
-        send_and_forget(service, conversations[n], "size check")
+        send_seconds(service, conversations[n], "size check")
         body = json.loads(canned.last_body)
         minimum = sum(
             len(p.get("text", "")) + len(p.get("thoughtSignature", "")) + len(p.get("inlineData", {}).get("data", ""))
@@ -202,11 +190,11 @@ def main() -> None:
     budget = dataclasses.replace(settings, max_request_mb=20.0)
     service.settings = budget
     for n in sizes:
-        plan = service.meter(service.store.conversation(conversations[n]), "next edit")
-        send_and_forget(service, conversations[n], "budget check")
+        plan = service.meter(service.conversation(conversations[n], visible=0), "next edit")
+        timing = turn_against_floor(service, canned, conversations[n], args.repeat)
         print(
-            f"  {n:>3} turns: would be {plan.full_bytes / 1e6:6.1f} MB; sent {len(canned.last_body) / 1e6:5.1f} MB "
-            f"keeping {len(plan.kept)} of {len(plan.kept) + len(plan.dropped)} answered exchanges"
+            f"  {n:>3} turns: would be {plan.full_bytes / 1e6:6.1f} MB, keeps {len(plan.kept)} of "
+            f"{len(plan.kept) + len(plan.dropped)} answered exchanges; {timing}"
         )
 
     print(f"\npeak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
