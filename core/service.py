@@ -112,8 +112,8 @@ class StudioService:
             changes["grounding"] = False
         return GenerationSettings(**{**settings.to_dict(), **changes}) if changes else settings
 
-    def conversations(self, owner: str | None = None) -> list[ConversationSummary]:
-        return self.store.conversations(owner)
+    def conversations(self, owner: str | None = None, limit: int = 200) -> list[ConversationSummary]:
+        return self.store.conversations(owner, limit)
 
     def conversation(self, conversation_id: str, visible: int | None = None) -> Conversation:
         """The conversation for display: statuses as a person should see them, no signatures,

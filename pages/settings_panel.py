@@ -130,7 +130,7 @@ def turn_numbers(conversation: Conversation) -> dict[int, int]:
 
 def render_recent(svc: StudioService, current_id: str | None) -> None:
     st.page_link(CONVERSATIONS_PAGE, label="All conversations", icon=":material/forum:")
-    for summary in svc.conversations()[:8]:
+    for summary in svc.conversations(limit=8):
         left, right = st.columns([1, 3], vertical_alignment="center")
         with left:
             if summary.thumbnail_hash:

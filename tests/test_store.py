@@ -90,3 +90,11 @@ def test_write_units_queue_instead_of_failing_when_locked(db_url):
     turns = store.conversation(conversation.id).turns
     assert sorted(t.position for t in turns) == list(range(80))
     assert all(t.status == TurnStatus.PENDING for t in turns)
+
+
+def test_conversation_list_is_newest_first_and_limited(db_url):
+    store = Store(db_url)
+    made = [store.create_conversation(f"c{i}", "m", GenerationSettings()).id for i in range(5)]
+    for conversation_id in made[:2]:
+        store.rename(conversation_id, "touched")  # activity moves them up
+    assert [s.id for s in store.conversations(limit=3)] == [made[1], made[0], made[4]]
