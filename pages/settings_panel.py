@@ -14,15 +14,16 @@ from pages.common import CONVERSATIONS_PAGE, plain, preview
 DEFAULT_KEY = "new-conversation-settings"
 
 
-SETTING_WIDGETS = ("ratio", "size", "only", "ground", "think")
+def _generation_key(conversation_id: str) -> str:
+    return f"settings-generation-{conversation_id}"
 
 
-def forget_settings_widgets(conversation_id: str) -> None:
-    """Settings changed outside the sidebar (typed in a message): the widgets start again from
-    what is stored on the next run, instead of writing their old values back."""
-    for key in list(st.session_state.keys()):
-        if str(key).startswith(tuple(f"{w}-{conversation_id}" for w in SETTING_WIDGETS)):
-            del st.session_state[key]
+def renew_settings_widgets(conversation_id: str) -> None:
+    """Settings changed outside the sidebar (typed in a message). The browser keeps each widget's
+    value and sends it back, so clearing server state is not enough: new widget keys make the
+    old widgets (and their old values) go away, and the new ones start from what is stored."""
+    key = _generation_key(conversation_id)
+    st.session_state[key] = st.session_state.get(key, 0) + 1
 
 
 def draft_choice() -> tuple[str | None, GenerationSettings]:
@@ -71,7 +72,8 @@ def render_settings(svc: StudioService, conversation: Conversation | None) -> tu
         spec = svc.catalog.get(model_id) if model_id else svc.catalog.default
     spec = _model_picker(svc, conversation, spec)
     stored = svc.fit_settings(spec, stored)
-    scope = f"{conversation.id if conversation else 'new'}-{spec.id}"
+    owner = conversation.id if conversation else "new"
+    scope = f"{owner}-{spec.id}-{st.session_state.get(_generation_key(owner), 0)}"
     ratio = st.selectbox(
         "Aspect ratio", spec.aspect_ratios, index=spec.aspect_ratios.index(stored.aspect_ratio), key=f"ratio-{scope}"
     )

@@ -14,10 +14,10 @@ from core.values import Conversation, TurnStatus
 from pages.common import load_open_conversation, offline_banner, plain, preview, service, visible_key
 from pages.settings_panel import (
     draft_choice,
-    forget_settings_widgets,
     render_meter,
     render_recent,
     render_settings,
+    renew_settings_widgets,
 )
 from pages.turn_view import MODEL_AVATAR, render_exchange, render_user
 
@@ -91,7 +91,7 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
         st.error(plain(error.message), icon=":material/error:")
         return
     if request.settings != conversation.settings:
-        forget_settings_widgets(conversation.id)
+        renew_settings_widgets(conversation.id)
         st.session_state["flash"] = (
             f"Output set to {request.settings.image_size or 'default size'}, {request.settings.aspect_ratio} "
             "from your message, for this and the next turns."

@@ -280,3 +280,21 @@ def test_two_tabs_on_one_conversation_keep_both_turns_in_order(browser, fake, se
     assert (
         sum("add fishing boats" in text for text in shown) == 1 and sum("make it foggy" in text for text in shown) == 1
     )
+
+
+def test_typed_size_and_ratio_stick_in_a_real_browser(browser, fake, settings):
+    """The browser sends each widget's value back; the sidebar must not undo a typed "4K, 16:9"."""
+    server = StudioServer(fake_env(settings)).start()
+    try:
+        page = open_studio(browser, server.url)
+        for n, prompt in enumerate(["a red bicycle on a beach", "4K, 16:9", "add a basket"], start=1):
+            send(page, prompt)
+            page.get_by_text(f"Result {n}").wait_for(timeout=30_000)
+    finally:
+        server.stop()
+    configs = [body["generationConfig"]["imageConfig"] for body in fake.requests]
+    assert configs == [
+        {"aspectRatio": "1:1", "imageSize": "1K"},
+        {"aspectRatio": "16:9", "imageSize": "4K"},
+        {"aspectRatio": "16:9", "imageSize": "4K"},
+    ]

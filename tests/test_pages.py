@@ -32,6 +32,10 @@ def studio(**query) -> AppTest:
     return at.run()
 
 
+def sidebar_widget(widgets, label: str):  # type: ignore[no-untyped-def]
+    return next(w for w in widgets if w.label == label)
+
+
 def all_text(at: AppTest) -> str:
     parts = [e.value for e in at.markdown] + [e.value for e in at.caption] + [e.value for e in at.error]
     parts += [e.value for e in at.warning] + [e.value for e in at.info] + [e.value for e in at.title]
@@ -131,7 +135,7 @@ def test_settings_are_limited_to_the_model_and_saved(app_env, settings, fake):
     svc = StudioService.from_settings(settings)
     conversation = svc.new_conversation("gemini-3-pro-image-preview")
     at = studio(session=conversation.id)
-    ratio = at.selectbox(key=f"ratio-{conversation.id}-gemini-3-pro-image-preview")
+    ratio = sidebar_widget(at.selectbox, "Aspect ratio")
     assert "1:8" not in ratio.options and "16:9" in ratio.options
     ratio.set_value("16:9").run()
     assert svc.conversation(conversation.id).settings.aspect_ratio == "16:9"
@@ -271,7 +275,7 @@ def test_redo_continue_and_search_grounding(app_env, settings, fake):
     svc = StudioService.from_settings(settings)
     conversation = svc.new_conversation()
     at = studio(session=conversation.id)
-    at.toggle(key=f"ground-{conversation.id}-gemini-3.1-flash-image-preview").set_value(True).run()
+    sidebar_widget(at.toggle, "Google Search grounding").set_value(True).run()
     at.chat_input[0].set_value("weather in Paris as a poster").run()
     at.run()
     assert fake.requests[-1]["tools"] == [{"google_search": {}}]
@@ -304,6 +308,6 @@ def test_typing_4k_16_9_sets_the_output_and_the_sidebar_follows(app_env, setting
     assert configs[1:] == [{"aspectRatio": "16:9", "imageSize": "4K"}] * 2
     session = at.query_params["session"]
     session = session[0] if isinstance(session, list) else session
-    ratio = at.selectbox(key=f"ratio-{session}-gemini-3.1-flash-image-preview")
+    ratio = sidebar_widget(at.selectbox, "Aspect ratio")
     assert ratio.value == "16:9"
     assert at.get("button_group")[0].value == "4K"
