@@ -190,7 +190,7 @@ def main() -> None:
     budget = dataclasses.replace(settings, max_request_mb=20.0)
     service.settings = budget
     for n in sizes:
-        plan = service.meter(service.conversation(conversations[n], visible=0), "next edit")
+        plan = service.turns.meter(service.conversation(conversations[n], visible=0), "next edit")
         timing = turn_against_floor(service, canned, conversations[n], args.repeat)
         print(
             f"  {n:>3} turns: would be {plan.full_bytes / 1e6:6.1f} MB, keeps {len(plan.kept)} of "

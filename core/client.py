@@ -8,6 +8,8 @@ Retry-After header. Every failure leaves as a typed StudioError.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import email.utils
 import json
 import re
 from typing import Any
@@ -28,7 +30,8 @@ from core.errors import (
     UnreadableResponse,
 )
 
-RETRY_STATUSES = (429, 500, 502, 503, 504, 524)
+# Not 504 or 524: the gateway gave up waiting, but the model may have finished (and billed).
+RETRY_STATUSES = (429, 500, 502, 503)
 MAX_RETRY_WAIT_S = 60.0
 _DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
@@ -174,6 +177,23 @@ def _error_fields(response: requests.Response) -> tuple[str, str]:
     return "", ""
 
 
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After in seconds, from either form the header takes (seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
 def error_for_status(response: requests.Response) -> StudioError:
     code = response.status_code
     message, status = _error_fields(response)
@@ -183,10 +203,18 @@ def error_for_status(response: requests.Response) -> StudioError:
             "The API key was refused. Check COMETAPI_KEY (in the environment or .streamlit/secrets.toml)." + said
         )
     if code == 429:
-        wait = response.headers.get("Retry-After") or retry_delay_from_body(response.content)
-        hint = f" Wait about {float(wait):.0f} s and try again." if wait else " Wait a little and try again."
+        wait = _retry_after_seconds(response.headers.get("Retry-After"))
+        if wait is None:
+            wait = retry_delay_from_body(response.content)
+        hint = f" Wait about {wait:.0f} s and try again." if wait is not None else " Wait a little and try again."
         return QuotaError("The image service's rate limit or quota was reached." + hint + said)
-    if code in (408, 504, 524):
+    if code in (504, 524):
+        return ServiceTimeout(
+            f"The gateway stopped waiting for the model (HTTP {code}). The model may still have made the image, "
+            "and the call may be billed, so the studio did not send it again by itself. Your words are kept; "
+            "Retry sends them once more." + said
+        )
+    if code == 408:
         return ServiceTimeout("The image service timed out on this request. Try again." + said)
     if code >= 500:
         return ServiceDownError(f"The image service is having trouble (HTTP {code}). Try again shortly." + said)

@@ -1,25 +1,32 @@
-"""The database engine: SQLite set up for a web app with many sessions, and Alembic migrations
-run at start-up."""
+"""The database: an engine set up for a web app with many sessions and processes, units of work,
+and Alembic migrations (at start-up for the embedded default, or as a deploy step)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import PROJECT_ROOT
 
 MIGRATIONS = PROJECT_ROOT / "migrations"
+# Any constant will do: it only has to be the same in every process that migrates.
+_MIGRATION_LOCK = 7_206_118
 
 
 def make_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -43,9 +50,79 @@ def make_engine(database_url: str) -> Engine:
     return engine
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
+class Database:
+    """Short units of work: a DB session is opened for one read or one write and never held
+    across a model call. On SQLite a write begins IMMEDIATE, so concurrent writers queue on
+    busy_timeout instead of failing on a lock upgrade; on PostgreSQL each write first updates
+    the conversation row, which serialises writers of one conversation."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._reader = sessionmaker(engine, expire_on_commit=False)
+        self._writer = sessionmaker(engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader() as db:
+            yield db
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with self._writer.begin() as db:
+            yield db
+
+
+def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema with its data. Safe when several replicas start at once: on PostgreSQL
+    they take turns on an advisory lock, and the second finds nothing left to do."""
+    config = _config()
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            # A table rebuild drops the old table; with foreign keys on, that would cascade
+            # into its children. The pragma only takes effect outside a transaction.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            try:
+                with conn.begin():
+                    config.attributes["connection"] = conn
+                    command.upgrade(config, revision)
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left {len(broken)} rows with broken references")
+            finally:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+        return
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+def check_schema(engine: Engine) -> None:
+    """For replicas that migrate as a deploy step: refuse to run on a schema that is behind."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"The database schema is at revision {current or 'none'}, this studio needs {head}. "
+            "Run `python -m core.migrate` (with the same DATABASE_URL) as the deploy step, then start the studio."
+        )

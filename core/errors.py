@@ -68,3 +68,15 @@ class InvalidSettings(StudioError):
 
 class NotFound(StudioError):
     kind = "not_found"
+
+
+class StaleConversation(StudioError):
+    """A message sent against a version of the conversation that is no longer the newest."""
+
+    kind = "stale"
+
+
+class ConversationBusy(StudioError):
+    """A message sent while the conversation's previous turn is still being made."""
+
+    kind = "busy"

@@ -8,7 +8,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from core import images
-from core.store import Store
+from core.errors import InvalidInput
+from core.image_store import ImageStore
 from core.values import StoredImage
 
 # About 300 KB each: a bounded 20 MB or so, shared by every session of the process.
@@ -23,7 +24,7 @@ class Upload:
 
 
 class ImageLibrary:
-    def __init__(self, store: Store, max_upload_bytes: int) -> None:
+    def __init__(self, store: ImageStore, max_upload_bytes: int) -> None:
         self.store = store
         self.max_upload_bytes = max_upload_bytes
         self._lock = threading.Lock()
@@ -41,20 +42,22 @@ class ImageLibrary:
         if not width:
             sniffed, width, height = images.describe(data)
             mime = mime or sniffed
-        info = StoredImage(images.content_hash(data), mime, width, height, len(data))
-        if not self.store.has_image(info.hash):
-            self.store.put_image(info, data, images.make_preview(data))
+        info = StoredImage(
+            hash=images.content_hash(data), mime_type=mime, width=width, height=height, size_bytes=len(data)
+        )
+        if not self.store.has(info.hash):
+            self.store.put(info, data, _preview_or_none(data))
         return info
 
     def data(self, image_hash: str) -> bytes:
-        return self.store.image_bytes(image_hash)
+        return self.store.data(image_hash)
 
     def info(self, image_hash: str) -> StoredImage | None:
         with self._lock:
             cached = self._infos.get(image_hash)
         if cached is not None:
             return cached
-        info = self.store.image_info(image_hash)
+        info = self.store.info(image_hash)
         if info is not None:
             with self._lock:
                 if len(self._infos) > INFO_CACHE_SIZE:
@@ -62,20 +65,31 @@ class ImageLibrary:
                 self._infos[image_hash] = info
         return info
 
-    def preview(self, image_hash: str) -> tuple[bytes, str]:
+    def preview(self, image_hash: str) -> tuple[bytes, str] | None:
         """The stored display copy; images from before previews existed get one now, once.
+        None when Pillow cannot read the image (it is still kept, replayed and downloadable).
         The newest few stay in memory (bounded): every rerun shows them again."""
         with self._lock:
             cached = self._previews.get(image_hash)
             if cached is not None:
                 self._previews.move_to_end(image_hash)
                 return cached
-        found = self.store.image_preview(image_hash)
+        found = self.store.preview(image_hash)
         if found is None:
-            found = images.make_preview(self.store.image_bytes(image_hash))
-            self.store.set_image_preview(image_hash, *found)
+            found = _preview_or_none(self.store.data(image_hash))
+            if found is None:
+                return None
+            self.store.set_preview(image_hash, *found)
         with self._lock:
             self._previews[image_hash] = found
             while len(self._previews) > PREVIEW_CACHE_SIZE:
                 self._previews.popitem(last=False)
         return found
+
+
+def _preview_or_none(data: bytes) -> tuple[bytes, str] | None:
+    # A model image Pillow cannot read must not cost the reply it came in.
+    try:
+        return images.make_preview(data)
+    except (InvalidInput, OSError, ValueError):
+        return None

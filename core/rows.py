@@ -25,6 +25,10 @@ OUTLINE_COLUMNS = (
     TurnRow.position,
     TurnRow.status,
     TurnRow.reply_to_id,
+    TurnRow.lease_owner,
+    TurnRow.lease_until,
+    TurnRow.started_at,
+    TurnRow.weight,
 )
 TURN_COLUMNS = (
     *OUTLINE_COLUMNS,
@@ -37,6 +41,7 @@ TURN_COLUMNS = (
     TurnRow.response_id,
     TurnRow.grounding,
     TurnRow.created_at,
+    TurnRow.finished_at,
 )
 DISPLAY_PART_COLUMNS = (
     PartRow.turn_id,
@@ -46,20 +51,21 @@ DISPLAY_PART_COLUMNS = (
     PartRow.mime_type,
     PartRow.thought,
     PartRow.extra,
+    PartRow.snake,
 )
 
 
 def conversation_value(row: Any, turns: list[Turn]) -> Conversation:
     """A Conversation from an ORM row or a row of CONVERSATION_COLUMNS."""
     return Conversation(
-        row.id,
-        row.title,
-        row.model,
-        GenerationSettings.from_dict(row.settings),
-        row.created_at,
-        row.updated_at,
-        row.owner,
-        turns,
+        id=row.id,
+        title=row.title,
+        model=row.model,
+        settings=GenerationSettings.from_dict(row.settings),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        owner=row.owner,
+        turns=turns,
     )
 
 
@@ -72,6 +78,9 @@ def outline_value(row: Any) -> Turn:
         position=row.position,
         status=TurnStatus(row.status),
         reply_to=row.reply_to_id,
+        lease_owner=row.lease_owner,
+        lease_until=row.lease_until,
+        started_at=row.started_at,
         parts_loaded=False,
     )
 
@@ -81,7 +90,16 @@ def turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None
     return dataclasses.replace(
         outline_value(row),
         parts=[
-            Part(p.kind, p.text, p.image_hash, p.mime_type, p.thought, p.signature if signatures else None, p.extra)
+            Part(
+                kind=p.kind,
+                text=p.text,
+                image_hash=p.image_hash,
+                mime_type=p.mime_type,
+                thought=p.thought,
+                signature=p.signature if signatures else None,
+                extra=p.extra,
+                snake=bool(p.snake),
+            )
             for p in (parts if parts is not None else row.parts)
         ],
         settings=GenerationSettings.from_dict(row.settings),
@@ -93,6 +111,7 @@ def turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None
         response_id=row.response_id,
         grounding=row.grounding,
         created_at=row.created_at,
+        finished_at=row.finished_at,
         parts_loaded=True,
     )
 
@@ -108,6 +127,7 @@ def part_rows(parts: list[Part]) -> list[PartRow]:
             mime_type=p.mime_type,
             image_hash=p.image_hash,
             extra=p.extra,
+            snake=p.snake or None,
         )
         for i, p in enumerate(parts)
     ]

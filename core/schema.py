@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -37,14 +37,20 @@ class ConversationRow(Base):
 
 class TurnRow(Base):
     __tablename__ = "turns"
-    __table_args__ = (UniqueConstraint("conversation_id", "position", name="uq_turn_position"),)
+    __table_args__ = (
+        # Also the index for "turns of a conversation": its first column is conversation_id.
+        UniqueConstraint("conversation_id", "position", name="uq_turn_position"),
+        Index("ix_turns_in_flight", "status", "lease_until"),
+        # Ids are never reused after a delete (revision 0004), so caches keyed by id stay true.
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(10))
     position: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(12))
-    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"))
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error_kind: Mapped[str | None] = mapped_column(String(30))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -54,6 +60,13 @@ class TurnRow(Base):
     response_id: Mapped[str | None] = mapped_column(String(100))
     grounding: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Revision 0004: who holds a queued or running turn and until when; when it ran.
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Bytes the turn adds to a request body, measured once when written (core/replay.turn_size).
+    weight: Mapped[int | None] = mapped_column(Integer)
 
     conversation: Mapped[ConversationRow] = relationship(back_populates="turns")
     parts: Mapped[list[PartRow]] = relationship(
@@ -66,7 +79,8 @@ class PartRow(Base):
     __table_args__ = (UniqueConstraint("turn_id", "position", name="uq_part_position"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    # Indexed through uq_part_position, whose first column it is.
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(10))
     text: Mapped[str | None] = mapped_column(Text)
@@ -75,6 +89,8 @@ class PartRow(Base):
     mime_type: Mapped[str | None] = mapped_column(String(50))
     image_hash: Mapped[str | None] = mapped_column(ForeignKey("images.hash"), index=True)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Revision 0004: received in snake_case (`inline_data`, `thought_signature`).
+    snake: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class ImageRow(Base):

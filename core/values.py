@@ -15,13 +15,26 @@ Role = Literal["user", "model"]
 
 
 class TurnStatus(StrEnum):
-    PENDING = "pending"
+    """A user turn's life: queued -> running -> ok | failed | cancelled | interrupted. Only the
+    holder of a turn changes it, by a conditional update (core/lifecycle.py)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
     OK = "ok"
     FAILED = "failed"
-    # A pending turn whose process died before the model answered.
+    CANCELLED = "cancelled"
+    # Its lease lapsed: the process working on it died before the model answered.
     INTERRUPTED = "interrupted"
-    # Regenerated: still shown, no longer replayed.
+    # Retried or regenerated: still shown, no longer replayed.
     REPLACED = "replaced"
+
+    @property
+    def in_flight(self) -> bool:
+        return self in (TurnStatus.QUEUED, TurnStatus.RUNNING)
+
+    @property
+    def retryable(self) -> bool:
+        return self in (TurnStatus.FAILED, TurnStatus.INTERRUPTED, TurnStatus.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -53,13 +66,15 @@ class Part:
     signature: str | None = None
     # Any other wire keys of the part, echoed back untouched.
     extra: dict[str, Any] | None = None
+    # Received as `inline_data` / `thought_signature`: replayed in the same spelling.
+    snake: bool = False
 
     @property
     def is_thought(self) -> bool:
         return bool(self.thought)
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Turn:
     id: int
     conversation_id: str
@@ -77,6 +92,11 @@ class Turn:
     response_id: str | None = None
     grounding: dict[str, Any] | None = None
     created_at: dt.datetime | None = None
+    # The process holding a queued or running turn, and until when (renewed by its heartbeat).
+    lease_owner: str | None = None
+    lease_until: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
     # False on display copies of turns scrolled out of view: only an outline (id, role, position,
     # status, pairing) was loaded; parts, settings and usage were not.
     parts_loaded: bool = True
@@ -95,15 +115,16 @@ class Turn:
 
     @property
     def result_image(self) -> Part | None:
-        """The last non-thought image; a thought image only when it is the only kind there is."""
-        images = [p for p in self.parts if p.kind == "image"]
-        final = [p for p in images if not p.is_thought]
-        if final:
-            return final[-1]
-        return images[-1] if images else None
+        """The last non-thought image: a thought image is a draft, never the result."""
+        final = [p for p in self.parts if p.kind == "image" and not p.is_thought]
+        return final[-1] if final else None
+
+    def lapsed(self, now: dt.datetime) -> bool:
+        """In flight, but its holder stopped renewing the lease: the process died."""
+        return self.status.in_flight and self.lease_until is not None and self.lease_until < now
 
 
-@dataclass
+@dataclass(frozen=True)
 class Exchange:
     """A user turn and the model turn that answered it (if any yet)."""
 
@@ -115,7 +136,7 @@ class Exchange:
         return self.request.status == TurnStatus.OK and self.reply is not None and self.reply.status == TurnStatus.OK
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Conversation:
     id: str
     title: str
@@ -125,6 +146,15 @@ class Conversation:
     updated_at: dt.datetime
     owner: str | None = None
     turns: list[Turn] = field(default_factory=list)
+
+    @property
+    def version(self) -> int | None:
+        """The newest turn's id: what a tab saw, and what its next message is sent against."""
+        return max((t.id for t in self.turns), default=None)
+
+    @property
+    def in_flight(self) -> list[Turn]:
+        return [t for t in self.turns if t.role == "user" and t.status.in_flight]
 
     @property
     def exchanges(self) -> list[Exchange]:
@@ -149,7 +179,7 @@ def pair_exchanges(turns: list[Turn]) -> list[Exchange]:
     return [Exchange(request=t, reply=replies.get(t.id)) for t in ordered]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StoredImage:
     hash: str
     mime_type: str
@@ -158,7 +188,7 @@ class StoredImage:
     size_bytes: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ConversationSummary:
     id: str
     title: str

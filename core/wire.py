@@ -71,42 +71,67 @@ def request_body(contents: list[dict[str, Any]], spec: ModelSpec, settings: Gene
     return body
 
 
+# The two spellings the service may use. Requests may use either; responses are read in either
+# and replayed in the spelling they came in.
+CAMEL = {"inline": "inlineData", "mime": "mimeType", "signature": "thoughtSignature"}
+SNAKE = {"inline": "inline_data", "mime": "mime_type", "signature": "thought_signature"}
+
+
+def is_image_part(raw: dict[str, Any]) -> bool:
+    return "inlineData" in raw or "inline_data" in raw
+
+
 def part_from_wire(raw: dict[str, Any]) -> tuple[Part, bytes | None]:
     """A received part as a stored value, plus the image bytes it carried (if any)."""
-    known = {"text", "inlineData", "thought", "thoughtSignature"}
+    snake = ("inline_data" in raw or "thought_signature" in raw) and not (
+        "inlineData" in raw or "thoughtSignature" in raw
+    )
+    names = SNAKE if snake else CAMEL
+    known = {"text", names["inline"], "thought", names["signature"]}
     extra = {k: v for k, v in raw.items() if k not in known} or None
     thought = raw.get("thought")
-    signature = raw.get("thoughtSignature")
-    if "inlineData" in raw and "text" not in raw:
-        inline = raw["inlineData"]
-        data = inline.get("data") if isinstance(inline, dict) else None
-        if isinstance(data, str) and set(inline) == {"mimeType", "data"}:
-            try:
-                decoded = base64.b64decode(data, validate=True)
-            except (binascii.Error, ValueError):
-                decoded = None
-            if decoded is not None and base64.b64encode(decoded).decode("ascii") == data:
-                part = Part("image", None, None, inline["mimeType"], thought, signature, extra)
-                return part, decoded
-    elif "text" in raw and "inlineData" not in raw and isinstance(raw["text"], str):
-        return Part("text", raw["text"], None, None, thought, signature, extra), None
+    signature = raw.get(names["signature"])
+    if isinstance(signature, str) or signature is None:
+        if names["inline"] in raw and "text" not in raw:
+            inline = raw[names["inline"]]
+            data = inline.get("data") if isinstance(inline, dict) else None
+            if isinstance(data, str) and list(inline) == [names["mime"], "data"]:
+                try:
+                    decoded = base64.b64decode(data, validate=True)
+                except (binascii.Error, ValueError):
+                    decoded = None
+                if decoded is not None and base64.b64encode(decoded).decode("ascii") == data:
+                    part = Part(
+                        kind="image",
+                        mime_type=inline[names["mime"]],
+                        thought=thought,
+                        signature=signature,
+                        extra=extra,
+                        snake=snake,
+                    )
+                    return part, decoded
+        elif "text" in raw and names["inline"] not in raw and isinstance(raw["text"], str):
+            part = Part(kind="text", text=raw["text"], thought=thought, signature=signature, extra=extra, snake=snake)
+            return part, None
     # Anything else (a non-canonical encoding, a part kind we do not know) is kept whole.
-    return Part("other", extra=dict(raw)), None
+    return Part(kind="other", extra=dict(raw)), None
 
 
 def part_to_wire(part: Part, image_b64: Callable[[str], str]) -> dict[str, Any]:
+    """The part exactly as it was received: same keys, same order, same spelling."""
     if part.kind == "other":
         return dict(part.extra or {})
+    names = SNAKE if part.snake else CAMEL
     out: dict[str, Any] = {}
     if part.kind == "text":
         out["text"] = part.text
     else:
         assert part.image_hash is not None
-        out["inlineData"] = {"mimeType": part.mime_type, "data": image_b64(part.image_hash)}
+        out[names["inline"]] = {names["mime"]: part.mime_type, "data": image_b64(part.image_hash)}
     if part.thought is not None:
         out["thought"] = part.thought
     if part.signature is not None:
-        out["thoughtSignature"] = part.signature
+        out[names["signature"]] = part.signature
     if part.extra:
         out.update(part.extra)
     return out
@@ -130,11 +155,11 @@ class ModelReply:
 
     @property
     def has_image(self) -> bool:
-        return any("inlineData" in p for p in self.parts)
+        return any(is_image_part(p) for p in self.parts)
 
     @property
     def has_final_image(self) -> bool:
-        return any("inlineData" in p and not p.get("thought") for p in self.parts)
+        return any(is_image_part(p) and not p.get("thought") for p in self.parts)
 
 
 def parse_response(payload: Any, *, image_expected: bool = True) -> ModelReply:
@@ -177,6 +202,13 @@ def parse_response(payload: Any, *, image_expected: bool = True) -> ModelReply:
             raise NoImageError("The model answered with an empty result. Try again.", reply=reply)
         if image_expected:
             raise TextOnlyAnswer("The model answered in words only, without an image." + _said(reply), reply=reply)
+    elif image_expected and not reply.has_final_image:
+        # Thought images are drafts: an answer that has only those has no result to edit next.
+        raise NoImageError(
+            "The model only sketched drafts (its thinking) and finished without a final image. Try again."
+            + _said(reply),
+            reply=reply,
+        )
     return reply
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import StudioError
-from pages.common import STUDIO_PAGE, offline_banner, plain, preview, service
+from ui.common import STUDIO_PAGE, offline_banner, plain, preview, service
+from ui.router import ensure_router
 
+ensure_router()
 svc = service()
 offline_banner(svc)
 st.title("Conversations")

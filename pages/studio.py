@@ -2,56 +2,28 @@
 
 from __future__ import annotations
 
-import time
-from concurrent.futures import ThreadPoolExecutor
-
 import streamlit as st
 
 from core.errors import InvalidInput, StudioError
 from core.images import EXTENSIONS
-from core.service import MAX_PROMPT_CHARS, StudioService, TurnOutcome
-from core.values import Conversation, TurnStatus
-from pages.common import load_open_conversation, offline_banner, plain, preview, service, visible_key
-from pages.settings_panel import (
+from core.service import StudioService
+from core.turns import MAX_PROMPT_CHARS
+from core.values import Conversation
+from ui.common import load_open_conversation, offline_banner, plain, preview, service, visible_key
+from ui.live import watch_conversation
+from ui.router import ensure_router
+from ui.settings_panel import (
     draft_choice,
     render_meter,
     render_recent,
     render_settings,
     renew_settings_widgets,
 )
-from pages.turn_view import MODEL_AVATAR, render_exchange, render_user
+from ui.turn_view import render_exchange
 
 # The newest exchanges are what a person refines; older ones are a click away, and not loading
 # them keeps a 50-turn conversation as quick to rerun as a fresh one.
 SHOWN_AT_FIRST = 3
-
-
-@st.cache_resource
-def _workers() -> ThreadPoolExecutor:
-    # The model call runs here so the page can show elapsed time; if the visitor clicks away,
-    # the call still finishes and its result is stored.
-    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="studio-turn")
-
-
-def run_turn_with_status(svc: StudioService, work, label: str = "Generating") -> TurnOutcome | None:  # type: ignore[no-untyped-def]
-    """Run `work` (a service call) in a worker, showing elapsed time. Input the service refuses
-    comes back as a note for the next run, never as a traceback."""
-    with st.chat_message("assistant", avatar=MODEL_AVATAR):
-        with st.status(f"{label}…", expanded=False) as status:
-            started = time.monotonic()
-            future = _workers().submit(work)
-            while not future.done():
-                status.update(label=f"{label}… {time.monotonic() - started:.0f} s")
-                time.sleep(0.25)
-            try:
-                outcome = future.result()
-            except StudioError as error:
-                status.update(label="Not sent", state="error")
-                st.session_state["flash"] = error.message
-                return None
-            state = "complete" if outcome.ok else "error"
-            status.update(label=f"Done in {time.monotonic() - started:.0f} s" if outcome.ok else "Failed", state=state)
-    return outcome
 
 
 def ensure_conversation(svc: StudioService, conversation: Conversation | None) -> Conversation:
@@ -64,6 +36,9 @@ def ensure_conversation(svc: StudioService, conversation: Conversation | None) -
 
 
 def submit(svc: StudioService, conversation: Conversation | None, text: str, files: list) -> None:  # type: ignore[type-arg]
+    """Queue the message for this process's runner, against the version this tab showed. Whatever
+    cannot be sent stays in the conversation as a failed turn with its words and good images."""
+    seen = conversation.version if conversation is not None else None
     conversation = ensure_conversation(svc, conversation)
     hashes = svc.drafts(conversation.id)
     problems: list[str] = []
@@ -80,50 +55,22 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
     if len(text) > MAX_PROMPT_CHARS:
         problems.append(f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}.")
         advice = "Copy it from above, shorten it and send it again."
-    if problems:
-        # Nothing is sent, and nothing is lost: the words and good images stay as a failed turn.
-        reason = InvalidInput(" ".join([*problems, advice]))
-        svc.reject_turn(conversation.id, text, hashes, reason)
-        st.rerun()
     try:
-        request = svc.start_turn(conversation.id, text, hashes)
+        if problems:
+            raise InvalidInput(" ".join([*problems, advice]))
+        request = svc.queue(conversation.id, text, hashes, seen=seen)
     except StudioError as error:
-        st.error(plain(error.message), icon=":material/error:")
-        return
+        # Nothing is sent, and nothing is lost: the words and good images stay as a failed turn.
+        svc.turns.reject(conversation.id, text, hashes, error)
+        st.session_state["flash"] = error.message
+        st.rerun()
     if request.settings != conversation.settings:
         renew_settings_widgets(conversation.id)
         st.session_state["flash"] = (
             f"Output set to {request.settings.image_size or 'default size'}, {request.settings.aspect_ratio} "
             "from your message, for this and the next turns."
         )
-    render_user(svc, request)
-    outcome = run_turn_with_status(svc, lambda: svc.run_turn(request.id))
-    if outcome is not None and outcome.dropped_positions:
-        st.session_state["flash"] = (
-            f"To stay under the {svc.settings.max_request_mb:g} MB request limit, the model no longer sees the "
-            f"{len(outcome.dropped_positions)} oldest turns."
-        )
     st.rerun()
-
-
-def pending_action(svc: StudioService) -> None:
-    action = st.session_state.pop("pending_action", None)
-    if action is None:
-        return
-    kind, target = action
-    if kind == "retry":
-        run_turn_with_status(svc, lambda: svc.retry(target), "Retrying")
-    elif kind == "regenerate":
-        run_turn_with_status(svc, lambda: svc.regenerate_last(target), "Regenerating")
-    st.rerun()
-
-
-@st.fragment(run_every="2s")
-def watch_other_tabs(svc: StudioService, conversation_id: str, pending_ids: frozenset[int]) -> None:
-    """A turn started elsewhere is still running: refresh the page when it has finished."""
-    statuses = svc.statuses(set(pending_ids))
-    if any(statuses.get(i) != TurnStatus.PENDING for i in pending_ids):
-        st.rerun(scope="app")
 
 
 def render_drafts(svc: StudioService, conversation: Conversation) -> None:
@@ -160,6 +107,7 @@ def render_history(svc: StudioService, conversation: Conversation, unseen: set[i
 
 
 def main() -> None:
+    ensure_router()
     svc = service()
     if flash := st.session_state.pop("flash", None):
         st.toast(plain(flash), icon=":material/info:")
@@ -169,13 +117,14 @@ def main() -> None:
             st.query_params.clear()
             st.rerun()
         spec, _settings = render_settings(svc, conversation)
-        plan = svc.meter(conversation) if conversation is not None and conversation.turns else None
+        plan = svc.turns.meter(conversation) if conversation is not None and conversation.turns else None
         if plan is not None and conversation is not None:
             render_meter(plan, conversation)
         st.divider()
         render_recent(svc, conversation.id if conversation else None)
 
     offline_banner(svc)
+    busy = False
     if conversation is None:
         st.title("Nano Banana Studio")
         st.markdown(
@@ -184,19 +133,18 @@ def main() -> None:
         )
     else:
         st.title(plain(conversation.title))
-        pending_action(svc)
         render_history(svc, conversation, {e.request.id for e in plan.dropped} if plan else set())
-        pending = frozenset(t.id for t in conversation.turns if t.status == TurnStatus.PENDING)
-        if pending:
-            watch_other_tabs(svc, conversation.id, pending)
+        busy = bool(conversation.in_flight)
+        watch_conversation(svc, conversation)
         render_drafts(svc, conversation)
 
     value = st.chat_input(
-        "Describe an image, or an edit to the last one…",
+        "Wait for the current turn, or cancel it…" if busy else "Describe an image, or an edit to the last one…",
         accept_file="multiple",
         file_type=sorted({*EXTENSIONS.values(), "jpeg"} - {"bin"}),
         submit_mode="disable",
         max_upload_size=int(svc.settings.max_upload_mb),
+        disabled=busy,
         key="prompt",
     )
     if value is not None and (value.text.strip() or value.files):

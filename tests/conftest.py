@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -35,6 +41,24 @@ def fake(httpserver) -> FakeGemini:
     return fake
 
 
+@pytest.fixture(autouse=True)
+def _close_services(monkeypatch):
+    """Every service a test builds stops its heartbeat when the test ends (its database goes)."""
+    made: list[StudioService] = []
+    original = StudioService.from_settings.__func__
+
+    def tracked(cls, *args, **kwargs):
+        svc = original(cls, *args, **kwargs)
+        made.append(svc)
+        return svc
+
+    monkeypatch.setattr(StudioService, "from_settings", classmethod(tracked))
+    yield
+    for svc in made:
+        svc.close()
+        svc.store.engine.dispose()
+
+
 @pytest.fixture
 def db_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'studio.db'}"
@@ -53,5 +77,78 @@ def settings(httpserver, db_url):
 
 
 @pytest.fixture
-def service(settings, fake) -> StudioService:
-    return StudioService.from_settings(settings, backoff_factor=0.01)
+def service(settings, fake):
+    svc = StudioService.from_settings(settings, backoff_factor=0.01)
+    yield svc
+    svc.close()
+    svc.store.engine.dispose()
+
+
+# PostgreSQL ------------------------------------------------------------------------------
+# A real server from Debian's `postgresql` package, started once per test session in a
+# temporary directory (as the `postgres` user when the tests run as root: the server refuses
+# root), and a fresh database for each test.
+
+
+def _pg_bindir() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return versions[-1].parent if versions else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    bindir = _pg_bindir()
+    if bindir is None:
+        if os.environ.get("STUDIO_REQUIRE_POSTGRES"):
+            raise RuntimeError("PostgreSQL is not installed; .ci/run installs Debian's postgresql")
+        pytest.skip("PostgreSQL is not installed")
+    base = Path(tempfile.mkdtemp(prefix="studio-pg-"))
+    base.chmod(0o755)
+    data, sockets, log = base / "data", base / "sockets", base / "server.log"
+    sockets.mkdir()
+    runner: list[str] = []
+    if os.geteuid() == 0:
+        runner = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(base, "postgres")
+        shutil.chown(sockets, "postgres")
+    subprocess.run(
+        [*runner, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "studio", "-E", "UTF8", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+    subprocess.run(
+        [*runner, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    yield f"postgresql+psycopg://studio@127.0.0.1:{port}"
+    subprocess.run([*runner, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = postgres_server.replace("postgresql+psycopg", "postgresql") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{postgres_server}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def both_db_url(request, tmp_path):
+    """For the store, service, durability, concurrency and migration tests: each runs twice."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'studio.db'}"
+    return request.getfixturevalue("postgres_url")

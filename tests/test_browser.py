@@ -46,8 +46,8 @@ def free_port() -> int:
 
 
 class StudioServer:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+        self.port = port or free_port()
         self.env = {**os.environ, **env}
         self.process: subprocess.Popen | None = None
         self.log = ARTIFACTS / f"streamlit-{self.port}.log"
@@ -102,9 +102,15 @@ def browser():
         browser.close()
 
 
-def fake_env(settings) -> dict[str, str]:
-    """The studio pointed at the local fake of the route, with the fake's key."""
-    return {"COMETAPI_KEY": API_KEY, "COMETAPI_BASE_URL": settings.base_url, "DATABASE_URL": settings.database_url}
+def fake_env(settings, database_url: str | None = None) -> dict[str, str]:
+    """The studio pointed at the local fake of the route, with the fake's key. A short lease,
+    so a killed process's turn shows as interrupted within seconds rather than half a minute."""
+    return {
+        "COMETAPI_KEY": API_KEY,
+        "COMETAPI_BASE_URL": settings.base_url,
+        "DATABASE_URL": database_url or settings.database_url,
+        "STUDIO_LEASE_S": "4",
+    }
 
 
 def open_studio(browser, url: str, height: int = 1000):  # type: ignore[no-untyped-def]
@@ -241,14 +247,14 @@ def test_clicking_elsewhere_during_a_call_loses_nothing(browser, fake, settings)
         send(page, "a slow cathedral")
         page.get_by_text("Generating").wait_for(timeout=30_000)
         page.get_by_text("Image only (no text)").click()  # a rerun while the model works
-        page.get_by_text("Still working on this turn").wait_for(timeout=15_000)
+        page.get_by_text("Generating…").wait_for(timeout=15_000)
         page.get_by_text("Result 1").wait_for(timeout=30_000)  # the page refreshes by itself
     finally:
         server.stop()
     assert len(fake.requests) == 1  # the call was not repeated
 
 
-def test_two_tabs_on_one_conversation_keep_both_turns_in_order(browser, fake, settings):
+def test_two_tabs_on_one_conversation_never_fork_and_lose_nothing(browser, fake, settings):
     env = fake_env(settings)
     server = StudioServer(env).start()
     try:
@@ -256,30 +262,33 @@ def test_two_tabs_on_one_conversation_keep_both_turns_in_order(browser, fake, se
         send(first, "a harbour at dawn")
         first.get_by_text("Result 1").wait_for(timeout=30_000)
         first.wait_for_function("() => location.search.includes('session=')")
-        second = browser.new_context().new_page()  # another person, same link
+        second = browser.new_context().new_page()  # another tab (another person), same link
         second.set_viewport_size({"width": 1300, "height": 900})
         second.goto(first.url)
         second.get_by_text("Result 1").wait_for(timeout=30_000)
         fake.during_call = lambda body: time.sleep(2)
         send(first, "add fishing boats")
-        send(second, "make it foggy")
+        send(second, "make it foggy")  # typed against a version it has not seen yet
+        second.get_by_text("Not sent").first.wait_for(timeout=15_000)
+        # The other tab's turn shows up by itself, and the words typed here are kept.
         for page in (first, second):
-            page.get_by_text("Result 3").wait_for(timeout=40_000)
-        second.reload()
+            page.get_by_text("Result 2").wait_for(timeout=40_000)
+        assert second.get_by_text("make it foggy").count() >= 1
+        second.screenshot(path=str(ARTIFACTS / "browser-two-tabs.png"), full_page=True)
+        fake.during_call = None
+        second.get_by_role("button", name="Send again").click()
         second.get_by_text("Result 3").wait_for(timeout=30_000)
-        shown = second.locator("[data-testid=stChatMessage]").all_inner_texts()
+        first.get_by_text("Result 3").wait_for(timeout=30_000)  # picked up by the first tab by itself
     finally:
         server.stop()
     svc = StudioService.from_settings(settings)
     conversation = svc.conversation(svc.conversations()[0].id)
-    prompts = [e.request.parts[0].text for e in conversation.exchanges]
-    assert prompts[0] == "a harbour at dawn" and sorted(prompts[1:]) == ["add fishing boats", "make it foggy"]
-    assert all(e.replayable for e in conversation.exchanges)
-    positions = [t.position for t in conversation.turns]
-    assert len(positions) == len(set(positions))
-    assert (
-        sum("add fishing boats" in text for text in shown) == 1 and sum("make it foggy" in text for text in shown) == 1
-    )
+    ok = [e.request.parts[0].text for e in conversation.exchanges if e.replayable]
+    assert ok == ["a harbour at dawn", "add fishing boats", "make it foggy"]
+    # The third request edited the second result, which both tabs had seen.
+    last = fake.requests[-1]["contents"]
+    assert [c["parts"][0].get("text") for c in last if c["role"] == "user"] == ok
+    svc.close()
 
 
 def test_typed_size_and_ratio_stick_in_a_real_browser(browser, fake, settings):
@@ -298,3 +307,118 @@ def test_typed_size_and_ratio_stick_in_a_real_browser(browser, fake, settings):
         {"aspectRatio": "16:9", "imageSize": "4K"},
         {"aspectRatio": "16:9", "imageSize": "4K"},
     ]
+
+
+def test_two_server_processes_on_postgresql_share_turns_leases_and_retries(browser, fake, settings, postgres_url):
+    """Replicas A and B on one PostgreSQL database: a turn run by A shows as running in B and lands
+    there by itself; a third process started mid-turn changes nothing; A killed mid-turn: B
+    offers Retry within the lease, and the retry goes through."""
+    env = fake_env(settings, postgres_url)
+    a, b = StudioServer(env).start(), StudioServer(env).start()
+    c = None
+    try:
+        fake.during_call = lambda body: time.sleep(5)
+        tab_a = open_studio(browser, a.url)
+        send(tab_a, "a lighthouse at night")
+        tab_a.get_by_text("Generating…").wait_for(timeout=30_000)
+        tab_a.wait_for_function("() => location.search.includes('session=')")
+        query = tab_a.url.split("/", 3)[3]
+        tab_b = open_studio(browser, f"{b.url}/{query}")
+        tab_b.get_by_text("Generating…").wait_for(timeout=15_000)  # running in A, shown in B
+        c = StudioServer(env).start()  # a deploy starts a third process mid-turn
+        tab_c = open_studio(browser, f"{c.url}/{query}")
+        tab_c.get_by_text("Generating…").wait_for(timeout=15_000)
+        tab_b.get_by_text("Result 1").wait_for(timeout=30_000)  # landed in B by itself
+        assert len(fake.requests) == 1
+        send(tab_b, "add a ship")  # B runs this one; then A dies during a turn of its own
+        tab_b.get_by_text("Result 2").wait_for(timeout=30_000)
+        tab_a.get_by_text("Result 2").wait_for(timeout=30_000)
+        send(tab_a, "make it stormy")
+        tab_a.get_by_text("Generating…").wait_for(timeout=15_000)
+        deadline = time.monotonic() + 20
+        while len(fake.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        a.stop()  # killed mid-call
+        tab_b.get_by_text("The studio stopped while this turn was being made").wait_for(timeout=60_000)
+        tab_b.screenshot(path=str(ARTIFACTS / "browser-replicas-interrupted.png"), full_page=True)
+        fake.during_call = None
+        deadline = time.monotonic() + 20
+        while len(fake.issued) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the killed call still ends at the service (and may be billed)
+        tab_b.get_by_role("button", name="Retry").click()
+        tab_b.get_by_text("Result 4").wait_for(timeout=30_000)
+        tab_c.get_by_text("Result 4").wait_for(timeout=30_000)
+    finally:
+        for server in (a, b, c):
+            if server is not None:
+                server.stop()
+    assert len(fake.requests) == 4  # nothing ran twice on its own
+    last = fake.requests[-1]["contents"]
+    assert [p["text"] for m in last if m["role"] == "user" for p in m["parts"]] == [
+        "a lighthouse at night",
+        "add a ship",
+        "make it stormy",
+    ]
+    assert [json.dumps(m) for m in last if m["role"] == "model"] == [json.dumps(m) for m in fake.issued[:2]]
+
+
+def _sidebar_links(page) -> list[str]:  # type: ignore[no-untyped-def]
+    nav = page.locator("[data-testid=stSidebarNav]")
+    nav.wait_for(timeout=30_000)
+    return [t.strip() for t in nav.locator("a").all_inner_texts()]
+
+
+def test_navigation_survives_a_restart_and_saved_links_open_on_a_fresh_server(browser, fake, settings):
+    env = fake_env(settings)
+    server = StudioServer(env).start()
+    try:
+        page = open_studio(browser, server.url)
+        send(page, "a blue door")
+        page.get_by_text("Result 1").wait_for(timeout=30_000)
+        page.wait_for_function("() => location.search.includes('session=')")
+        session = page.url.split("session=")[1]
+        assert _sidebar_links(page) == ["Studio", "Conversations"]
+        port = server.port
+        server.stop()
+        server = StudioServer(env, port=port).start()  # a restart; the tab stays open and reconnects
+        page.wait_for_timeout(4000)
+        page.get_by_text("Result 1").wait_for(timeout=30_000)
+        assert _sidebar_links(page) == ["Studio", "Conversations"]
+        page.screenshot(path=str(ARTIFACTS / "browser-after-restart.png"))
+        for link, expected in (
+            (f"/studio?session={session}", "Result 1"),
+            ("/conversations", "a blue door"),
+            (f"/?session={session}", "Result 1"),
+        ):
+            server.stop()
+            server = StudioServer(env).start()  # each saved link, first thing on a fresh server
+            fresh = browser.new_page(viewport={"width": 1300, "height": 900})
+            fresh.goto(server.url + link)
+            fresh.get_by_text(expected).first.wait_for(timeout=30_000)
+            assert _sidebar_links(fresh) == ["Studio", "Conversations"], link
+            fresh.close()
+    finally:
+        server.stop()
+
+
+def test_cancel_while_generating_keeps_the_words_and_nothing_is_replayed(browser, fake, settings):
+    env = fake_env(settings)
+    fake.during_call = lambda body: time.sleep(4)
+    server = StudioServer(env).start()
+    try:
+        page = open_studio(browser, server.url)
+        send(page, "a castle in fog")
+        page.get_by_text("Generating…").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Cancel").click()
+        page.get_by_text("Cancelled.").first.wait_for(timeout=15_000)
+        page.get_by_text("a castle in fog").first.wait_for(timeout=5_000)
+        time.sleep(4.5)  # the call finishes at the service anyway: its answer is kept, not replayed
+        fake.during_call = None
+        page.reload()
+        page.get_by_text("arrived after the turn was cancelled").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Send again").click()
+        page.get_by_text("Result 2").wait_for(timeout=30_000)
+    finally:
+        server.stop()
+    assert len(fake.requests) == 2
+    assert fake.requests[-1]["contents"] == [{"role": "user", "parts": [{"text": "a castle in fog"}]}]

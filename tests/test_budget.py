@@ -37,7 +37,7 @@ def test_oldest_whole_exchanges_are_dropped_to_stay_under_the_limit(settings, fa
     kept_models = [json.dumps(c) for c in last if c["role"] == "model"]
     assert kept_models == [json.dumps(c) for c in fake.issued[8 - len(users) : 7]]  # still byte-exact
     assert dropped_seen[0] == [] and dropped_seen[-1]  # the user is told which turns were left out
-    plan = service.meter(service.conversation(conversation.id))
+    plan = service.turns.meter(service.conversation(conversation.id))
     assert plan.dropped and plan.estimated_bytes <= limit and plan.full_bytes > limit
 
 
@@ -68,5 +68,5 @@ def test_the_users_own_photo_stays_in_context_when_its_turn_is_dropped(settings,
     first = last[0]["parts"][0]["inlineData"]
     assert base64.b64decode(first["data"]) == photo  # ...but the product photo still goes first
     assert max(fake.body_sizes) <= service.settings.max_request_bytes
-    plan = service.meter(service.conversation(conversation.id, visible=1))  # the display copy sees it too
+    plan = service.turns.meter(service.conversation(conversation.id, visible=1))  # the display copy sees it too
     assert [p.image_hash for p in plan.carried] == [upload]

@@ -1,5 +1,8 @@
 """The HTTP client against the local fake: request shape, retries, and typed errors."""
 
+import dataclasses
+import datetime as dt
+import email.utils
 import json
 import time
 
@@ -39,9 +42,26 @@ def test_posts_to_the_route_with_the_key_in_a_header_only(client, fake):
 
 
 def test_retries_gateway_errors_then_succeeds(client, fake):
-    fake.then(html_response(502), google_error(503, "UNAVAILABLE", "overloaded"), html_response(524))
+    fake.then(html_response(502), google_error(503, "UNAVAILABLE", "overloaded"), html_response(500))
     assert client.generate(MODEL, BODY)["candidates"]
     assert len(fake.requests) == 4
+
+
+@pytest.mark.parametrize("status", [504, 524])
+def test_a_gateway_timeout_is_never_resent_the_model_may_have_billed_it(client, fake, status):
+    fake.then(html_response(status))
+    with pytest.raises(ServiceTimeout) as raised:
+        client.generate(MODEL, BODY)
+    assert len(fake.requests) == 1
+    assert "may be billed" in raised.value.message and "Retry" in raised.value.message
+
+
+def test_an_http_date_retry_after_is_honoured_not_a_crash(settings, fake):
+    when = email.utils.format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30), usegmt=True)
+    fake.then(json_response({"error": {"message": "slow down"}}, 429, {"Retry-After": when}))
+    with pytest.raises(QuotaError) as raised:
+        GeminiClient(dataclasses.replace(settings, max_retries=0)).generate(MODEL, BODY)
+    assert "Wait about 29 s" in raised.value.message or "Wait about 30 s" in raised.value.message
 
 
 def test_429_waits_for_google_retry_delay_in_the_body(client, fake):
@@ -100,7 +120,7 @@ def test_client_errors_are_typed_and_never_retried(client, fake, response, error
 
 @pytest.mark.parametrize(
     "status, error",
-    [(429, QuotaError), (500, ServiceDownError), (503, ServiceDownError), (504, ServiceTimeout), (524, ServiceTimeout)],
+    [(429, QuotaError), (500, ServiceDownError), (502, ServiceDownError), (503, ServiceDownError)],
 )
 def test_persistent_failures_give_up_after_the_retries(client, fake, status, error):
     fake.then(*[html_response(status) for _ in range(4)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections import defaultdict
@@ -9,25 +10,32 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import text
 
-import core.store
+import core.lifecycle
+from core.errors import ConversationBusy
 from core.service import StudioService
 from core.values import TurnStatus
 from tests import fake_gemini
 
 
+@pytest.fixture
+def db_url(both_db_url):
+    """These tests run on SQLite and on a real PostgreSQL server."""
+    return both_db_url
+
+
 def test_a_write_cut_off_half_way_leaves_no_half_turn(service, fake, monkeypatch):
     conversation = service.new_conversation()
     assert service.send(conversation.id, "first").ok
-    real = core.store.part_rows
+    real = core.lifecycle.part_rows
 
     def crash_on_model_parts(parts):
         if any(p.signature for p in parts):
             raise OSError("disk pulled out mid-write")
         return real(parts)
 
-    monkeypatch.setattr(core.store, "part_rows", crash_on_model_parts)
+    monkeypatch.setattr(core.lifecycle, "part_rows", crash_on_model_parts)
     outcome = service.send(conversation.id, "second")
-    monkeypatch.setattr(core.store, "part_rows", real)
+    monkeypatch.setattr(core.lifecycle, "part_rows", real)
     assert outcome.error is not None
     turns = service.conversation(conversation.id).turns
     # The reply's transaction rolled back whole: no model turn, no parts; the request is failed, words kept.
@@ -38,21 +46,24 @@ def test_a_write_cut_off_half_way_leaves_no_half_turn(service, fake, monkeypatch
     ]
     assert turns[-1].parts[0].text == "second"
     with service.store.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
         orphans = conn.execute(text("SELECT count(*) FROM parts WHERE turn_id NOT IN (SELECT id FROM turns)"))
         assert orphans.scalar() == 0
     assert service.send(conversation.id, "third").ok
     assert [c["role"] for c in fake.requests[-1]["contents"]] == ["user", "model", "user"]
 
 
-def test_many_turns_at_once_on_one_sqlite_file(settings, fake):
-    """14 sessions send at once: 12 on their own conversations, 2 tabs sharing one."""
+def test_many_turns_at_once_on_one_database(settings, fake):
+    """14 sessions send at once: 12 on their own conversations, 2 tabs sharing one. On the shared
+    one a message sent while the other tab's turn runs is refused and kept (never a silent fork)."""
     fake.during_call = lambda body: time.sleep(0.05)  # keep calls overlapping
     service = StudioService.from_settings(settings, backoff_factor=0.01)
     own = [service.new_conversation().id for _ in range(12)]
     shared = service.new_conversation().id
     errors: list[BaseException] = []
     sent: dict[str, list[str]] = defaultdict(list)
+    refused: list[str] = []
     start = threading.Barrier(14)
 
     def session(conversation_id: str, name: str) -> None:
@@ -60,7 +71,12 @@ def test_many_turns_at_once_on_one_sqlite_file(settings, fake):
             start.wait()
             for n in range(3):
                 prompt = f"{name}-{n}"
-                outcome = service.send(conversation_id, prompt)
+                try:
+                    outcome = service.send(conversation_id, prompt)
+                except ConversationBusy as busy:
+                    service.turns.reject(conversation_id, prompt, [], busy)  # what the page does
+                    refused.append(prompt)
+                    continue
                 assert outcome.ok, outcome.error
                 sent[conversation_id].append(prompt)
         except BaseException as exc:
@@ -73,21 +89,23 @@ def test_many_turns_at_once_on_one_sqlite_file(settings, fake):
     for thread in threads:
         thread.join(timeout=120)
     assert errors == []
-    assert len(fake.requests) == 14 * 3
+    assert len(fake.requests) == 14 * 3 - len(refused)
     for conversation_id in [*own, shared]:
         conversation = service.conversation(conversation_id)
         positions = [t.position for t in conversation.turns]
         assert len(positions) == len(set(positions))  # no duplicate positions
-        exchanges = conversation.exchanges
+        exchanges = [e for e in conversation.exchanges if e.request.status != TurnStatus.FAILED]
+        kept = [e.request.parts[0].text for e in conversation.exchanges if e.request.status == TurnStatus.FAILED]
         assert all(e.replayable for e in exchanges)
         prompts = [e.request.parts[0].text for e in exchanges]
         if conversation_id == shared:
-            assert sorted(prompts) == sorted(sent[shared]) and len(prompts) == 6
+            assert sorted(prompts) == sorted(sent[shared]) and sorted(kept) == sorted(refused)
+            assert len(prompts) + len(kept) == 6
             for tab in "AB":  # each tab's turns keep their order
                 mine = [p for p in prompts if p.startswith(f"tab{tab}")]
-                assert mine == [f"tab{tab}-{n}" for n in range(3)]
+                assert mine == [p for p in [f"tab{tab}-{n}" for n in range(3)] if p not in refused]
         else:
-            assert prompts == sent[conversation_id]
+            assert prompts == sent[conversation_id] and not kept
         for e in exchanges:  # each reply sits after its own request
             assert e.reply.reply_to == e.request.id and e.reply.position > e.request.position
 
@@ -109,15 +127,17 @@ def test_a_database_failure_while_recording_a_failure_still_returns_a_clear_outc
 
     conversation = service.new_conversation()
     fake.then(fake_gemini.html_response(503), *[fake_gemini.html_response(503)] * 3)
-    real = service.store.finish_turn
+    service.life.lease = datetime.timedelta(seconds=1)  # so the test need not wait 30 s
+    real = service.life.finish
 
     def disk_full(*args, **kwargs):
         raise OperationalError("UPDATE turns", {}, Exception("database or disk is full"))
 
-    monkeypatch.setattr(service.store, "finish_turn", disk_full)
+    monkeypatch.setattr(service.life, "finish", disk_full)
     outcome = service.send(conversation.id, "keep my words")
-    monkeypatch.setattr(service.store, "finish_turn", real)
+    monkeypatch.setattr(service.life, "finish", real)
     assert outcome.error is not None and outcome.error.kind == "service_down"
+    time.sleep(1.3)  # the worker let go; nobody renews the lease
     shown = service.conversation(conversation.id).turns[0]
     assert shown.status == TurnStatus.INTERRUPTED and shown.parts[0].text == "keep my words"
     assert service.retry(shown.id).ok

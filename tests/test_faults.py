@@ -39,8 +39,9 @@ FAULTS = {
     "500 html": (html_response(500), 4, "service_down", "HTTP 500"),
     "502 html": (html_response(502), 4, "service_down", "HTTP 502"),
     "503 json": (google_error(503, "UNAVAILABLE", "The model is overloaded."), 4, "service_down", "overloaded"),
-    "504 json": (google_error(504, "DEADLINE_EXCEEDED", "deadline"), 4, "timeout", "timed out"),
-    "524 html": (html_response(524), 4, "timeout", "timed out"),
+    # Sent once: the gateway gave up, but the model may have finished (and billed) it.
+    "504 json": (google_error(504, "DEADLINE_EXCEEDED", "deadline"), 1, "timeout", "may be billed"),
+    "524 html": (html_response(524), 1, "timeout", "may be billed"),
     "broken json": (Response('{"candidates": [', content_type="application/json"), 1, "unreadable", "not JSON"),
     "200 no candidates": (json_response({"usageMetadata": {}}), 1, "no_image", "no result"),
     "NO_IMAGE": (

@@ -11,7 +11,7 @@ from PIL import Image
 
 from core.errors import InvalidInput
 from core.images import make_preview, prepare_upload, sniff_mime
-from core.service import MAX_PROMPT_CHARS
+from core.turns import MAX_PROMPT_CHARS
 from core.values import TurnStatus
 from tests.fake_gemini import image_bytes
 
@@ -106,17 +106,17 @@ def test_more_images_than_the_model_accepts_is_refused_before_sending(service, f
     conversation = service.new_conversation("gemini-3-pro-image-preview")
     hashes = [service.images.add_upload(image_bytes((8, 8), (i, 0, 0)), f"{i}.png").image.hash for i in range(15)]
     with pytest.raises(InvalidInput, match="at most 14 images"):
-        service.start_turn(conversation.id, "collage", hashes)
-    assert service.start_turn(conversation.id, "collage", hashes[:14]).status == TurnStatus.PENDING
+        service.turns.start(conversation.id, "collage", hashes)
+    assert service.turns.start(conversation.id, "collage", hashes[:14]).status == TurnStatus.QUEUED
     assert fake.requests == []
 
 
 def test_empty_and_over_long_prompts(service, fake):
     conversation = service.new_conversation()
     with pytest.raises(InvalidInput, match="Type a prompt or attach an image"):
-        service.start_turn(conversation.id, "   \n ")
+        service.turns.start(conversation.id, "   \n ")
     with pytest.raises(InvalidInput, match="at most"):
-        service.start_turn(conversation.id, "x" * 100_000)
-    turn = service.reject_turn(conversation.id, "x" * 100_000, [], InvalidInput("too long"))
+        service.turns.start(conversation.id, "x" * 100_000)
+    turn = service.turns.reject(conversation.id, "x" * 100_000, [], InvalidInput("too long"))
     assert turn.status == TurnStatus.FAILED and len(turn.parts[0].text) == 100_000
     assert len("y" * MAX_PROMPT_CHARS) == MAX_PROMPT_CHARS and service.send(conversation.id, "y" * MAX_PROMPT_CHARS).ok

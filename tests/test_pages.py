@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import time
 
 import pytest
+from sqlalchemy import create_engine, text
 from streamlit.testing.v1 import AppTest
 
 from core.service import StudioService
@@ -32,6 +35,23 @@ def studio(**query) -> AppTest:
     return at.run()
 
 
+def settle(at: AppTest, timeout: float = 30) -> AppTest:
+    """The runner works in the background: wait until no turn is queued or running, then rerun
+    as the page's watcher would."""
+    engine = create_engine(os.environ["DATABASE_URL"])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                busy = conn.execute(text("SELECT count(*) FROM turns WHERE status IN ('queued', 'running')")).scalar()
+            if not busy:
+                break
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    return at.run()
+
+
 def sidebar_widget(widgets, label: str):  # type: ignore[no-untyped-def]
     return next(w for w in widgets if w.label == label)
 
@@ -47,7 +67,7 @@ def test_studio_sends_a_turn_with_an_attached_image_and_shows_the_result(app_env
     assert not at.exception
     assert "Offline demo model" not in all_text(at)
     at.chat_input[0].upload("photo.jpg", image_bytes((32, 24), fmt="JPEG"), "image/jpeg")
-    at.chat_input[0].set_value("a red bicycle on a beach").run()
+    settle(at.chat_input[0].set_value("a red bicycle on a beach").run())
     assert not at.exception
     session = at.query_params["session"]
     session = session[0] if isinstance(session, list) else session
@@ -69,14 +89,13 @@ def test_studio_sends_a_turn_with_an_attached_image_and_shows_the_result(app_env
 def test_errors_render_as_messages_in_the_chat_with_the_words_kept(app_env, fake):
     fake.then(google_error(400, "INVALID_ARGUMENT", "Image part is missing a thought_signature in content position 2."))
     at = studio()
-    at.chat_input[0].set_value("<b>bold</b> **stars** and an emoji 🍌").run()
+    settle(at.chat_input[0].set_value("<b>bold</b> **stars** and an emoji 🍌").run())
     at.run()
     assert not at.exception
     assert any("missing a thought\\_signature" in e.value for e in at.error)
     assert any(b.label == "Retry" for b in at.button)
     assert any("\\<b\\>bold\\</b\\> \\*\\*stars\\*\\*" in m.value for m in at.markdown)
-    next(b for b in at.button if b.label == "Retry").click().run()
-    at.run()
+    settle(next(b for b in at.button if b.label == "Retry").click().run())
     assert not at.exception
     assert "Result 1" in all_text(at)
 
@@ -105,7 +124,7 @@ def test_no_key_runs_on_the_offline_model_and_says_so(monkeypatch, db_url):
     monkeypatch.setenv("DATABASE_URL", db_url)
     at = studio()
     assert "Offline demo model" in all_text(at)
-    at.chat_input[0].set_value("a red bicycle").run()
+    settle(at.chat_input[0].set_value("a red bicycle").run())
     at.run()
     assert not at.exception
     assert "drawn offline" in all_text(at)
@@ -139,7 +158,7 @@ def test_settings_are_limited_to_the_model_and_saved(app_env, settings, fake):
     assert "1:8" not in ratio.options and "16:9" in ratio.options
     ratio.set_value("16:9").run()
     assert svc.conversation(conversation.id).settings.aspect_ratio == "16:9"
-    at.chat_input[0].set_value("wide").run()
+    settle(at.chat_input[0].set_value("wide").run())
     assert fake.requests[-1]["generationConfig"]["imageConfig"]["aspectRatio"] == "16:9"
     assert "thinkingConfig" not in fake.requests[-1]["generationConfig"]
     turns = svc.conversation(conversation.id).turns
@@ -150,7 +169,7 @@ def test_a_bad_attachment_keeps_the_words_and_good_images_as_a_failed_turn(app_e
     at = studio()
     at.chat_input[0].upload("notes.png", b"%PDF-1.7 this is a pdf", "image/png")
     at.chat_input[0].upload("good.png", image_bytes((16, 16)), "image/png")
-    at.chat_input[0].set_value("combine these").run()
+    settle(at.chat_input[0].set_value("combine these").run())
     at.run()
     assert not at.exception
     assert fake.requests == []  # nothing half-right is sent
@@ -163,7 +182,7 @@ def test_a_bad_attachment_keeps_the_words_and_good_images_as_a_failed_turn(app_e
 
 def test_a_100k_prompt_is_kept_not_sent(app_env, fake, settings):
     at = studio()
-    at.chat_input[0].set_value("long " * 20_000).run()
+    settle(at.chat_input[0].set_value("long " * 20_000).run())
     at.run()
     assert not at.exception and fake.requests == []
     assert any("100,000 characters" in e.value and "shorten it" in e.value for e in at.error)
@@ -188,7 +207,7 @@ def test_markup_in_prompts_and_model_text_shows_as_text(app_env, fake):
 
     fake.answer = answer_with_markup
     at = studio()
-    at.chat_input[0].set_value(MARKUP).run()
+    settle(at.chat_input[0].set_value(MARKUP).run())
     at.run()
     assert not at.exception
     shown = [m.value for m in at.markdown if "script" in m.value]
@@ -224,7 +243,7 @@ def test_the_meter_and_the_chat_say_which_turns_the_model_no_longer_sees(app_env
     fake.signature_bytes = 40_000
     at = studio()
     for n in range(5):
-        at.chat_input[0].set_value(f"edit {n}").run()
+        settle(at.chat_input[0].set_value(f"edit {n}").run())
     at.run()
     assert not at.exception
     assert any("no longer sees turns 1–" in c.value for c in at.sidebar.caption)
@@ -260,7 +279,7 @@ def test_no_image_bytes_in_session_state_and_one_service_for_all_sessions(app_en
     monkeypatch.setattr(core.service.StudioService, "from_settings", classmethod(counting))
     first = studio()
     first.chat_input[0].upload("a.png", image_bytes((32, 32)), "image/png")
-    first.chat_input[0].set_value("with a photo").run()
+    settle(first.chat_input[0].set_value("with a photo").run())
     first.run()
     second = studio()
     second.run()
@@ -276,13 +295,13 @@ def test_redo_continue_and_search_grounding(app_env, settings, fake):
     conversation = svc.new_conversation()
     at = studio(session=conversation.id)
     sidebar_widget(at.toggle, "Google Search grounding").set_value(True).run()
-    at.chat_input[0].set_value("weather in Paris as a poster").run()
+    settle(at.chat_input[0].set_value("weather in Paris as a poster").run())
     at.run()
     assert fake.requests[-1]["tools"] == [{"google_search": {}}]
     assert any("weather in Paris" in h.proto.body for h in at.get("html"))  # Google's search chip is shown
     assert any("Searched for: weather in Paris" in c.value for c in at.caption)
 
-    at.button(key=f"regen-{svc.conversation(conversation.id).turns[1].id}").click().run()
+    settle(at.button(key=f"regen-{svc.conversation(conversation.id).turns[1].id}").click().run())
     at.run()
     assert len(fake.requests) == 2
     exchanges = svc.conversation(conversation.id).exchanges
@@ -300,9 +319,9 @@ def test_redo_continue_and_search_grounding(app_env, settings, fake):
 
 def test_typing_4k_16_9_sets_the_output_and_the_sidebar_follows(app_env, settings, fake):
     at = studio()
-    at.chat_input[0].set_value("a red bicycle on a beach").run()
-    at.chat_input[0].set_value("4K, 16:9").run()
-    at.chat_input[0].set_value("add a bell").run()
+    settle(at.chat_input[0].set_value("a red bicycle on a beach").run())
+    settle(at.chat_input[0].set_value("4K, 16:9").run())
+    settle(at.chat_input[0].set_value("add a bell").run())
     assert not at.exception
     configs = [r["generationConfig"]["imageConfig"] for r in fake.requests]
     assert configs[1:] == [{"aspectRatio": "16:9", "imageSize": "4K"}] * 2

@@ -1,6 +1,7 @@
 """The pure replay builder and the wire part conversion."""
 
 import base64
+import dataclasses
 import json
 
 import pytest
@@ -20,7 +21,15 @@ def b64(h: str) -> str:
 
 
 def turn(id, role, position, status=TurnStatus.OK, parts=None, reply_to=None):
-    return Turn(id, "c", role, position, status, parts or [Part("text", f"t{id}")], reply_to=reply_to)
+    return Turn(
+        id=id,
+        conversation_id="c",
+        role=role,
+        position=position,
+        status=status,
+        parts=parts or [Part("text", f"t{id}")],
+        reply_to=reply_to,
+    )
 
 
 def test_model_part_round_trips_exactly_with_signature_and_unknown_keys():
@@ -66,7 +75,7 @@ def test_curated_history_leaves_out_failed_exchanges_with_their_user_message():
         turn(6, "user", 5, TurnStatus.INTERRUPTED),
         turn(7, "user", 6),
         turn(8, "model", 7, reply_to=7),
-        turn(9, "user", 8, TurnStatus.PENDING),
+        turn(9, "user", 8, TurnStatus.QUEUED),
     ]
     exchanges = pair_exchanges(turns)
     history = curated(exchanges, before_position=8)
@@ -74,6 +83,28 @@ def test_curated_history_leaves_out_failed_exchanges_with_their_user_message():
     contents = build_contents(history, turns[-1], b64)
     assert [c["role"] for c in contents] == ["user", "model", "user", "model", "user"]
     assert [c["parts"][0]["text"] for c in contents] == ["t1", "t2", "t7", "t8", "t9"]
+
+
+def test_snake_case_parts_are_read_as_images_and_replayed_in_their_own_spelling():
+    data = base64.b64encode(b"\xff\xd8\xffJPEG").decode()
+    raw = {"inline_data": {"mime_type": "image/jpeg", "data": data}, "thought_signature": "sig" * 100}
+    part, decoded = part_from_wire(raw)
+    assert part.kind == "image" and part.snake and part.signature == "sig" * 100 and decoded == b"\xff\xd8\xffJPEG"
+    assert json.dumps(part_to_wire(dataclasses.replace(part, image_hash="h"), lambda h: data)) == json.dumps(raw)
+    text = {"text": "Here you go", "thought_signature": "t" * 50}
+    part, _ = part_from_wire(text)
+    assert part.kind == "text" and part.signature == "t" * 50
+    assert json.dumps(part_to_wire(part, b64)) == json.dumps(text)
+    reply = parse_response({"candidates": [{"content": {"role": "model", "parts": [raw]}, "finishReason": "STOP"}]})
+    assert reply.has_final_image
+
+
+def test_a_reply_whose_only_images_are_thoughts_is_not_a_result():
+    data = base64.b64encode(b"\x89PNG-draft").decode()
+    parts = [{"inlineData": {"mimeType": "image/png", "data": data}, "thought": True}, {"text": "done"}]
+    with pytest.raises(NoImageError) as raised:
+        parse_response({"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}]})
+    assert raised.value.reply is not None  # kept for display
 
 
 def test_replies_pair_by_id_when_two_tabs_interleave():
@@ -93,7 +124,7 @@ def test_budget_drops_oldest_whole_exchanges_first():
             parts=[Part("image", image_hash="h1", mime_type="image/png", signature="s" * 1000)],
             reply_to=req.id,
         )
-        history.append(Exchange(req, rep))
+        history.append(Exchange(request=req, reply=rep))
     request = turn(99, "user", 50)
     plan = plan_replay(history, request, lambda t: turn_size(t, sizes.__getitem__), limit_bytes=10 * 1024 * 1024)
     assert plan.fits
@@ -182,7 +213,7 @@ def test_stored_weights_match_the_value_weights(service, fake):
     service.send(conversation.id, 'ünïcode "quotes" prompt')
     service.send(conversation.id, "second")
     full = service.store.conversation(conversation.id)
-    weights = service.store.turn_weights(conversation.id)
+    weights = service.store.turn_weights({t.id for t in service.store.conversation(conversation.id).turns})
     infos = {
         p.image_hash: service.images.info(p.image_hash).size_bytes for t in full.turns for p in t.parts if p.image_hash
     }
@@ -246,10 +277,17 @@ def test_user_images_from_left_out_exchanges_are_carried_into_the_first_kept_tur
     photo = Part("image", image_hash="h1", mime_type="image/png")
     again = Part("image", image_hash="h2", mime_type="image/png")
     history = [
-        Exchange(turn(1, "user", 0, parts=[Part("text", "my product"), photo]), turn(2, "model", 1, reply_to=1)),
-        Exchange(turn(3, "user", 2, parts=[Part("text", "and this"), again]), turn(4, "model", 3, reply_to=3)),
-        Exchange(turn(5, "user", 4, parts=[Part("text", "with h2 again"), again]), turn(6, "model", 5, reply_to=5)),
-        Exchange(turn(7, "user", 6), turn(8, "model", 7, reply_to=7)),
+        Exchange(
+            request=turn(1, "user", 0, parts=[Part("text", "my product"), photo]), reply=turn(2, "model", 1, reply_to=1)
+        ),
+        Exchange(
+            request=turn(3, "user", 2, parts=[Part("text", "and this"), again]), reply=turn(4, "model", 3, reply_to=3)
+        ),
+        Exchange(
+            request=turn(5, "user", 4, parts=[Part("text", "with h2 again"), again]),
+            reply=turn(6, "model", 5, reply_to=5),
+        ),
+        Exchange(request=turn(7, "user", 6), reply=turn(8, "model", 7, reply_to=7)),
     ]
     request = turn(9, "user", 8)
 

@@ -1,11 +1,14 @@
 """A turn end to end: store first, replay exactly, fail safely, recover."""
 
 import base64
+import dataclasses
 import json
+import time
 
 import pytest
 from werkzeug import Response
 
+from core.errors import InvalidInput
 from core.service import StudioService
 from core.values import TurnStatus
 from tests.fake_gemini import google_error, html_response, image_bytes, json_response
@@ -13,6 +16,12 @@ from tests.fake_gemini import google_error, html_response, image_bytes, json_res
 
 def model_contents(body):
     return [c for c in body["contents"] if c["role"] == "model"]
+
+
+@pytest.fixture
+def db_url(both_db_url):
+    """These tests run on SQLite and on a real PostgreSQL server."""
+    return both_db_url
 
 
 def test_three_turns_replay_every_model_turn_exactly_as_issued(service, fake):
@@ -59,7 +68,7 @@ def test_user_images_are_sent_inline_with_their_sniffed_type(service, fake):
     assert not part["inlineData"]["data"].startswith("data:")
 
 
-def test_user_turn_is_stored_pending_before_the_call(service, fake):
+def test_user_turn_is_stored_before_the_call_and_running_during_it(service, fake):
     conversation = service.new_conversation()
     seen = []
     fake.during_call = lambda body: seen.append(
@@ -67,7 +76,7 @@ def test_user_turn_is_stored_pending_before_the_call(service, fake):
     )
     assert service.send(conversation.id, "hello").ok
     # The fake read the DB during the call: the user turn was already there, and nothing was locked.
-    assert seen == [[("user", TurnStatus.PENDING)]]
+    assert seen == [[("user", TurnStatus.RUNNING)]]
 
 
 FAILURES = {
@@ -89,9 +98,12 @@ FAILURES = {
 def test_each_failure_is_a_failed_turn_left_out_of_replay_and_the_next_turn_works(service, fake, kind):
     conversation = service.new_conversation()
     assert service.send(conversation.id, "first").ok
-    retries = 4 if kind in ("quota", "service_down", "timeout") else 1
+    # Never 524/504: the gateway gave up, but the model may have finished and billed.
+    retries = 4 if kind in ("quota", "service_down") else 1
     fake.then(*[FAILURES[kind]] * retries)
+    before = len(fake.requests)
     outcome = service.send(conversation.id, "the one that fails")
+    assert len(fake.requests) - before == retries
     assert not outcome.ok and outcome.error.kind == kind and outcome.error.message
     failed = service.store.turn(outcome.request.id)
     assert failed.status == TurnStatus.FAILED and failed.error_kind == kind
@@ -103,11 +115,16 @@ def test_each_failure_is_a_failed_turn_left_out_of_replay_and_the_next_turn_work
         assert outcome.reply is not None and outcome.reply.text == "Sure! A poem."
 
 
-def test_interrupted_turn_is_shown_and_can_be_retried(settings, fake):
-    first = StudioService.from_settings(settings, backoff_factor=0.01)
+def test_a_turn_whose_process_died_lapses_to_interrupted_and_can_be_retried(settings, fake):
+    short = dataclasses.replace(settings, lease_s=1.0)
+    first = StudioService.from_settings(short, backoff_factor=0.01)
     conversation = first.new_conversation()
-    pending = first.start_turn(conversation.id, "cut off mid-call")  # the process dies here
-    second = StudioService.from_settings(settings, backoff_factor=0.01)  # a restart
+    fake.during_call = lambda body: time.sleep(0.2)
+    pending = first.turns.start(conversation.id, "cut off mid-call")
+    first.close()  # the process dies here: no worker, no heartbeat
+    second = StudioService.from_settings(short, backoff_factor=0.01)  # a restart, or another replica
+    assert second.conversation(conversation.id).turns[0].status == TurnStatus.QUEUED  # its lease still holds
+    time.sleep(1.2)
     turn = second.conversation(conversation.id).turns[0]
     assert turn.status == TurnStatus.INTERRUPTED and turn.parts[0].text == "cut off mid-call"
     outcome = second.retry(pending.id)
@@ -117,6 +134,7 @@ def test_interrupted_turn_is_shown_and_can_be_retried(settings, fake):
     second.send(conversation.id, "next")
     users = [c["parts"][0]["text"] for c in fake.requests[-1]["contents"] if c["role"] == "user"]
     assert users == ["cut off mid-call", "next"]
+    second.close()
 
 
 def test_model_is_fixed_once_the_conversation_has_turns(service, fake):
@@ -136,11 +154,11 @@ def test_model_is_fixed_once_the_conversation_has_turns(service, fake):
     )
 
 
-def test_regenerate_replaces_the_last_answer_in_the_replay(service, fake):
+def test_regenerate_replaces_the_answer_clicked_in_the_replay(service, fake):
     conversation = service.new_conversation()
     service.send(conversation.id, "a dog")
-    service.send(conversation.id, "make it a puppy")
-    outcome = service.regenerate_last(conversation.id)
+    second = service.send(conversation.id, "make it a puppy")
+    outcome = service.regenerate(second.reply.id)
     assert outcome.ok
     users = [p["text"] for c in fake.requests[-1]["contents"] if c["role"] == "user" for p in c["parts"]]
     assert users == ["a dog", "make it a puppy"]
@@ -149,12 +167,28 @@ def test_regenerate_replaces_the_last_answer_in_the_replay(service, fake):
     assert statuses == [(TurnStatus.OK,) * 2, (TurnStatus.REPLACED,) * 2, (TurnStatus.OK,) * 2]
 
 
-def test_a_turn_started_but_never_run_shows_as_interrupted_not_working_forever(service, fake):
+def test_redo_acts_on_the_answer_clicked_even_when_the_newest_turn_failed(service, fake):
     conversation = service.new_conversation()
-    started = service.start_turn(conversation.id, "the page stopped before the call")
+    answered = service.send(conversation.id, "a dog")
+    fake.then(google_error(400, "INVALID_ARGUMENT", "nope"))
+    assert not service.send(conversation.id, "this one fails").ok
+    outcome = service.regenerate(answered.reply.id)
+    assert outcome.ok
+    assert fake.requests[-1]["contents"] == [{"role": "user", "parts": [{"text": "a dog"}]}]
+    with pytest.raises(InvalidInput):  # the same answer twice: it was already regenerated
+        service.turns.regenerate(answered.reply.id)
+
+
+def test_a_turn_queued_but_never_handed_to_a_worker_lapses_instead_of_waiting_forever(settings, fake):
+    service = StudioService.from_settings(dataclasses.replace(settings, lease_s=1.0), backoff_factor=0.01)
+    conversation = service.new_conversation()
+    started = service.turns.start(conversation.id, "the page stopped before the hand-over")
+    assert service.conversation(conversation.id).turns[0].status == TurnStatus.QUEUED
+    time.sleep(1.5)  # the heartbeat renews only turns its workers hold
     shown = service.conversation(conversation.id).turns[0]
     assert shown.id == started.id and shown.status == TurnStatus.INTERRUPTED
     seen = []
-    fake.during_call = lambda body: seen.append(service.conversation(conversation.id).turns[0].status)
-    assert service.run_turn(started.id).ok
-    assert seen == [TurnStatus.PENDING]  # while the call runs, it shows as working
+    fake.during_call = lambda body: seen.append(service.conversation(conversation.id).turns[-1].status)
+    assert service.retry(started.id).ok
+    assert seen == [TurnStatus.RUNNING]  # while the call runs, it shows as working
+    service.close()

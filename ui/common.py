@@ -48,6 +48,7 @@ def service() -> StudioService:
             str(current.max_request_mb),
             str(current.read_timeout_s),
             str(current.models_file),
+            str(current.lease_s),
         ]
     )
     return _build_service(key, current)
@@ -98,16 +99,17 @@ def offline_banner(svc: StudioService) -> None:
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)
-def _thumbnail(_svc: StudioService, image_hash: str, width: int) -> tuple[bytes, str]:
-    data, _mime = _svc.images.preview(image_hash)
-    return make_preview(data, max_width=width)
+def _thumbnail(_svc: StudioService, image_hash: str, width: int) -> tuple[bytes, str] | None:
+    found = _svc.images.preview(image_hash)
+    return make_preview(found[0], max_width=width) if found else None
 
 
 def preview(svc: StudioService, image_hash: str, width: int | None = None, **kwargs: Any) -> None:
     """Show an image from a stored display copy, already at the width shown and in the format
     declared, so st.image passes the bytes through instead of re-encoding them on every rerun."""
-    if width is None:
-        data, mime = svc.images.preview(image_hash)
-    else:
-        data, mime = _thumbnail(svc, image_hash, width)
+    found = svc.images.preview(image_hash) if width is None else _thumbnail(svc, image_hash, width)
+    if found is None:
+        st.caption(":material/broken_image: Preview unavailable: the studio cannot read this image, but it is kept.")
+        return
+    data, mime = found
     st.image(data, output_format="PNG" if mime == "image/png" else "JPEG", width=width or "stretch", **kwargs)

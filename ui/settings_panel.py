@@ -3,13 +3,15 @@ recent conversations."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from core.catalog import ModelSpec
 from core.replay import ReplayPlan
 from core.service import StudioService
 from core.values import Conversation, GenerationSettings
-from pages.common import CONVERSATIONS_PAGE, plain, preview
+from ui.common import CONVERSATIONS_PAGE, plain, preview
 
 DEFAULT_KEY = "new-conversation-settings"
 
@@ -64,6 +66,21 @@ def _model_picker(svc: StudioService, conversation: Conversation | None, current
     return spec
 
 
+def _save(svc: StudioService, conversation_id: str | None, field: str, key: str) -> None:
+    """on_change: only the person's own change is written, one field, over what is stored now
+    (so a tab never writes back another tab's choice it merely displayed)."""
+    value = st.session_state.get(key)
+    if field == "thinking_level" and value == "default":
+        value = None
+    if field == "image_size" and value is None:
+        return  # a segmented control clicked off: keep the size
+    if conversation_id is None:
+        model_id, current = draft_choice()
+        st.session_state[DEFAULT_KEY] = (model_id, dataclasses.replace(current, **{field: value}))
+        return
+    svc.change_settings(conversation_id, **{field: value})
+
+
 def render_settings(svc: StudioService, conversation: Conversation | None) -> tuple[ModelSpec, GenerationSettings]:
     if conversation is not None:
         spec, stored = svc.catalog.get(conversation.model), conversation.settings
@@ -72,39 +89,51 @@ def render_settings(svc: StudioService, conversation: Conversation | None) -> tu
         spec = svc.catalog.get(model_id) if model_id else svc.catalog.default
     spec = _model_picker(svc, conversation, spec)
     stored = svc.fit_settings(spec, stored)
+    if conversation is None:
+        st.session_state[DEFAULT_KEY] = (spec.id, stored)
     owner = conversation.id if conversation else "new"
+    target = conversation.id if conversation else None
     scope = f"{owner}-{spec.id}-{st.session_state.get(_generation_key(owner), 0)}"
-    ratio = st.selectbox(
-        "Aspect ratio", spec.aspect_ratios, index=spec.aspect_ratios.index(stored.aspect_ratio), key=f"ratio-{scope}"
+
+    def saver(field: str, key: str) -> dict[str, object]:
+        return {"key": key, "on_change": _save, "args": (svc, target, field, key)}
+
+    st.selectbox(
+        "Aspect ratio",
+        spec.aspect_ratios,
+        index=spec.aspect_ratios.index(stored.aspect_ratio),
+        **saver("aspect_ratio", f"ratio-{scope}"),  # type: ignore[arg-type]
     )
-    size: str | None = None
     if spec.image_sizes:
-        size = st.segmented_control("Size", spec.image_sizes, default=stored.image_size, key=f"size-{scope}")
-        size = size or stored.image_size
+        st.segmented_control(
+            "Size",
+            spec.image_sizes,
+            default=stored.image_size,
+            **saver("image_size", f"size-{scope}"),  # type: ignore[arg-type]
+        )
     else:
         st.caption("This model has no size setting.")
-    image_only = st.toggle(
+    st.toggle(
         "Image only (no text)",
         value=stored.image_only,
-        key=f"only-{scope}",
         help="Asks for an image every time; the model may still answer in words.",
+        **saver("image_only", f"only-{scope}"),  # type: ignore[arg-type]
     )
-    grounding = False
     if spec.search_grounding:
-        grounding = st.toggle("Google Search grounding", value=stored.grounding, key=f"ground-{scope}")
-    thinking = None
+        st.toggle(
+            "Google Search grounding",
+            value=stored.grounding,
+            **saver("grounding", f"ground-{scope}"),  # type: ignore[arg-type]
+        )
     if spec.thinking_levels:
         options = ["default", *spec.thinking_levels]
-        picked = st.selectbox(
-            "Thinking", options, index=options.index(stored.thinking_level or "default"), key=f"think-{scope}"
+        st.selectbox(
+            "Thinking",
+            options,
+            index=options.index(stored.thinking_level or "default"),
+            **saver("thinking_level", f"think-{scope}"),  # type: ignore[arg-type]
         )
-        thinking = None if picked == "default" else picked
-    chosen = GenerationSettings(ratio, size, image_only, grounding, thinking, stored.include_thoughts)
-    if conversation is None:
-        st.session_state[DEFAULT_KEY] = (spec.id, chosen)
-    elif chosen != conversation.settings:
-        conversation.settings = svc.update_settings(conversation.id, chosen)
-    return spec, chosen
+    return spec, stored
 
 
 def render_meter(plan: ReplayPlan, conversation: Conversation) -> None:

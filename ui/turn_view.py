@@ -6,10 +6,11 @@ from typing import Any
 
 import streamlit as st
 
+from core.errors import StudioError
 from core.images import EXTENSIONS
 from core.service import StudioService
 from core.values import Conversation, Exchange, Turn, TurnStatus
-from pages.common import plain, preview
+from ui.common import plain, preview
 
 ADVICE = {
     "bad_key": "Check `COMETAPI_KEY`.",
@@ -79,7 +80,21 @@ def _grounding(grounding: dict[str, Any] | None) -> None:
         st.html(rendered)
 
 
-def _actions(svc: StudioService, conversation: Conversation, turn: Turn, image_hash: str, last: bool) -> None:
+def act(svc: StudioService, kind: str, turn_id: int, seen: int | None) -> None:
+    """on_click for Retry and Redo: queue the new turn for this process's runner. What the core
+    refuses (a stale tab, a busy conversation) comes back as a note, never as a traceback."""
+    try:
+        if kind == "retry":
+            svc.queue_retry(turn_id, seen=seen)
+        else:
+            svc.queue_regenerate(turn_id, seen=seen)
+    except StudioError as error:
+        st.session_state["flash"] = error.message
+
+
+def _actions(
+    svc: StudioService, conversation: Conversation, turn: Turn, image_hash: str, last: bool, late: bool = False
+) -> None:
     info = svc.images.info(image_hash)
     extension = EXTENSIONS.get(info.mime_type if info else "", "png")
     with st.container(horizontal=True):
@@ -103,54 +118,76 @@ def _actions(svc: StudioService, conversation: Conversation, turn: Turn, image_h
             branch = svc.continue_from(conversation.id, image_hash)
             st.query_params["session"] = branch.id
             st.rerun()
-        if last and st.button(
-            "Redo",
-            icon=":material/refresh:",
-            key=f"regen-{turn.id}",
-            help="Regenerate this answer; the current one is kept but no longer sent",
-        ):
-            st.session_state["pending_action"] = ("regenerate", conversation.id)
-            st.rerun()
+        if last and not late:
+            st.button(
+                "Redo",
+                icon=":material/refresh:",
+                key=f"regen-{turn.id}",
+                help="Regenerate this answer; the current one is kept but no longer sent",
+                on_click=act,
+                args=(svc, "regenerate", turn.id, conversation.version),
+            )
 
 
-def render_failure(turn: Turn, reply: Turn | None) -> None:
+def render_failure(svc: StudioService, conversation: Conversation, turn: Turn, reply: Turn | None) -> None:
     with st.chat_message("assistant", avatar=MODEL_AVATAR):
         message = turn.error_message or "This turn failed."
-        if turn.status == TurnStatus.INTERRUPTED:
+        if turn.status in (TurnStatus.INTERRUPTED, TurnStatus.CANCELLED) or turn.error_kind in ("stale", "busy"):
             st.warning(plain(message), icon=":material/pause_circle:")
         else:
             advice = ADVICE.get(turn.error_kind or "", "")
             st.error(plain(message) + (f"  \n{advice}" if advice else ""), icon=":material/error:")
-        if st.button("Retry", icon=":material/replay:", key=f"retry-{turn.id}"):
-            st.session_state["pending_action"] = ("retry", turn.id)
-            st.rerun()
-        if reply is not None and reply.settings:
-            st.caption(_settings_caption(reply))
+        st.button(
+            "Send again" if turn.error_kind in ("stale", "busy", "cancelled") else "Retry",
+            icon=":material/replay:",
+            key=f"retry-{turn.id}",
+            on_click=act,
+            args=(svc, "retry", turn.id, conversation.version),
+        )
+        if reply is not None:
+            _late_or_partial(svc, conversation, reply)
+            if reply.settings:
+                st.caption(_settings_caption(reply))
+
+
+def _late_or_partial(svc: StudioService, conversation: Conversation, reply: Turn) -> None:
+    """An answer kept beside a turn that did not end ok: shown (it may be billed), not replayed."""
+    image = reply.result_image
+    if image is None or not image.image_hash:
+        return
+    st.caption(
+        "This answer arrived after the turn was cancelled or retried. It is kept here, but the model "
+        "does not see it in the next turns."
+    )
+    frame, _ = st.columns([3, 2])
+    with frame:
+        preview(svc, image.image_hash)
+        _actions(svc, conversation, reply, image.image_hash, last=False, late=True)
 
 
 def render_exchange(svc: StudioService, conversation: Conversation, exchange: Exchange, last: bool) -> None:
     request, reply = exchange.request, exchange.reply
     render_user(svc, request)
-    if request.status == TurnStatus.PENDING:
-        with st.chat_message("assistant", avatar=MODEL_AVATAR):
-            st.info("Still working on this turn… the page refreshes when it is done.", icon=":material/hourglass_top:")
+    if request.status.in_flight:
+        return  # its live status is drawn by the page's watcher, which refreshes by itself
+    if request.status.retryable:
+        render_failure(svc, conversation, request, reply)
         return
-    if request.status in (TurnStatus.FAILED, TurnStatus.INTERRUPTED):
-        render_failure(request, reply)
-        return
-    if request.status == TurnStatus.REPLACED and reply is not None and reply.status != TurnStatus.REPLACED:
-        st.caption(f"Retried below. {plain(request.error_message or '')}")
+    if request.status == TurnStatus.REPLACED:
+        if reply is not None and reply.status == TurnStatus.REPLACED:
+            with st.chat_message("assistant", avatar=MODEL_AVATAR):
+                with st.expander("Earlier answer, replaced by a regeneration", icon=":material/history:"):
+                    if reply.result_image and reply.result_image.image_hash:
+                        preview(svc, reply.result_image.image_hash, width=240)
+        elif reply is not None and reply.status == TurnStatus.OK:
+            with st.chat_message("assistant", avatar=MODEL_AVATAR):
+                _late_or_partial(svc, conversation, reply)
+        else:
+            st.caption(f"Retried below. {plain(request.error_message or '')}")
         return
     if reply is None:
-        if request.status == TurnStatus.REPLACED:
-            st.caption("Retried below.")
         return
     with st.chat_message("assistant", avatar=MODEL_AVATAR):
-        if reply.status == TurnStatus.REPLACED:
-            with st.expander("Earlier answer, replaced by a regeneration", icon=":material/history:"):
-                if reply.result_image and reply.result_image.image_hash:
-                    preview(svc, reply.result_image.image_hash, width=240)
-            return
         _thinking(svc, reply)
         if reply.text:
             st.markdown(plain(reply.text))

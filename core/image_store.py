@@ -1,0 +1,87 @@
+"""Image rows: stored once by content hash, read by hash. Bytes never change once written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from core.database import Database
+from core.errors import NotFound
+from core.schema import ImageRow
+from core.values import StoredImage
+
+
+class ImageStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def put(self, image: StoredImage, data: bytes, preview: tuple[bytes, str] | None = None) -> str:
+        """Insert once; two sessions storing the same image at once both succeed."""
+        values = {
+            "hash": image.hash,
+            "mime_type": image.mime_type,
+            "width": image.width,
+            "height": image.height,
+            "size_bytes": image.size_bytes,
+            "data": data,
+            "preview": preview[0] if preview else None,
+            "preview_mime": preview[1] if preview else None,
+        }
+        with self.db.write() as db:
+            if self.db.dialect == "postgresql":
+                db.execute(pg_insert(ImageRow).values(**values).on_conflict_do_nothing(index_elements=["hash"]))
+            elif self.db.dialect == "sqlite":
+                db.execute(sqlite_insert(ImageRow).values(**values).on_conflict_do_nothing(index_elements=["hash"]))
+            elif db.get(ImageRow, image.hash) is None:
+                db.add(ImageRow(**values))
+        return image.hash
+
+    def has(self, image_hash: str) -> bool:
+        with self.db.read() as db:
+            return db.scalar(select(func.count()).where(ImageRow.hash == image_hash)) == 1
+
+    def data(self, image_hash: str) -> bytes:
+        with self.db.read() as db:
+            data = db.scalar(select(ImageRow.data).where(ImageRow.hash == image_hash))
+        if data is None:
+            raise NotFound(f"Image {image_hash[:12]} is not in the store.")
+        return data
+
+    def _by_hash(self, column: Any, hashes: set[str]) -> dict[str, Any]:
+        if not hashes:
+            return {}
+        with self.db.read() as db:
+            return {h: v for h, v in db.execute(select(ImageRow.hash, column).where(ImageRow.hash.in_(hashes)))}
+
+    def datas(self, hashes: set[str]) -> dict[str, bytes]:
+        return self._by_hash(ImageRow.data, hashes)
+
+    def sizes(self, hashes: set[str]) -> dict[str, int]:
+        return self._by_hash(ImageRow.size_bytes, hashes)
+
+    def info(self, image_hash: str) -> StoredImage | None:
+        with self.db.read() as db:
+            row = db.execute(
+                select(ImageRow.hash, ImageRow.mime_type, ImageRow.width, ImageRow.height, ImageRow.size_bytes).where(
+                    ImageRow.hash == image_hash
+                )
+            ).first()
+        if row is None:
+            return None
+        return StoredImage(
+            hash=row.hash, mime_type=row.mime_type, width=row.width, height=row.height, size_bytes=row.size_bytes
+        )
+
+    def preview(self, image_hash: str) -> tuple[bytes, str] | None:
+        with self.db.read() as db:
+            row = db.execute(select(ImageRow.preview, ImageRow.preview_mime).where(ImageRow.hash == image_hash)).first()
+        if row is None or row[0] is None:
+            return None
+        return row[0], row[1] or "image/png"
+
+    def set_preview(self, image_hash: str, preview: bytes, mime: str) -> None:
+        with self.db.write() as db:
+            db.execute(update(ImageRow).where(ImageRow.hash == image_hash).values(preview=preview, preview_mime=mime))

@@ -1,0 +1,267 @@
+"""A turn's life in the database: queued -> running -> ok | failed | cancelled | interrupted.
+
+Every change is a conditional update (`UPDATE ... WHERE id = ... AND status IN (...)`) inside
+one transaction: whoever changes a turn must hold it. A queued or running turn carries a lease
+(which process, until when) that its process renews; a turn whose lease lapsed is taken by
+nobody and becomes interrupted. A process start touches nobody else's turns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from core.database import Database
+from core.errors import ConversationBusy, InvalidInput, NotFound, StaleConversation
+from core.rows import part_rows, turn_value
+from core.schema import TurnRow, utcnow
+from core.store import IN_FLIGHT, touch
+from core.values import GenerationSettings, Part, Turn, TurnStatus
+
+INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
+CANCELLED_MESSAGE = "Cancelled. Your words and images are kept; send them again when you like."
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewTurn:
+    """A user turn to write: its parts, settings and weight, and how it starts its life."""
+
+    conversation_id: str
+    parts: list[Part]
+    settings: GenerationSettings
+    weight: int
+    status: TurnStatus = TurnStatus.QUEUED
+    lease_owner: str | None = None
+    title: str | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finished:
+    request: Turn
+    reply: Turn | None
+    # False when the turn was cancelled, replaced or lapsed meanwhile: the answer is kept and
+    # shown, but never replayed.
+    held: bool
+
+
+class TurnLife:
+    def __init__(self, db: Database, lease_s: float = 30.0) -> None:
+        self.db = db
+        self.lease = dt.timedelta(seconds=lease_s)
+
+    # Writing a user turn ------------------------------------------------------------------
+
+    def add(self, turn: NewTurn, *, seen: int | bool | None = False, replace: list[int] | None = None) -> Turn:
+        """Write a user turn in one transaction: the conversation takes its settings (and title)
+        and its drafts are cleared. With `seen` (the newest turn id the tab showed) nothing is
+        written if another turn arrived since. `replace` turns become replaced (a retry or
+        redo), each only if it still is what the caller saw."""
+        with self.db.write() as db:
+            values: dict[str, Any] = {"settings": turn.settings.to_dict(), "draft_images": []}
+            if turn.title:
+                values["title"] = turn.title[:200]
+            touch(db, turn.conversation_id, **values)
+            if seen is not False:
+                newest = db.scalar(select(func.max(TurnRow.id)).where(TurnRow.conversation_id == turn.conversation_id))
+                if newest != seen:
+                    raise StaleConversation(
+                        "Not sent: this conversation changed since you looked (a new turn arrived, from another "
+                        "tab or person). Look at it first; your words and images are kept below."
+                    )
+            if turn.status.in_flight:
+                self._refuse_if_busy(db, turn.conversation_id)
+            for turn_id in replace or []:
+                self._replace(db, turn_id)
+            now = utcnow()
+            row = TurnRow(
+                conversation_id=turn.conversation_id,
+                role="user",
+                position=_next_position(db, turn.conversation_id),
+                status=turn.status.value,
+                settings=turn.settings.to_dict(),
+                parts=part_rows(turn.parts),
+                weight=turn.weight,
+                lease_owner=turn.lease_owner if turn.status.in_flight else None,
+                lease_until=now + self.lease if turn.status.in_flight else None,
+                error_kind=turn.error_kind,
+                error_message=turn.error_message,
+                finished_at=None if turn.status.in_flight else now,
+                created_at=now,
+            )
+            db.add(row)
+            db.flush()
+            return turn_value(row)
+
+    def _refuse_if_busy(self, db: Session, conversation_id: str) -> None:
+        # One turn at a time per conversation: the next one must edit the result of this one.
+        busy = db.scalar(
+            select(func.count()).where(
+                TurnRow.conversation_id == conversation_id,
+                TurnRow.role == "user",
+                TurnRow.status.in_(IN_FLIGHT),
+                TurnRow.lease_until >= utcnow(),
+            )
+        )
+        if busy:
+            raise ConversationBusy(
+                "Not sent: a turn is still being made in this conversation. Wait for its result (or cancel it), "
+                "then send this; your words and images are kept below."
+            )
+
+    def _replace(self, db: Session, turn_id: int) -> None:
+        row = db.get(TurnRow, turn_id)
+        if row is None:
+            raise NotFound("That turn no longer exists.")
+        now = utcnow()
+        if row.role == "model":
+            allowed = row.status == TurnStatus.OK.value
+        else:
+            lapsed = row.status in IN_FLIGHT and row.lease_until is not None and row.lease_until < now
+            allowed = lapsed or TurnStatus(row.status).retryable or row.status == TurnStatus.OK.value
+        refused = InvalidInput("That turn was already retried, or is still being made. The page now shows it.")
+        if not allowed:
+            raise refused
+        done = db.execute(
+            update(TurnRow)
+            .where(TurnRow.id == turn_id, TurnRow.status == row.status)
+            .values(status=TurnStatus.REPLACED.value, lease_owner=None, lease_until=None)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise refused
+
+    # Running ------------------------------------------------------------------------------
+
+    def claim(self, turn_id: int, owner: str) -> bool:
+        """queued -> running, only by the process whose queue it is in."""
+        now = utcnow()
+        with self.db.write() as db:
+            result = db.execute(
+                update(TurnRow)
+                .where(TurnRow.id == turn_id, TurnRow.status == TurnStatus.QUEUED.value, TurnRow.lease_owner == owner)
+                .values(status=TurnStatus.RUNNING.value, started_at=now, lease_until=now + self.lease)
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def renew(self, owner: str, turn_ids: set[int]) -> int:
+        """The heartbeat: the queued or running turns this process's workers hold live on. A
+        turn queued but never handed to a worker is not renewed, so it lapses like a dead one."""
+        if not turn_ids:
+            return 0
+        with self.db.write() as db:
+            result = db.execute(
+                update(TurnRow)
+                .where(TurnRow.id.in_(turn_ids), TurnRow.lease_owner == owner, TurnRow.status.in_(IN_FLIGHT))
+                .values(lease_until=utcnow() + self.lease)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def sweep(self) -> int:
+        """Lapsed leases (their process died) become interrupted; live ones are left alone."""
+        with self.db.write() as db:
+            result = db.execute(
+                update(TurnRow)
+                .where(TurnRow.status.in_(IN_FLIGHT), TurnRow.lease_until < utcnow())
+                .values(
+                    status=TurnStatus.INTERRUPTED.value,
+                    error_kind="interrupted",
+                    error_message=INTERRUPTED_MESSAGE,
+                    lease_owner=None,
+                    lease_until=None,
+                    finished_at=utcnow(),
+                )
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def cancel(self, turn_id: int) -> TurnStatus | None:
+        """queued | running -> cancelled. The status it had, or None if it was no longer in flight."""
+        with self.db.write() as db:
+            row = db.get(TurnRow, turn_id)
+            if row is None or row.status not in IN_FLIGHT:
+                return None
+            result = db.execute(
+                update(TurnRow)
+                .where(TurnRow.id == turn_id, TurnRow.status == row.status)
+                .values(
+                    status=TurnStatus.CANCELLED.value,
+                    error_kind="cancelled",
+                    error_message=CANCELLED_MESSAGE,
+                    lease_owner=None,
+                    lease_until=None,
+                    finished_at=utcnow(),
+                )
+            )
+            return TurnStatus(row.status) if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+    def finish(
+        self,
+        request_id: int,
+        owner: str,
+        *,
+        status: TurnStatus,
+        reply_parts: list[Part] | None = None,
+        reply_weight: int = 0,
+        meta: dict[str, Any] | None = None,
+        error_kind: str | None = None,
+        error_message: str | None = None,
+    ) -> Finished:
+        """running -> ok | failed, with the model turn (if the service answered with content)
+        at the next position, in one transaction. If the turn is no longer held by `owner`, its
+        status stays as it is and the answer is still kept beside it."""
+        with self.db.write() as db:
+            request = db.get(TurnRow, request_id)
+            if request is None:
+                raise NotFound("That turn no longer exists (its conversation may have been deleted).")
+            touch(db, request.conversation_id)
+            now = utcnow()
+            held = db.execute(
+                update(TurnRow)
+                .where(
+                    TurnRow.id == request_id,
+                    TurnRow.status == TurnStatus.RUNNING.value,
+                    TurnRow.lease_owner == owner,
+                )
+                .values(
+                    status=status.value,
+                    error_kind=error_kind,
+                    error_message=error_message,
+                    lease_owner=None,
+                    lease_until=None,
+                    finished_at=now,
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            reply = None
+            if reply_parts is not None:
+                reply = TurnRow(
+                    conversation_id=request.conversation_id,
+                    role="model",
+                    position=_next_position(db, request.conversation_id),
+                    status=status.value,
+                    reply_to_id=request.id,
+                    settings=request.settings,
+                    parts=part_rows(reply_parts),
+                    weight=reply_weight,
+                    error_kind=error_kind,
+                    error_message=error_message,
+                    created_at=now,
+                    finished_at=now,
+                    **(meta or {}),
+                )
+                db.add(reply)
+            db.flush()
+            db.refresh(request)
+            return Finished(
+                request=turn_value(request), reply=turn_value(reply) if reply is not None else None, held=held == 1
+            )
+
+
+def _next_position(db: Session, conversation_id: str) -> int:
+    # Safe under concurrency: callers first update the conversation row (touch), which on
+    # SQLite sits inside BEGIN IMMEDIATE and on other databases takes that row's lock.
+    current = db.scalar(select(func.max(TurnRow.position)).where(TurnRow.conversation_id == conversation_id))
+    return 0 if current is None else current + 1

@@ -1,0 +1,387 @@
+"""Turns, end to end: check the input and queue it; run it (plan, encode, call, store); retry,
+regenerate and cancel. Every rule about a turn is here, so any entry (the pages, a CLI, an API)
+gets the same behaviour.
+
+The user's words and images are stored first (queued); the request is built from the curated
+history and the settings stored on the turn itself; the call runs with no DB session open; the
+answer and the turn's status are stored in one transaction that checks the turn is still held.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+
+from core import images
+from core.catalog import ModelCatalog, ModelSpec, settings_in_text
+from core.client import GeminiClient
+from core.config import Settings
+from core.errors import InvalidInput, NotFound, RequestTooLarge, StudioError
+from core.library import ImageLibrary
+from core.lifecycle import NewTurn, TurnLife
+from core.replay import (
+    CONTENT_OVERHEAD,
+    ReplayPlan,
+    build_contents,
+    carried_images,
+    curated,
+    part_size,
+    plan_replay,
+    turn_size,
+)
+from core.schema import utcnow
+from core.store import Store
+from core.values import Conversation, Exchange, GenerationSettings, Part, Turn, TurnStatus
+from core.wire import ModelReply, parse_response, part_from_wire, request_body
+
+log = logging.getLogger("studio")
+MAX_PROMPT_CHARS = 32_000
+NEW_TITLE = "New conversation"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnOutcome:
+    request: Turn
+    reply: Turn | None = None
+    error: StudioError | None = None
+    plan: ReplayPlan | None = None
+    dropped_positions: list[int] = field(default_factory=list)
+    # The answer arrived after the turn was cancelled or replaced: kept and shown, not replayed.
+    late: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.request.status == TurnStatus.OK
+
+
+class TurnService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        life: TurnLife,
+        client: GeminiClient,
+        catalog: ModelCatalog,
+        library: ImageLibrary,
+        owner: str,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.life = life
+        self.client = client
+        self.catalog = catalog
+        self.images = library
+        self.owner = owner
+
+    # Queueing -----------------------------------------------------------------------------
+
+    def start(
+        self, conversation_id: str, text: str, image_hashes: list[str] | None = None, *, seen: int | bool | None = False
+    ) -> Turn:
+        """Check the input and store it as a queued user turn; nothing typed is lost after this.
+        `seen` is the newest turn the person saw: if another arrived since, nothing is queued."""
+        hashes = list(dict.fromkeys(image_hashes or []))
+        text = text.strip()
+        conversation = self.store.conversation(conversation_id, with_turns=False)
+        spec = self.catalog.get(conversation.model)
+        _check(spec, text, hashes)
+        parts = self._user_parts(text, hashes, strict=True)
+        return self._add(conversation, spec, text, parts, seen=seen)
+
+    def _add(
+        self,
+        conversation: Conversation,
+        spec: ModelSpec,
+        text: str,
+        parts: list[Part],
+        *,
+        seen: int | bool | None,
+        replace: list[int] | None = None,
+    ) -> Turn:
+        settings = conversation.settings
+        typed = settings_in_text(spec, text)
+        if typed:
+            # "4K, 16:9" in a message sets the conversation's output from this turn on.
+            settings = dataclasses.replace(
+                settings,
+                aspect_ratio=typed.get("aspect_ratio", settings.aspect_ratio),
+                image_size=typed.get("image_size", settings.image_size),
+            )
+        new = NewTurn(
+            conversation_id=conversation.id,
+            parts=parts,
+            settings=settings,
+            weight=self._weigh(parts),
+            lease_owner=self.owner,
+            title=_new_title(conversation, text),
+        )
+        return self.life.add(new, seen=seen, replace=replace)
+
+    def reject(
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str],
+        reason: StudioError,
+        *,
+        seen: int | bool | None = False,
+    ) -> Turn:
+        """Keep a message that cannot be sent as it is (a bad attachment, an over-long prompt) as a
+        failed turn, so the words and the good images stay in the conversation, ready to retry."""
+        conversation = self.store.conversation(conversation_id, with_turns=False)
+        text = text.strip()
+        parts = self._user_parts(text, image_hashes, strict=False)
+        new = NewTurn(
+            conversation_id=conversation_id,
+            parts=parts,
+            settings=conversation.settings,
+            weight=self._weigh(parts),
+            status=TurnStatus.FAILED,
+            title=_new_title(conversation, text),
+            error_kind=reason.kind,
+            error_message=reason.message,
+        )
+        return self.life.add(new, seen=seen)
+
+    def retry(self, request_id: int, *, seen: int | bool | None = False) -> Turn:
+        """Queue a failed, cancelled or interrupted turn's words and images again, as a new turn;
+        the old one stays visible, marked as retried, and is never replayed."""
+        old = self.store.turn(request_id)
+        if old.role != "user" or not (old.status.retryable or old.lapsed(utcnow())):
+            raise InvalidInput("Only a turn that failed, was cancelled or was interrupted can be retried.")
+        return self._again(old, seen=seen, replace=[old.id])
+
+    def regenerate(self, reply_id: int, *, seen: int | bool | None = False) -> Turn:
+        """Ask again for this answer (by its id): the old answer stays visible but is no longer
+        part of what the model sees. Checked and changed in one transaction."""
+        reply = self.store.turn(reply_id)
+        if reply.role != "model" or reply.reply_to is None:
+            raise InvalidInput("Only an answer can be regenerated.")
+        request = self.store.turn(reply.reply_to)
+        if request.status != TurnStatus.OK or reply.status != TurnStatus.OK:
+            raise InvalidInput("That answer was already regenerated or is not a result.")
+        return self._again(request, seen=seen, replace=[request.id, reply.id])
+
+    def _again(self, old: Turn, *, seen: int | bool | None, replace: list[int]) -> Turn:
+        text = "\n\n".join(p.text or "" for p in old.parts if p.kind == "text")
+        hashes = [p.image_hash for p in old.parts if p.image_hash]
+        conversation = self.store.conversation(old.conversation_id, with_turns=False)
+        spec = self.catalog.get(conversation.model)
+        _check(spec, text.strip(), hashes)
+        parts = self._user_parts(text.strip(), hashes, strict=True)
+        return self._add(conversation, spec, text.strip(), parts, seen=seen, replace=replace)
+
+    def cancel(self, request_id: int) -> TurnStatus | None:
+        """Cancel a queued or running turn. A running call cannot be recalled: its answer may
+        still arrive (and be billed); it is then kept and shown, never replayed."""
+        return self.life.cancel(request_id)
+
+    def _user_parts(self, text: str, image_hashes: list[str], *, strict: bool) -> list[Part]:
+        parts: list[Part] = [Part("text", text)] if text else []
+        for image_hash in image_hashes:
+            info = self.images.info(image_hash)
+            if info is None:
+                if strict:
+                    raise InvalidInput("An attached image is no longer stored; attach it again.")
+                continue
+            parts.append(Part("image", image_hash=info.hash, mime_type=info.mime_type))
+        return parts
+
+    def _weigh(self, parts: list[Part], sizes: dict[str, int] | None = None) -> int:
+        if sizes is None:
+            sizes = self.store.images.sizes({p.image_hash for p in parts if p.image_hash})
+        return CONTENT_OVERHEAD + sum(part_size(p, lambda h: sizes.get(h, 0)) for p in parts)
+
+    # Planning -----------------------------------------------------------------------------
+
+    def plan(self, conversation: Conversation, request: Turn) -> ReplayPlan:
+        history = curated(conversation.exchanges, before_position=request.position)
+        if any(not e.request.parts_loaded for e in history):
+            # A display copy: its off-screen requests need their images, which may be carried.
+            found = self.store.user_images(conversation.id)
+            history = [
+                e
+                if e.request.parts_loaded
+                else Exchange(request=dataclasses.replace(e.request, parts=found.get(e.request.id, [])), reply=e.reply)
+                for e in history
+            ]
+        stored = self.store.turn_weights({t.id for e in history for t in (e.request, e.reply) if t})
+        hashes = {p.image_hash for e in history for p in e.request.parts if p.image_hash}
+        sizes = self.store.images.sizes(hashes | {p.image_hash for p in request.parts if p.image_hash})
+
+        def weigh(turn: Turn) -> int:
+            if turn.id in stored:
+                return stored[turn.id]
+            return turn_size(turn, lambda h: sizes.get(h, 0))
+
+        return plan_replay(
+            history,
+            request,
+            weigh,
+            self.settings.max_request_bytes,
+            weigh_part=lambda p: part_size(p, lambda h: sizes.get(h, 0)),
+        )
+
+    def meter(self, conversation: Conversation, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
+        """What the next request would weigh, for the size meter, without sending anything."""
+        parts = [Part("text", text)] + [
+            Part("image", image_hash=h, mime_type="image/png") for h in (image_hashes or [])
+        ]
+        probe = Turn(
+            id=-1, conversation_id=conversation.id, role="user", position=1 << 30, status=TurnStatus.QUEUED, parts=parts
+        )
+        return self.plan(conversation, probe)
+
+    # Running ------------------------------------------------------------------------------
+
+    def execute(self, request_id: int) -> TurnOutcome:
+        """Run a queued turn of this process: claim it, call the model, store the answer."""
+        if not self.life.claim(request_id, self.owner):
+            # Cancelled (or taken over) before it ran: nothing was sent.
+            return TurnOutcome(request=self.store.turn(request_id))
+        request = self.store.turn(request_id)
+        try:
+            return self._run(request)
+        except StudioError as error:
+            return self._fail(request, error)
+        except Exception as exc:
+            log.exception("turn %s failed unexpectedly", request_id)
+            return self._fail(request, StudioError(f"Something went wrong in the studio ({exc.__class__.__name__})."))
+
+    def _run(self, request: Turn) -> TurnOutcome:
+        # Plan on the outline; read parts and signatures only for the exchanges that are sent.
+        conversation = self.store.conversation_window(request.conversation_id, 0)
+        spec = self.catalog.get(conversation.model)
+        plan = self.plan(conversation, request)
+        whole = self.store.turns({t.id for e in plan.kept for t in (e.request, e.reply) if t})
+        plan.kept = [Exchange(request=whole[e.request.id], reply=whole[e.reply.id]) for e in plan.kept if e.reply]
+        # The turn's own settings, as recorded on it: never the conversation's current ones.
+        body = self._encode(plan, request, spec, request.settings)
+        # The plan is an estimate; the encoded body is the truth. Cut more whole exchanges if needed.
+        while len(body) > plan.limit_bytes and (plan.kept or plan.carried):
+            if plan.carried:  # references give way before any exchange does
+                plan.carried.pop(0)
+            else:
+                plan.dropped.append(plan.kept.pop(0))
+                plan.carried = carried_images(plan.dropped, plan.kept, request)
+            body = self._encode(plan, request, spec, request.settings)
+        if len(body) > plan.limit_bytes:
+            raise RequestTooLarge(
+                f"This message alone is {len(body) / 1_048_576:.1f} MB, over the "
+                f"{self.settings.max_request_mb:g} MB request limit. Attach fewer or smaller images."
+            )
+        # No DB session is open here: the call may take minutes.
+        payload = self.client.generate(spec.id, body)
+        reply = parse_response(payload)
+        parts, sizes = self._store_parts(reply)
+        finished = self.life.finish(
+            request.id,
+            self.owner,
+            status=TurnStatus.OK,
+            reply_parts=parts,
+            reply_weight=self._weigh(parts, sizes),
+            meta=_meta(reply),
+        )
+        return TurnOutcome(
+            request=finished.request,
+            reply=finished.reply,
+            plan=plan,
+            dropped_positions=[e.request.position for e in plan.dropped],
+            late=not finished.held,
+        )
+
+    def _encode(self, plan: ReplayPlan, request: Turn, spec: ModelSpec, settings: GenerationSettings) -> bytes:
+        kept = plan.kept
+        hashes = {p.image_hash for e in kept for t in (e.request, e.reply) if t for p in t.parts if p.image_hash}
+        hashes |= {p.image_hash for p in [*request.parts, *plan.carried] if p.image_hash}
+        blobs = self.store.images.datas(hashes)
+        encoded: dict[str, str] = {}
+
+        def image_b64(image_hash: str) -> str:
+            if image_hash not in encoded:
+                encoded[image_hash] = base64.b64encode(blobs[image_hash]).decode("ascii")
+            return encoded[image_hash]
+
+        body = request_body(build_contents(kept, request, image_b64, plan.carried), spec, settings)
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def _store_parts(self, reply: ModelReply) -> tuple[list[Part], dict[str, int]]:
+        parts, sizes = [], {}
+        for raw in reply.parts:
+            part, data = part_from_wire(raw)
+            if data is not None:
+                info = self.images.put(data, images.sniff_mime(data) or part.mime_type or "")
+                sizes[info.hash] = info.size_bytes
+                part = dataclasses.replace(part, image_hash=info.hash)
+            parts.append(part)
+        return parts, sizes
+
+    def _fail(self, request: Turn, error: StudioError) -> TurnOutcome:
+        message = self._scrub(error.message)
+        reply_parts = None
+        weight = 0
+        meta: dict[str, object] = {}
+        try:
+            if isinstance(error.reply, ModelReply):
+                reply_parts, sizes = self._store_parts(error.reply)
+                weight = self._weigh(reply_parts, sizes)
+                meta = _meta(error.reply)
+            finished = self.life.finish(
+                request.id,
+                self.owner,
+                status=TurnStatus.FAILED,
+                reply_parts=reply_parts,
+                reply_weight=weight,
+                meta=meta,
+                error_kind=error.kind,
+                error_message=message,
+            )
+        except NotFound:
+            # The conversation was deleted while its turn ran: nothing is left to record.
+            raise
+        except Exception:
+            # The store itself failed: the lease lapses and the turn shows as interrupted, words kept.
+            log.exception("could not record the failure of turn %s", request.id)
+            return TurnOutcome(request=request, error=error)
+        error.message = message
+        return TurnOutcome(request=finished.request, reply=finished.reply, error=error, late=not finished.held)
+
+    def _scrub(self, text: str) -> str:
+        key = self.settings.api_key.reveal()
+        return text.replace(key, "***") if key else text
+
+
+def _check(spec: ModelSpec, text: str, hashes: list[str]) -> None:
+    """What a message must be before anything is queued or sent."""
+    if not text and not hashes:
+        raise InvalidInput("Type a prompt or attach an image.")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InvalidInput(
+            f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}. Shorten it."
+        )
+    if len(hashes) > spec.max_input_images:
+        raise InvalidInput(f"{spec.label} accepts at most {spec.max_input_images} images in one message.")
+
+
+def _meta(reply: ModelReply) -> dict[str, object]:
+    return {
+        "finish_reason": reply.finish_reason,
+        "usage": reply.usage,
+        "model_version": reply.model_version,
+        "response_id": reply.response_id,
+        "grounding": reply.grounding,
+    }
+
+
+def _new_title(conversation: Conversation, text: str) -> str | None:
+    """A new conversation takes its title from its first words."""
+    return _title_from(text) if conversation.title == NEW_TITLE and text else None
+
+
+def _title_from(text: str) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= 60 else words[:57].rsplit(" ", 1)[0] + "…"

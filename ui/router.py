@@ -1,0 +1,28 @@
+"""Keeps the studio's own navigation on a freshly started server.
+
+A folder called `pages/` beside the main script starts a new Streamlit process in its legacy
+multipage mode (`PagesManager.uses_pages_directory`) until `st.navigation` has run once. In that
+mode a link to `/studio?session=…` (a saved link, or a tab left open across a restart) runs
+`pages/studio.py` directly, without the router, and the sidebar lists module names. Each page
+calls `ensure_router()` first: in legacy mode it runs the router in app.py right here, which
+turns the mode off and runs the same page with the same query and widget values (a message sent
+from a tab left open is not lost), then ends this run.
+"""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+ROUTER = Path(__file__).resolve().parent.parent / "app.py"
+
+
+def ensure_router() -> None:
+    if not PagesManager.uses_pages_directory:
+        return
+    PagesManager.uses_pages_directory = False
+    runpy.run_path(str(ROUTER), run_name="__main__")
+    st.stop()
