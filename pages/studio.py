@@ -10,7 +10,7 @@ from core.service import StudioService
 from core.turns import MAX_PROMPT_CHARS
 from core.values import Conversation
 from ui.common import load_open_conversation, offline_banner, plain, preview, service, visible_key
-from ui.live import watch_conversation
+from ui.live import live_chat, shown_version_key
 from ui.router import ensure_router
 from ui.settings_panel import (
     draft_choice,
@@ -38,7 +38,7 @@ def ensure_conversation(svc: StudioService, conversation: Conversation | None) -
 def submit(svc: StudioService, conversation: Conversation | None, text: str, files: list) -> None:  # type: ignore[type-arg]
     """Queue the message for this process's runner, against the version this tab showed. Whatever
     cannot be sent stays in the conversation as a failed turn with its words and good images."""
-    seen = conversation.version if conversation is not None else None
+    seen = st.session_state.get(shown_version_key(conversation.id), conversation.version) if conversation else None
     conversation = ensure_conversation(svc, conversation)
     hashes = svc.drafts(conversation.id)
     problems: list[str] = []
@@ -87,7 +87,8 @@ def render_drafts(svc: StudioService, conversation: Conversation) -> None:
                 st.rerun()
 
 
-def render_history(svc: StudioService, conversation: Conversation, unseen: set[int]) -> None:
+def render_history(svc: StudioService, conversation: Conversation) -> None:
+    unseen: set[int] = st.session_state.get(f"unseen-{conversation.id}", set())
     exchanges = conversation.exchanges
     key = visible_key(conversation.id)
     shown = st.session_state.get(key, SHOWN_AT_FIRST)
@@ -124,7 +125,6 @@ def main() -> None:
         render_recent(svc, conversation.id if conversation else None)
 
     offline_banner(svc)
-    busy = False
     if conversation is None:
         st.title("Nano Banana Studio")
         st.markdown(
@@ -133,18 +133,16 @@ def main() -> None:
         )
     else:
         st.title(plain(conversation.title))
-        render_history(svc, conversation, {e.request.id for e in plan.dropped} if plan else set())
-        busy = bool(conversation.in_flight)
-        watch_conversation(svc, conversation)
+        st.session_state[f"unseen-{conversation.id}"] = {e.request.id for e in plan.dropped} if plan else set()
+        live_chat(svc, conversation, render_history, SHOWN_AT_FIRST)
         render_drafts(svc, conversation)
 
     value = st.chat_input(
-        "Wait for the current turn, or cancel it…" if busy else "Describe an image, or an edit to the last one…",
+        "Describe an image, or an edit to the last one…",
         accept_file="multiple",
         file_type=sorted({*EXTENSIONS.values(), "jpeg"} - {"bin"}),
         submit_mode="disable",
         max_upload_size=int(svc.settings.max_upload_mb),
-        disabled=busy,
         key="prompt",
     )
     if value is not None and (value.text.strip() or value.files):

@@ -5,16 +5,17 @@ from this tab, another tab or another server process."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import streamlit as st
 
 from core.service import StudioService
 from core.values import Conversation, Turn, TurnStatus
+from ui.common import visible_key
 from ui.turn_view import MODEL_AVATAR
 
+# How often an open tab looks for what changed: one small query when nothing did.
 WATCH_BUSY_S = 1.0
-# A tab that only waits for other tabs' turns asks less often.
-WATCH_IDLE_S = 3.0
 
 
 def _ordinal(n: int) -> str:
@@ -54,22 +55,47 @@ def _status(svc: StudioService, turn: Turn, place: int | None, now: dt.datetime)
         )
 
 
-def _watch(svc: StudioService, conversation: Conversation) -> None:
-    mine = {t.id: t for t in conversation.in_flight}
-    newest, states = svc.watch(conversation.id, set(mine))
-    if newest != conversation.version or any(
-        states.get(i) is None or states[i].status != t.status for i, t in mine.items()
-    ):
-        st.rerun(scope="app")
+def shown_version_key(conversation_id: str) -> str:
+    return f"shown-version-{conversation_id}"
+
+
+def _live(
+    svc: StudioService,
+    conversation: Conversation,
+    render_history: Callable[[StudioService, Conversation], None],
+    visible: int,
+) -> None:
+    """The chat itself, redrawn on its own every second or so: new turns from other tabs and
+    processes, statuses, results. Only this fragment reruns, never the whole page, so a message
+    being typed or sent in the chat input is never caught up in a refresh."""
+    key = f"live-{conversation.id}"
+    shown: Conversation = st.session_state.get(key) or conversation
+    if shown.version != conversation.version and shown.version is not None and conversation.version is not None:
+        shown = conversation if conversation.version > shown.version else shown
+    mine = {t.id: t for t in shown.in_flight}
+    newest, states = svc.watch(shown.id, set(mine))
+    if newest != shown.version or any(states.get(i) is None or states[i].status != t.status for i, t in mine.items()):
+        shown = svc.conversation(shown.id, visible=st.session_state.get(visible_key(shown.id), visible))
+        states = {t.id: t for t in shown.in_flight}
+    st.session_state[key] = shown
+    # What this tab shows is what its next message is sent against.
+    st.session_state[shown_version_key(shown.id)] = shown.version
+    render_history(svc, shown)
     places = svc.queue_places(list(states.values()))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for turn in states.values():
         _status(svc, turn, places.get(turn.id), now)
 
 
-_watch_busy = st.fragment(run_every=WATCH_BUSY_S)(_watch)
-_watch_idle = st.fragment(run_every=WATCH_IDLE_S)(_watch)
+_live_fragment = st.fragment(run_every=WATCH_BUSY_S)(_live)
 
 
-def watch_conversation(svc: StudioService, conversation: Conversation) -> None:
-    (_watch_busy if conversation.in_flight else _watch_idle)(svc, conversation)
+def live_chat(
+    svc: StudioService,
+    conversation: Conversation,
+    render_history: Callable[[StudioService, Conversation], None],
+    visible: int,
+) -> None:
+    # A full run brings a fresh copy: the fragment starts from it.
+    st.session_state[f"live-{conversation.id}"] = conversation
+    _live_fragment(svc, conversation, render_history, visible)
