@@ -108,6 +108,45 @@ def turn_against_floor(service: StudioService, canned: CannedClient, conversatio
     )
 
 
+def postgres_beside(settings, images: list[bytes], sizes: list[int], repeat: int) -> None:  # type: ignore[no-untyped-def]
+    """The same turns at the 20 MB budget on a real PostgreSQL server, beside SQLite."""
+    try:
+        from tests.postgres_server import PostgresMissing, create_database, temporary_postgres
+    except ImportError:
+        print("\n== PostgreSQL: skipped (psycopg is not installed: pip install -r requirements-postgres.txt)")
+        return
+    try:
+        server = temporary_postgres()
+        url = server.__enter__()
+    except (PostgresMissing, OSError) as exc:
+        print(f"\n== PostgreSQL: skipped ({exc})")
+        return
+    try:
+        print("\n== PostgreSQL beside SQLite: turn overhead at the 20 MB budget, and the page rerun")
+        results: dict[str, dict[int, str]] = {}
+        reruns: dict[str, dict[int, float]] = {}
+        for name, database_url in (
+            ("SQLite", f"sqlite:///{tempfile.mkdtemp(prefix='studio-bench-')}/bench.db"),
+            ("PostgreSQL", create_database(url, "bench")),
+        ):
+            db_settings = dataclasses.replace(settings, database_url=database_url, max_request_mb=20.0)
+            service = StudioService.from_settings(db_settings)
+            conversations = {n: build_conversation(service, n, images) for n in sizes}
+            canned = CannedClient(images[0])
+            service.client = service.turns.client = canned  # type: ignore[assignment]
+            results[name] = {n: turn_against_floor(service, canned, conversations[n], repeat) for n in sizes}
+            reruns[name] = interleaved_reruns(database_url, conversations, repeat * 2)
+            service.close()
+            service.store.engine.dispose()
+        for n in sizes:
+            print(f"  {n:>3} turns  SQLite:     {results['SQLite'][n]}   rerun {reruns['SQLite'][n] * 1000:6.1f} ms")
+            print(
+                f"             PostgreSQL: {results['PostgreSQL'][n]}   rerun {reruns['PostgreSQL'][n] * 1000:6.1f} ms"
+            )
+    finally:
+        server.__exit__(None, None, None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", default="1,10,50")
@@ -168,7 +207,7 @@ def main() -> None:
 
     print("\n== turn overhead: load history, build and encode the request, store the answer (model time excluded)")
     canned = CannedClient(images[0])
-    service.client = canned  # type: ignore[assignment]
+    service.client = service.turns.client = canned  # type: ignore[assignment]
     for n in sizes:
         print(f"  {n:>3} turns: {turn_against_floor(service, canned, conversations[n], args.repeat)}")
 
@@ -196,6 +235,8 @@ def main() -> None:
             f"  {n:>3} turns: would be {plan.full_bytes / 1e6:6.1f} MB, keeps {len(plan.kept)} of "
             f"{len(plan.kept) + len(plan.dropped)} answered exchanges; {timing}"
         )
+
+    postgres_beside(settings, images, sizes, args.repeat)
 
     print(f"\npeak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import random
 import secrets
@@ -11,7 +12,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFilter
 
 from core.service import StudioService
-from core.values import GenerationSettings, Part, TurnStatus
+from core.values import GenerationSettings, TurnStatus
 from core.wire import part_from_wire
 
 SIGNATURE_CHARS = 600_000
@@ -64,17 +65,24 @@ def response_payload(content: dict[str, Any]) -> dict[str, Any]:
 
 def build_conversation(service: StudioService, turns: int, images: list[bytes]) -> str:
     """Writes `turns` answered exchanges straight through the store, as the service would."""
-    conversation = service.new_conversation(settings=GenerationSettings("1:1", "2K"))
+    conversation = service.new_conversation(settings=GenerationSettings(aspect_ratio="1:1", image_size="2K"))
+    turns_api = service.turns
     for n in range(turns):
-        request = service.store.add_user_turn(
-            conversation.id, [Part("text", f"edit number {n}")], conversation.settings
-        )
-        parts = []
+        request = turns_api.start(conversation.id, f"edit number {n}")
+        assert service.life.claim(request.id, turns_api.owner)
+        parts, sizes = [], {}
         for raw in model_content(images[n % len(images)], n)["parts"]:
             part, data = part_from_wire(raw)
             if data is not None:
                 info = service.images.put(data, "image/jpeg")
-                part = Part(part.kind, part.text, info.hash, part.mime_type, part.thought, part.signature, part.extra)
+                sizes[info.hash] = info.size_bytes
+                part = dataclasses.replace(part, image_hash=info.hash)
             parts.append(part)
-        service.store.finish_turn(request.id, status=TurnStatus.OK, reply_parts=parts)
+        service.life.finish(
+            request.id,
+            turns_api.owner,
+            status=TurnStatus.OK,
+            reply_parts=parts,
+            reply_weight=turns_api.weigh(parts, sizes),
+        )
     return conversation.id

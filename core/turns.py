@@ -115,7 +115,7 @@ class TurnService:
             conversation_id=conversation.id,
             parts=parts,
             settings=settings,
-            weight=self._weigh(parts),
+            weight=self.weigh(parts),
             lease_owner=self.owner,
             title=_new_title(conversation, text),
         )
@@ -139,7 +139,7 @@ class TurnService:
             conversation_id=conversation_id,
             parts=parts,
             settings=conversation.settings,
-            weight=self._weigh(parts),
+            weight=self.weigh(parts),
             status=TurnStatus.FAILED,
             title=_new_title(conversation, text),
             error_kind=reason.kind,
@@ -191,7 +191,7 @@ class TurnService:
             parts.append(Part("image", image_hash=info.hash, mime_type=info.mime_type))
         return parts
 
-    def _weigh(self, parts: list[Part], sizes: dict[str, int] | None = None) -> int:
+    def weigh(self, parts: list[Part], sizes: dict[str, int] | None = None) -> int:
         if sizes is None:
             sizes = self.store.images.sizes({p.image_hash for p in parts if p.image_hash})
         return CONTENT_OVERHEAD + sum(part_size(p, lambda h: sizes.get(h, 0)) for p in parts)
@@ -283,7 +283,7 @@ class TurnService:
             self.owner,
             status=TurnStatus.OK,
             reply_parts=parts,
-            reply_weight=self._weigh(parts, sizes),
+            reply_weight=self.weigh(parts, sizes),
             meta=_meta(reply),
         )
         return TurnOutcome(
@@ -328,7 +328,7 @@ class TurnService:
         try:
             if isinstance(error.reply, ModelReply):
                 reply_parts, sizes = self._store_parts(error.reply)
-                weight = self._weigh(reply_parts, sizes)
+                weight = self.weigh(reply_parts, sizes)
                 meta = _meta(error.reply)
             finished = self.life.finish(
                 request.id,

@@ -2,11 +2,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -19,6 +15,7 @@ sys.path.insert(0, str(ROOT))
 from core.config import load_settings  # noqa: E402
 from core.service import StudioService  # noqa: E402
 from tests.fake_gemini import FakeGemini  # noqa: E402
+from tests.postgres_server import PostgresMissing, create_database, temporary_postgres  # noqa: E402
 
 API_KEY = "test-key-123"
 
@@ -90,47 +87,15 @@ def service(settings, fake):
 # root), and a fresh database for each test.
 
 
-def _pg_bindir() -> Path | None:
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).resolve().parent
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    return versions[-1].parent if versions else None
-
-
 @pytest.fixture(scope="session")
 def postgres_server():
-    bindir = _pg_bindir()
-    if bindir is None:
+    try:
+        with temporary_postgres() as url:
+            yield url
+    except PostgresMissing:
         if os.environ.get("STUDIO_REQUIRE_POSTGRES"):
-            raise RuntimeError("PostgreSQL is not installed; .ci/run installs Debian's postgresql")
+            raise RuntimeError("PostgreSQL is not installed; .ci/run installs Debian's postgresql") from None
         pytest.skip("PostgreSQL is not installed")
-    base = Path(tempfile.mkdtemp(prefix="studio-pg-"))
-    base.chmod(0o755)
-    data, sockets, log = base / "data", base / "sockets", base / "server.log"
-    sockets.mkdir()
-    runner: list[str] = []
-    if os.geteuid() == 0:
-        runner = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(base, "postgres")
-        shutil.chown(sockets, "postgres")
-    subprocess.run(
-        [*runner, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "studio", "-E", "UTF8", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
-    subprocess.run(
-        [*runner, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    yield f"postgresql+psycopg://studio@127.0.0.1:{port}"
-    subprocess.run([*runner, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -138,10 +103,8 @@ def postgres_url(postgres_server):
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
+    yield create_database(postgres_server, name)
     admin = postgres_server.replace("postgresql+psycopg", "postgresql") + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{postgres_server}/{name}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

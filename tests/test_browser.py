@@ -327,7 +327,8 @@ def test_two_server_processes_on_postgresql_share_turns_leases_and_retries(brows
     a, b = StudioServer(env).start(), StudioServer(env).start()
     c = None
     try:
-        fake.during_call = lambda body: time.sleep(5)
+        delay = {"s": 12.0}
+        fake.during_call = lambda body: time.sleep(delay["s"])
         tab_a = open_studio(browser, a.url)
         send(tab_a, "a lighthouse at night")
         tab_a.get_by_text("Generating…").wait_for(timeout=30_000)
@@ -340,9 +341,11 @@ def test_two_server_processes_on_postgresql_share_turns_leases_and_retries(brows
         tab_c.get_by_text("Generating…").wait_for(timeout=15_000)
         tab_b.get_by_text("Result 1").wait_for(timeout=30_000)  # landed in B by itself
         assert len(fake.requests) == 1
+        delay["s"] = 1.0
         send(tab_b, "add a ship")  # B runs this one; then A dies during a turn of its own
         tab_b.get_by_text("Result 2").wait_for(timeout=30_000)
         tab_a.get_by_text("Result 2").wait_for(timeout=30_000)
+        delay["s"] = 8.0
         send(tab_a, "make it stormy")
         tab_a.get_by_text("Generating…").wait_for(timeout=15_000)
         deadline = time.monotonic() + 20
@@ -375,7 +378,8 @@ def test_two_server_processes_on_postgresql_share_turns_leases_and_retries(brows
 def _sidebar_links(page) -> list[str]:  # type: ignore[no-untyped-def]
     nav = page.locator("[data-testid=stSidebarNav]")
     nav.wait_for(timeout=30_000)
-    return [t.strip() for t in nav.locator("a").all_inner_texts()]
+    # Each link reads "<icon name>\n\n<label>"; the label is what a person sees.
+    return [t.strip().splitlines()[-1] for t in nav.locator("a").all_inner_texts()]
 
 
 def test_navigation_survives_a_restart_and_saved_links_open_on_a_fresh_server(browser, fake, settings):
