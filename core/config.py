@@ -45,6 +45,8 @@ class Settings:
     max_request_mb: float = 20.0
     max_upload_mb: float = 20.0
     models_file: str | None = None
+    # Uploads are sent no longer than this on their long side (the full size is kept for Download).
+    upload_long_side: int = 2048
     # How long a queued or running turn stays held without a heartbeat from its process.
     lease_s: float = 30.0
     # The embedded default migrates at start-up; replicas may migrate as a deploy step instead.
@@ -92,5 +94,6 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         max_upload_mb=number("STUDIO_MAX_UPLOAD_MB", 20.0),
         models_file=get("STUDIO_MODELS_FILE") or None,
         lease_s=max(1.0, number("STUDIO_LEASE_S", 30.0)),
+        upload_long_side=int(max(256, number("STUDIO_UPLOAD_LONG_SIDE", 2048))),
         migrate_on_start=get("STUDIO_MIGRATE_ON_START", "1").lower() not in ("0", "false", "no", "off"),
     )

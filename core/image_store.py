@@ -18,9 +18,16 @@ class ImageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def put(self, image: StoredImage, data: bytes, preview: tuple[bytes, str] | None = None) -> str:
+    def put(
+        self,
+        image: StoredImage,
+        data: bytes,
+        preview: tuple[bytes, str] | None = None,
+        original_hash: str | None = None,
+    ) -> str:
         """Insert once; two sessions storing the same image at once both succeed."""
         values = {
+            "original_hash": original_hash,
             "hash": image.hash,
             "mime_type": image.mime_type,
             "width": image.width,
@@ -81,6 +88,11 @@ class ImageStore:
         if row is None or row[0] is None:
             return None
         return row[0], row[1] or "image/png"
+
+    def original(self, image_hash: str) -> str | None:
+        """The full-size upload this image was made from, if it was sent smaller."""
+        with self.db.read() as db:
+            return db.scalar(select(ImageRow.original_hash).where(ImageRow.hash == image_hash))
 
     def set_preview(self, image_hash: str, preview: bytes, mime: str) -> None:
         with self.db.write() as db:

@@ -55,13 +55,19 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PreparedImage:
     data: bytes
     mime_type: str
     width: int
     height: int
     note: str | None = None
+    # The full-size picture (upright, metadata removed) when what is sent is smaller: for Download.
+    original: bytes | None = None
+
+
+# The long side the model works at: larger uploads cost request bytes and add nothing.
+DEFAULT_LONG_SIDE = 2048
 
 
 def _open(data: bytes, label: str = "This file") -> Image.Image:
@@ -81,9 +87,28 @@ def _open(data: bytes, label: str = "This file") -> Image.Image:
     return image
 
 
-def prepare_upload(data: bytes, filename: str = "image", max_bytes: int = 20 * 1024 * 1024) -> PreparedImage:
+def _has_metadata(image: Image.Image) -> bool:
+    # EXIF carries GPS, camera and owner; XMP and comments can too. None of it goes upstream.
+    info = image.info
+    return bool(image.getexif()) or any(k in info for k in ("exif", "xmp", "XML:com.adobe.xmp", "comment", "icc_text"))
+
+
+def _encode(image: Image.Image, photo: bool) -> tuple[bytes, str]:
+    buf = io.BytesIO()
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    if photo and not has_alpha:
+        image.convert("RGB").save(buf, format="JPEG", quality=90, optimize=True)
+        return buf.getvalue(), "image/jpeg"
+    image.save(buf, format="PNG")
+    return buf.getvalue(), "image/png"
+
+
+def prepare_upload(
+    data: bytes, filename: str = "image", max_bytes: int = 20 * 1024 * 1024, long_side: int = DEFAULT_LONG_SIDE
+) -> PreparedImage:
     """Check an uploaded file and return bytes fit to send: decodable, an allowed type, under the
-    caps, upright. Bytes are kept as they came when they already are a plain upright image."""
+    caps, upright, no longer on its long side than the model uses, and with no metadata (EXIF,
+    GPS, XMP). Bytes are kept as they came when they already are all that."""
     label = filename or "image"
     if not data:
         raise InvalidInput(f"{label} is empty (0 bytes).")
@@ -95,24 +120,48 @@ def prepare_upload(data: bytes, filename: str = "image", max_bytes: int = 20 * 1
     if mime in ("image/heic", "image/heif") and not HEIF_SUPPORTED:
         raise InvalidInput(f"{label} is HEIC; export it as JPEG or PNG and try again.")
     image = _open(data, label)
-    note = None
+    notes: list[str] = []
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
         image.seek(0)
-        note = f"{label} is animated ({frames} frames); only its first frame is used."
+        notes.append(f"{label} is animated ({frames} frames); only its first frame is used.")
     rotated = image.getexif().get(0x0112, 1) not in (0, 1)
+    metadata = _has_metadata(image)
+    too_big = max(image.width, image.height) > long_side
     needs_convert = (
         mime not in ("image/png", "image/jpeg", "image/webp")
         or rotated
         or frames > 1
+        or metadata
+        or too_big
         or image.mode not in ("RGB", "RGBA", "L")
     )
     if not needs_convert:
-        return PreparedImage(data, mime, image.width, image.height, note)
-    out = _normalise_mode(ImageOps.exif_transpose(image) if rotated else image)
-    buf = io.BytesIO()
-    out.save(buf, format="PNG", optimize=False)
-    return PreparedImage(buf.getvalue(), "image/png", out.width, out.height, note)
+        return PreparedImage(data=data, mime_type=mime, width=image.width, height=image.height)
+    upright = _normalise_mode(ImageOps.exif_transpose(image) if rotated else image)
+    photo = mime in ("image/jpeg", "image/heic", "image/heif", "image/webp")
+    if 0x8825 in image.getexif():
+        notes.append(f"{label}: its location (GPS) and camera data were removed.")
+    elif metadata and not rotated:
+        notes.append(f"{label}: its camera data (EXIF) was removed.")
+    if not too_big:
+        out, out_mime = _encode(upright, photo)
+        note = " ".join(notes) or None
+        return PreparedImage(data=out, mime_type=out_mime, width=upright.width, height=upright.height, note=note)
+    scale = long_side / max(upright.width, upright.height)
+    size = (max(1, round(upright.width * scale)), max(1, round(upright.height * scale)))
+    sent = upright.resize(size, Image.Resampling.LANCZOS)
+    # Big photos go as JPEG whatever they came as: a 2048 px PNG photo would weigh several MB.
+    out, out_mime = _encode(sent, photo or upright.mode == "RGB")
+    original, _ = _encode(upright, photo)
+    notes.append(
+        f"{label} was {upright.width}×{upright.height} ({len(data) / 1_048_576:.1f} MB); it is sent at "
+        f"{size[0]}×{size[1]} ({len(out) / 1_048_576:.1f} MB), the size the model works at. "
+        "The full-size picture is kept for Download."
+    )
+    return PreparedImage(
+        data=out, mime_type=out_mime, width=size[0], height=size[1], note=" ".join(notes), original=original
+    )
 
 
 def _normalise_mode(image: Image.Image) -> Image.Image:

@@ -24,20 +24,32 @@ class Upload:
 
 
 class ImageLibrary:
-    def __init__(self, store: ImageStore, max_upload_bytes: int) -> None:
+    def __init__(self, store: ImageStore, max_upload_bytes: int, long_side: int = images.DEFAULT_LONG_SIDE) -> None:
         self.store = store
         self.max_upload_bytes = max_upload_bytes
+        self.long_side = long_side
         self._lock = threading.Lock()
         self._infos: dict[str, StoredImage] = {}
         self._previews: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
 
     def add_upload(self, data: bytes, filename: str = "image") -> Upload:
         """Check and persist an uploaded image the moment it arrives."""
-        prepared = images.prepare_upload(data, filename, self.max_upload_bytes)
-        stored = self.put(prepared.data, prepared.mime_type, prepared.width, prepared.height)
+        prepared = images.prepare_upload(data, filename, self.max_upload_bytes, self.long_side)
+        original = self.put(prepared.original) if prepared.original is not None else None
+        stored = self.put(
+            prepared.data, prepared.mime_type, prepared.width, prepared.height, original.hash if original else None
+        )
         return Upload(stored, prepared.note)
 
-    def put(self, data: bytes, mime: str = "", width: int = 0, height: int = 0) -> StoredImage:
+    def download(self, image_hash: str) -> tuple[bytes, str]:
+        """What Download gives for an image: the full-size original of a downscaled upload."""
+        target = self.store.original(image_hash) or image_hash
+        data = self.store.data(target)
+        return data, images.sniff_mime(data) or "application/octet-stream"
+
+    def put(
+        self, data: bytes, mime: str = "", width: int = 0, height: int = 0, original_hash: str | None = None
+    ) -> StoredImage:
         """Store image bytes once, with their display preview made now rather than on every show."""
         if not width:
             sniffed, width, height = images.describe(data)
@@ -46,7 +58,7 @@ class ImageLibrary:
             hash=images.content_hash(data), mime_type=mime, width=width, height=height, size_bytes=len(data)
         )
         if not self.store.has(info.hash):
-            self.store.put(info, data, _preview_or_none(data))
+            self.store.put(info, data, _preview_or_none(data), original_hash)
         return info
 
     def data(self, image_hash: str) -> bytes:

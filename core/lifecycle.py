@@ -58,12 +58,12 @@ class TurnLife:
     # Writing a user turn ------------------------------------------------------------------
 
     def add(self, turn: NewTurn, *, seen: int | bool | None = False, replace: list[int] | None = None) -> Turn:
-        """Write a user turn in one transaction: the conversation takes its settings (and title)
-        and its drafts are cleared. With `seen` (the newest turn id the tab showed) nothing is
+        """Write a user turn in one transaction: the conversation takes its settings (and title).
+        With `seen` (the newest turn id the tab showed) nothing is
         written if another turn arrived since. `replace` turns become replaced (a retry or
         redo), each only if it still is what the caller saw."""
         with self.db.write() as db:
-            values: dict[str, Any] = {"settings": turn.settings.to_dict(), "draft_images": []}
+            values: dict[str, Any] = {"settings": turn.settings.to_dict()}
             if turn.title:
                 values["title"] = turn.title[:200]
             touch(db, turn.conversation_id, **values)
@@ -115,7 +115,7 @@ class TurnLife:
             )
 
     def _replace(self, db: Session, turn_id: int) -> None:
-        row = db.get(TurnRow, turn_id)
+        row = db.execute(select(TurnRow.role, TurnRow.status, TurnRow.lease_until).where(TurnRow.id == turn_id)).first()
         if row is None:
             raise NotFound("That turn no longer exists.")
         now = utcnow()
@@ -181,12 +181,12 @@ class TurnLife:
     def cancel(self, turn_id: int) -> TurnStatus | None:
         """queued | running -> cancelled. The status it had, or None if it was no longer in flight."""
         with self.db.write() as db:
-            row = db.get(TurnRow, turn_id)
-            if row is None or row.status not in IN_FLIGHT:
+            was = db.scalar(select(TurnRow.status).where(TurnRow.id == turn_id))
+            if was not in IN_FLIGHT:
                 return None
             result = db.execute(
                 update(TurnRow)
-                .where(TurnRow.id == turn_id, TurnRow.status == row.status)
+                .where(TurnRow.id == turn_id, TurnRow.status == was)
                 .values(
                     status=TurnStatus.CANCELLED.value,
                     error_kind="cancelled",
@@ -196,7 +196,7 @@ class TurnLife:
                     finished_at=utcnow(),
                 )
             )
-            return TurnStatus(row.status) if result.rowcount == 1 else None  # type: ignore[attr-defined]
+            return TurnStatus(was) if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
     def finish(
         self,

@@ -27,7 +27,7 @@ class ConversationRow(Base):
     owner: Mapped[str | None] = mapped_column(String(200), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
-    # Added in revision 0003: images attached to the next message but not sent yet (hashes).
+    # Revision 0003; unused since 0004: attachments and seeds belong to the tab, not the row.
     draft_images: Mapped[list[str] | None] = mapped_column(JSON)
 
     turns: Mapped[list[TurnRow]] = relationship(
@@ -106,3 +106,5 @@ class ImageRow(Base):
     # Added in revision 0002: a display copy made once on arrival.
     preview: Mapped[bytes | None] = mapped_column(LargeBinary)
     preview_mime: Mapped[str | None] = mapped_column(String(50))
+    # Revision 0005: an upload sent smaller than it came; this is the full-size one, for Download.
+    original_hash: Mapped[str | None] = mapped_column(String(64))

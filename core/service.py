@@ -21,7 +21,7 @@ from core.runner import TurnRunner, process_identity
 from core.schema import utcnow
 from core.store import Store
 from core.turns import NEW_TITLE, TurnOutcome, TurnService
-from core.values import Conversation, ConversationSummary, GenerationSettings, Turn, TurnStatus
+from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, TurnStatus
 
 
 class StudioService:
@@ -38,7 +38,7 @@ class StudioService:
         self.store = store
         self.client = client
         self.catalog = catalog
-        self.images = ImageLibrary(store.images, settings.max_upload_bytes)
+        self.images = ImageLibrary(store.images, settings.max_upload_bytes, settings.upload_long_side)
         self.life = TurnLife(store.db, settings.lease_s)
         owner = owner or process_identity()
         self.turns = TurnService(
@@ -81,16 +81,16 @@ class StudioService:
         model: str | None = None,
         settings: GenerationSettings | None = None,
         *,
-        seed_image: str | None = None,
         title: str = NEW_TITLE,
         owner: str | None = None,
     ) -> Conversation:
         spec = self.catalog.get(model) if model else self.catalog.default
         chosen = self.fit_settings(spec, settings or GenerationSettings())
-        conversation = self.store.create_conversation(title, spec.id, chosen, owner)
-        if seed_image:
-            self.store.set_drafts(conversation.id, [seed_image])
-        return conversation
+        return self.store.create_conversation(title, spec.id, chosen, owner)
+
+    def from_seed(self, seed: Seed, owner: str | None = None) -> Conversation:
+        """The seeded conversation, created when its first message is sent."""
+        return self.new_conversation(seed.model, seed.settings, title=seed.title, owner=owner)
 
     def fit_settings(self, spec: ModelSpec, settings: GenerationSettings) -> GenerationSettings:
         """The nearest settings this model offers (so a model switch never carries a bad value)."""
@@ -133,12 +133,6 @@ class StudioService:
     def queue_places(self, turns: list[Turn]) -> dict[int, int]:
         return self.store.queue_places(turns)
 
-    def drafts(self, conversation_id: str) -> list[str]:
-        return self.store.drafts(conversation_id)
-
-    def set_drafts(self, conversation_id: str, hashes: list[str]) -> None:
-        self.store.set_drafts(conversation_id, hashes)
-
     def rename(self, conversation_id: str, title: str) -> None:
         title = " ".join(title.split())
         if not title:
@@ -159,9 +153,9 @@ class StudioService:
         current = self.store.conversation(conversation_id, with_turns=False).settings
         return self.update_settings(conversation_id, dataclasses.replace(current, **changes))
 
-    def switch_model(self, conversation_id: str, model: str) -> Conversation:
+    def switch_model(self, conversation_id: str, model: str) -> Conversation | Seed:
         """A conversation's model is fixed once it has turns (signatures belong to one model):
-        switching then starts a new conversation seeded with the current image."""
+        switching then gives a seed for a new conversation with the current image."""
         conversation = self.store.conversation(conversation_id, signatures=False)
         spec = self.catalog.get(model)
         if not conversation.turns:
@@ -169,22 +163,23 @@ class StudioService:
             self.update_settings(conversation_id, conversation.settings)
             return self.store.conversation(conversation_id)
         latest = conversation.latest_image
-        return self.new_conversation(
-            spec.id,
-            conversation.settings,
-            seed_image=latest.image_hash if latest else None,
-            title=f"{conversation.title} ({spec.label})",
-            owner=conversation.owner,
+        return Seed(
+            model=spec.id,
+            settings=self.fit_settings(spec, conversation.settings),
+            title=f"{conversation.title} ({spec.label})"[:200],
+            image_hash=latest.image_hash if latest else None,
+            source_id=conversation.id,
         )
 
-    def continue_from(self, conversation_id: str, image_hash: str) -> Conversation:
+    def continue_from(self, conversation_id: str, image_hash: str) -> Seed:
+        """A fresh start from this image; nothing is created until a message is sent."""
         source = self.store.conversation(conversation_id, with_turns=False)
-        return self.new_conversation(
-            source.model,
-            source.settings,
-            seed_image=image_hash,
+        return Seed(
+            model=source.model,
+            settings=source.settings,
             title=f"From: {source.title}"[:200],
-            owner=source.owner,
+            image_hash=image_hash,
+            source_id=source.id,
         )
 
     # Turns, queued for this process's runner: what a page (or an API) does.

@@ -168,31 +168,14 @@ class Store:
         with self.write() as db:
             touch(db, conversation_id, model=model, stamp=False)
 
-    def drafts(self, conversation_id: str) -> list[str]:
-        with self.read() as db:
-            found = db.execute(
-                select(ConversationRow.draft_images).where(ConversationRow.id == conversation_id)
-            ).first()
-        if found is None:
-            raise NotFound(NO_CONVERSATION)
-        return list(found[0] or [])
-
-    def set_drafts(self, conversation_id: str, hashes: list[str]) -> None:
-        with self.write() as db:
-            touch(db, conversation_id, draft_images=list(hashes), stamp=False)
-
     def delete(self, conversation_id: str) -> None:
         with self.write() as db:
             db.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
-            # Images no part refers to any more, leaving recent uploads not yet sent alone.
+            # Images no part refers to any more, leaving recent ones alone: a tab may hold one
+            # (an upload or a seed) for a message not sent yet.
             cutoff = utcnow() - dt.timedelta(days=1)
             used = select(PartRow.image_hash).where(PartRow.image_hash.is_not(None))
-            drafts = {h for row in db.scalars(select(ConversationRow.draft_images)) for h in (row or [])}
-            db.execute(
-                delete(ImageRow).where(
-                    ImageRow.hash.not_in(used), ImageRow.hash.not_in(drafts), ImageRow.created_at < cutoff
-                )
-            )
+            db.execute(delete(ImageRow).where(ImageRow.hash.not_in(used), ImageRow.created_at < cutoff))
 
     # Turn reads ---------------------------------------------------------------------------
 

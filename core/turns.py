@@ -90,7 +90,17 @@ class TurnService:
         spec = self.catalog.get(conversation.model)
         _check(spec, text, hashes)
         parts = self._user_parts(text, hashes, strict=True)
+        self._check_size(parts)
         return self._add(conversation, spec, text, parts, seen=seen)
+
+    def _check_size(self, parts: list[Part]) -> None:
+        # History gives way for size; the new message itself cannot, so say so before sending.
+        weight = self.weigh(parts) + 1024
+        if weight > self.settings.max_request_bytes:
+            raise InvalidInput(
+                f"This message is {weight / 1_048_576:.1f} MB once encoded; one request carries at most "
+                f"{self.settings.max_request_mb:g} MB. Remove some images or attach smaller ones."
+            )
 
     def _add(
         self,

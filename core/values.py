@@ -196,3 +196,15 @@ class ConversationSummary:
     updated_at: dt.datetime
     turn_count: int
     thumbnail_hash: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Seed:
+    """A conversation not created yet: started from an image of another one ("Continue", or a
+    switch of model). Held by the tab that asked; nothing is stored until its first message."""
+
+    model: str
+    settings: GenerationSettings
+    title: str
+    image_hash: str | None
+    source_id: str

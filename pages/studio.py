@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from core.errors import InvalidInput, StudioError
 from core.images import EXTENSIONS
 from core.service import StudioService
 from core.turns import MAX_PROMPT_CHARS
-from core.values import Conversation
-from ui.common import load_open_conversation, offline_banner, plain, preview, service, visible_key
+from core.values import Conversation, Seed
+from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, service, visible_key
 from ui.live import live_chat, shown_version_key
 from ui.router import ensure_router
 from ui.settings_panel import (
@@ -24,23 +26,31 @@ from ui.turn_view import render_exchange
 # The newest exchanges are what a person refines; older ones are a click away, and not loading
 # them keeps a 50-turn conversation as quick to rerun as a fresh one.
 SHOWN_AT_FIRST = 3
+UPLOAD_TRANSPORT_MB = 200  # server.maxUploadSize in .streamlit/config.toml
 
 
-def ensure_conversation(svc: StudioService, conversation: Conversation | None) -> Conversation:
+def ensure_conversation(svc: StudioService, conversation: Conversation | None) -> tuple[Conversation, list[str]]:
+    """The conversation to send to, created now if this is its first message (from a seed held
+    by this tab, if any), and the seed's image to go with it."""
     if conversation is not None:
-        return conversation
+        return conversation, []
     model_id, settings = draft_choice()
-    created = svc.new_conversation(model_id, settings)
+    seed: Seed | None = st.session_state.get(SEED_KEY)
+    if seed is not None:
+        created = svc.from_seed(dataclasses.replace(seed, model=model_id or seed.model, settings=settings))
+        seeded = [seed.image_hash] if seed.image_hash else []
+    else:
+        created, seeded = svc.new_conversation(model_id, settings), []
     st.query_params["session"] = created.id
-    return created
+    return created, seeded
 
 
 def submit(svc: StudioService, conversation: Conversation | None, text: str, files: list) -> None:  # type: ignore[type-arg]
     """Queue the message for this process's runner, against the version this tab showed. Whatever
     cannot be sent stays in the conversation as a failed turn with its words and good images."""
     seen = st.session_state.get(shown_version_key(conversation.id), conversation.version) if conversation else None
-    conversation = ensure_conversation(svc, conversation)
-    hashes = svc.drafts(conversation.id)
+    conversation, hashes = ensure_conversation(svc, conversation)
+    st.session_state.pop(SEED_KEY, None)  # from here on the seed image is in this message
     problems: list[str] = []
     advice = "Retry sends your words with the images that could be read."
     for file in files:
@@ -73,18 +83,17 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
     st.rerun()
 
 
-def render_drafts(svc: StudioService, conversation: Conversation) -> None:
-    drafts = svc.drafts(conversation.id)
-    if not drafts:
+def render_seed(svc: StudioService) -> None:
+    """A seed waits in the input of a new conversation: shown, removable, sent with the first message."""
+    seed: Seed | None = st.session_state.get(SEED_KEY)
+    if seed is None:
         return
-    st.caption("Attached to your next message:")
-    columns = st.columns(min(len(drafts), 6) + 1)
-    for i, image_hash in enumerate(drafts):
-        with columns[i % 6]:
-            preview(svc, image_hash, width=120)
-            if st.button("Remove", key=f"undraft-{image_hash}", type="tertiary", icon=":material/close:"):
-                svc.set_drafts(conversation.id, [h for h in drafts if h != image_hash])
-                st.rerun()
+    st.caption(f"Continuing from “{plain(seed.title)}”: this image goes with your first message.")
+    if seed.image_hash:
+        preview(svc, seed.image_hash, width=160)
+    if st.button("Remove", key="unseed", type="tertiary", icon=":material/close:"):
+        st.session_state.pop(SEED_KEY, None)
+        st.rerun()
 
 
 def render_history(svc: StudioService, conversation: Conversation) -> None:
@@ -115,6 +124,7 @@ def main() -> None:
     conversation = load_open_conversation(svc, visible=SHOWN_AT_FIRST)
     with st.sidebar:
         if st.button("New conversation", icon=":material/add:", type="primary", width="stretch"):
+            st.session_state.pop(SEED_KEY, None)
             st.query_params.clear()
             st.rerun()
         spec, _settings = render_settings(svc, conversation)
@@ -131,26 +141,35 @@ def main() -> None:
             "Describe an image to start, attach photos to edit, then refine it turn by turn: "
             "*make it blue*, *add a bell*, *4K, 16:9*."
         )
+        render_seed(svc)
     else:
         st.title(plain(conversation.title))
         st.session_state[f"unseen-{conversation.id}"] = {e.request.id for e in plan.dropped} if plan else set()
         live_chat(svc, conversation, render_history, SHOWN_AT_FIRST)
-        render_drafts(svc, conversation)
 
     value = st.chat_input(
         "Describe an image, or an edit to the last one…",
         accept_file="multiple",
         file_type=sorted({*EXTENSIONS.values(), "jpeg"} - {"bin"}),
         submit_mode="disable",
-        max_upload_size=int(svc.settings.max_upload_mb),
-        key="prompt",
+        # Larger than the studio's own cap, so an oversized file reaches the studio and is refused
+        # there with a message, instead of being dropped by the browser while the words go out.
+        max_upload_size=UPLOAD_TRANSPORT_MB,
+        # One input per conversation: a half-typed prompt or its files never follow the person
+        # into another conversation.
+        key=f"prompt-{conversation.id if conversation else 'new'}",
     )
     if value is not None and (value.text.strip() or value.files):
         submit(svc, conversation, value.text, list(value.files))
     elif value is not None:
         st.warning("Type a prompt or attach an image.", icon=":material/edit:")
     if spec.max_input_images:
-        st.caption(f"{spec.label}: up to {spec.max_input_images} images per message.")
+        st.caption(
+            f"{spec.label}: up to {spec.max_input_images} images per message, about "
+            f"{svc.settings.max_request_mb:g} MB in all once encoded. Photos are sent at up to "
+            f"{svc.settings.upload_long_side} px (the full size is kept for Download); files up to "
+            f"{svc.settings.max_upload_mb:g} MB each."
+        )
 
 
 main()

@@ -69,6 +69,17 @@ class FakeGemini:
         self.script.extend(responses)
         return self
 
+    def custom(self, content: dict[str, Any], finish: str = "STOP") -> Callable[[Request], Response]:
+        """A scripted answer with this exact content, remembered as issued so its replay passes."""
+
+        def respond(_request: Request) -> Response:
+            with self._lock:
+                self.issued.append(content)
+            payload = {"candidates": [{"content": content, "finishReason": finish}], "modelVersion": "fake-gemini"}
+            return Response(json.dumps(payload), content_type="application/json")
+
+        return respond
+
     # The route ---------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         raw = request.get_data()

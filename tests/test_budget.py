@@ -6,7 +6,9 @@ import base64
 import dataclasses
 import json
 
-from core.errors import RequestTooLarge
+import pytest
+
+from core.errors import InvalidInput
 from core.service import StudioService
 from core.values import TurnStatus
 from tests.fake_gemini import image_bytes
@@ -45,9 +47,11 @@ def test_a_message_too_large_on_its_own_fails_before_sending_and_keeps_the_words
     service = small_budget(settings, 0.05)
     conversation = service.new_conversation()
     big = service.images.add_upload(image_bytes((300, 300), noise=True), "noise.png").image.hash
-    outcome = service.send(conversation.id, "use this huge photo", [big])
-    assert isinstance(outcome.error, RequestTooLarge) and "request limit" in outcome.error.message
-    assert fake.requests == []
+    with pytest.raises(InvalidInput) as refused:  # checked before anything is queued or sent
+        service.send(conversation.id, "use this huge photo", [big])
+    assert "one request carries at most 0.05 MB" in refused.value.message
+    assert fake.requests == [] and service.conversation(conversation.id).turns == []
+    service.turns.reject(conversation.id, "use this huge photo", [big], refused.value)  # what the page does
     turn = service.conversation(conversation.id).turns[0]
     assert turn.status == TurnStatus.FAILED and turn.parts[0].text == "use this huge photo"
     assert [p.image_hash for p in turn.parts if p.image_hash] == [big]

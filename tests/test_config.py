@@ -29,10 +29,12 @@ def test_the_key_hides_in_reprs():
     assert "sk-very-secret" not in repr(settings) and "sk-very-secret" not in f"{settings.api_key}"
 
 
-def test_committed_streamlit_config_caps_uploads_and_keeps_xsrf_on():
+def test_committed_streamlit_config_lets_the_studio_refuse_big_files_itself_and_keeps_xsrf_on():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["enableXsrfProtection"] is True
-    assert 0 < config["server"]["maxUploadSize"] <= 20
+    # Above the studio's own cap (checked in code, with a message): the browser must not drop a
+    # big file silently while the words go out without it.
+    assert config["server"]["maxUploadSize"] > load_settings({}).max_upload_mb
     assert config["browser"]["gatherUsageStats"] is False
 
 

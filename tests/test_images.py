@@ -59,7 +59,7 @@ def test_heic_from_a_phone_is_converted():
     heic = encode(Image.new("RGB", (40, 30), (10, 200, 30)), "HEIF")
     assert sniff_mime(heic) == "image/heic"
     prepared = prepare_upload(heic, "IMG_0001.HEIC")
-    assert prepared.mime_type == "image/png" and (prepared.width, prepared.height) == (40, 30)
+    assert prepared.mime_type == "image/jpeg" and (prepared.width, prepared.height) == (40, 30)
 
 
 def test_animated_gif_uses_its_first_frame_and_says_so():
@@ -78,8 +78,8 @@ def test_unusual_colour_modes_become_plain_rgb(mode, fmt):
     prepared = prepare_upload(encode(image, fmt), f"odd.{fmt.lower()}")
     decoded = Image.open(io.BytesIO(prepared.data))
     assert decoded.mode in ("RGB", "RGBA", "L") and decoded.size == (16, 16)
-    if mode == "CMYK":
-        assert prepared.mime_type == "image/png"
+    if mode == "CMYK":  # a photo stays a photo: RGB JPEG
+        assert prepared.mime_type == "image/jpeg" and decoded.mode == "RGB"
 
 
 def test_plain_images_are_kept_byte_for_byte():
@@ -120,3 +120,41 @@ def test_empty_and_over_long_prompts(service, fake):
     turn = service.turns.reject(conversation.id, "x" * 100_000, [], InvalidInput("too long"))
     assert turn.status == TurnStatus.FAILED and len(turn.parts[0].text) == 100_000
     assert len("y" * MAX_PROMPT_CHARS) == MAX_PROMPT_CHARS and service.send(conversation.id, "y" * MAX_PROMPT_CHARS).ok
+
+
+def _phone_photo(size=(6000, 4000)) -> bytes:
+    """A 6000x4000 JPEG with GPS and camera EXIF, as a phone takes it."""
+    small = Image.frombytes("RGB", (60, 40), bytes((i * 7) % 256 for i in range(60 * 40 * 3)))
+    image = small.resize(size, Image.Resampling.BICUBIC)
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # camera make
+    exif[0x0112] = 6  # rotated: the picture is upright only once the orientation is applied
+    gps = exif.get_ifd(0x8825)
+    gps[2] = (52.0, 22.0, 1.0)  # latitude
+    gps[4] = (4.0, 54.0, 1.0)  # longitude
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=92, exif=exif)
+    return buf.getvalue()
+
+
+def test_a_phone_photo_is_sent_at_the_models_size_without_its_location_and_kept_full_size():
+    photo = _phone_photo()
+    prepared = prepare_upload(photo, "IMG_2041.JPG", max_bytes=40 * 1_048_576)
+    # Orientation applied first (6 = rotate 90), then downscaled to the long side the model uses.
+    assert (prepared.width, prepared.height) == (1365, 2048) and prepared.mime_type == "image/jpeg"
+    assert len(prepared.data) < len(photo) / 3
+    sent = Image.open(io.BytesIO(prepared.data))
+    assert not sent.getexif() and 0x8825 not in sent.getexif()  # no GPS, no camera data upstream
+    assert "location (GPS)" in prepared.note and "4000×6000" in prepared.note  # the upright size is named
+    original = Image.open(io.BytesIO(prepared.original))
+    assert original.size == (4000, 6000) and not original.getexif()  # full size, upright, clean
+
+
+def test_a_phone_photo_through_the_service_weighs_what_the_model_needs(service, fake):
+    photo = _phone_photo()
+    upload = service.images.add_upload(photo, "IMG_2041.JPG")
+    conversation = service.new_conversation()
+    assert service.send(conversation.id, "put this on a beach", [upload.image.hash]).ok
+    assert fake.body_sizes[-1] < 0.6 * len(photo) * 4 / 3  # measured: the request, not the file
+    data, mime = service.images.download(upload.image.hash)
+    assert mime == "image/jpeg" and Image.open(io.BytesIO(data)).size == (4000, 6000)

@@ -310,11 +310,16 @@ def test_redo_continue_and_search_grounding(app_env, settings, fake):
 
     latest = exchanges[-1].reply
     at.button(key=f"branch-{latest.id}").click().run()
+    assert "session" not in at.query_params  # Continue creates nothing until something is sent
+    assert len(svc.conversations()) == 1
+    assert any("Continuing from" in c.value for c in at.caption)
+    settle(at.chat_input[0].set_value("now in winter").run())
     branch = at.query_params["session"]
     branch = branch[0] if isinstance(branch, list) else branch
     assert branch != conversation.id
-    assert svc.drafts(branch) == [latest.result_image.image_hash]
-    assert any("Attached to your next message" in c.value for c in at.caption)
+    created = svc.conversation(branch)
+    assert created.title.startswith("From: ")
+    assert [p.image_hash for p in created.turns[0].parts if p.image_hash] == [latest.result_image.image_hash]
 
 
 def test_typing_4k_16_9_sets_the_output_and_the_sidebar_follows(app_env, settings, fake):

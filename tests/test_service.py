@@ -10,7 +10,7 @@ from werkzeug import Response
 
 from core.errors import InvalidInput
 from core.service import StudioService
-from core.values import TurnStatus
+from core.values import Seed, TurnStatus
 from tests.fake_gemini import google_error, html_response, image_bytes, json_response
 
 
@@ -142,11 +142,12 @@ def test_model_is_fixed_once_the_conversation_has_turns(service, fake):
     switched = service.switch_model(conversation.id, "gemini-3-pro-image-preview")
     assert switched.id == conversation.id and switched.model == "gemini-3-pro-image-preview"
     assert service.send(conversation.id, "a cat").ok
-    branch = service.switch_model(conversation.id, "gemini-3.1-flash-image-preview")
-    assert branch.id != conversation.id
+    held = service.switch_model(conversation.id, "gemini-3.1-flash-image-preview")
     seed = service.conversation(conversation.id).latest_image.image_hash
-    assert service.drafts(branch.id) == [seed]
-    assert service.send(branch.id, "continue", service.drafts(branch.id)).ok
+    assert isinstance(held, Seed) and held.image_hash == seed and held.model == "gemini-3.1-flash-image-preview"
+    assert len(service.conversations()) == 1  # nothing is created until a message is sent
+    branch = service.from_seed(held)
+    assert service.send(branch.id, "continue", [held.image_hash]).ok
     sent = fake.requests[-1]["contents"]
     assert (
         len(sent) == 1

@@ -13,9 +13,13 @@ from core.config import Settings, load_settings
 from core.errors import NotFound
 from core.images import make_preview
 from core.service import StudioService
-from core.values import Conversation
+from core.values import Conversation, Seed
 
 STUDIO_PAGE = "pages/studio.py"
+# A Seed (core.values) this tab holds for a new conversation: Continue, or a switch of model.
+SEED_KEY = "seed"
+# (model id, settings) chosen in the sidebar before a new conversation's first message.
+DRAFT_SETTINGS_KEY = "new-conversation-settings"
 CONVERSATIONS_PAGE = "pages/conversations.py"
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<&$:])")
 
@@ -57,6 +61,15 @@ def service() -> StudioService:
 def open_conversation_id() -> str | None:
     value = st.query_params.get("session")
     return value or None
+
+
+def hold_seed(seed: Seed) -> None:
+    """Open a new conversation in this tab with this seed waiting in its input."""
+    st.session_state[SEED_KEY] = seed
+    st.session_state[DRAFT_SETTINGS_KEY] = (seed.model, seed.settings)
+    st.session_state.pop("model-new", None)  # the seed's model, not whatever the picker last held
+    st.query_params.clear()
+    st.rerun()
 
 
 def visible_key(conversation_id: str) -> str:

@@ -10,10 +10,10 @@ import streamlit as st
 from core.catalog import ModelSpec
 from core.replay import ReplayPlan
 from core.service import StudioService
-from core.values import Conversation, GenerationSettings
-from ui.common import CONVERSATIONS_PAGE, plain, preview
+from core.values import Conversation, GenerationSettings, Seed
+from ui.common import CONVERSATIONS_PAGE, DRAFT_SETTINGS_KEY, hold_seed, plain, preview
 
-DEFAULT_KEY = "new-conversation-settings"
+DEFAULT_KEY = DRAFT_SETTINGS_KEY
 
 
 def _generation_key(conversation_id: str) -> str:
@@ -55,9 +55,9 @@ def _model_picker(svc: StudioService, conversation: Conversation | None, current
             others = [m for m in svc.catalog.offered() if m.id != current.id]
             target = st.selectbox("New model", [m.id for m in others], format_func=labels.get, key="switch-target")
             if target and st.button("Start new conversation", type="primary"):
-                branch = svc.switch_model(conversation.id, target)
-                st.query_params["session"] = branch.id
-                st.rerun()
+                seed = svc.switch_model(conversation.id, target)
+                if isinstance(seed, Seed):
+                    hold_seed(seed)
         return current
     spec = svc.catalog.get(chosen)
     if conversation is not None and chosen != conversation.model:

@@ -10,7 +10,7 @@ from core.errors import StudioError
 from core.images import EXTENSIONS
 from core.service import StudioService
 from core.values import Conversation, Exchange, Turn, TurnStatus
-from ui.common import plain, preview
+from ui.common import hold_seed, plain, preview
 
 ADVICE = {
     "bad_key": "Check `COMETAPI_KEY`.",
@@ -35,6 +35,23 @@ def render_user(svc: StudioService, turn: Turn) -> None:
                 with columns[i % len(columns)]:
                     assert part.image_hash is not None
                     preview(svc, part.image_hash, width=180)
+                    _download_upload(svc, turn, part.image_hash, i)
+
+
+def _download_upload(svc: StudioService, turn: Turn, image_hash: str, index: int) -> None:
+    def full_size() -> bytes:
+        return svc.images.download(image_hash)[0]
+
+    st.download_button(
+        "Original",
+        data=full_size,
+        file_name=f"upload-{turn.id}-{index + 1}",
+        icon=":material/download:",
+        type="tertiary",
+        key=f"upload-{turn.id}-{index}",
+        on_click="ignore",
+        help="The picture as you attached it, full size (location and camera data removed)",
+    )
 
 
 def _settings_caption(turn: Turn) -> str:
@@ -113,11 +130,9 @@ def _actions(
             "Continue",
             icon=":material/call_split:",
             key=f"branch-{turn.id}",
-            help="Start a new conversation seeded with this image",
+            help="Start a new conversation from this image (created when you send its first message)",
         ):
-            branch = svc.continue_from(conversation.id, image_hash)
-            st.query_params["session"] = branch.id
-            st.rerun()
+            hold_seed(svc.continue_from(conversation.id, image_hash))
         if last and not late:
             st.button(
                 "Redo",
