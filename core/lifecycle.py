@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from core.database import Database
@@ -134,6 +134,22 @@ class TurnLife:
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise refused
+
+    def remove(self, turn_id: int) -> bool:
+        """Delete a user turn that never became part of the conversation (failed, cancelled,
+        interrupted or retried), with whatever reply it got; a replayed turn is never removed."""
+        removable = (*(s.value for s in TurnStatus if s.retryable), TurnStatus.REPLACED.value)
+        with self.db.write() as db:
+            conversation_id = db.scalar(select(TurnRow.conversation_id).where(TurnRow.id == turn_id))
+            if conversation_id is None:
+                return False
+            touch(db, conversation_id)
+            gone = db.execute(
+                delete(TurnRow).where(TurnRow.id == turn_id, TurnRow.role == "user", TurnRow.status.in_(removable))
+            ).rowcount  # type: ignore[attr-defined]
+            if gone:
+                db.execute(delete(TurnRow).where(TurnRow.reply_to_id == turn_id))
+            return bool(gone)
 
     # Running ------------------------------------------------------------------------------
 

@@ -196,6 +196,11 @@ class StudioService:
         self.runner.submit(turn.id)
         return turn
 
+    def queue_resend(self, request_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
+        turn = self.turns.resend(request_id, text, seen=seen)
+        self.runner.submit(turn.id)
+        return turn
+
     def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False) -> Turn:
         turn = self.turns.regenerate(reply_id, seen=seen)
         self.runner.submit(turn.id)

@@ -129,14 +129,26 @@ class Store:
         turn_count = (
             select(func.count()).where(TurnRow.conversation_id == ConversationRow.id, TurnRow.role == "user")
         ).scalar_subquery()
-        # The newest image of the conversation, model results first, for the thumbnail.
-        thumbnail = (
-            select(PartRow.image_hash)
-            .join(TurnRow, PartRow.turn_id == TurnRow.id)
-            .where(TurnRow.conversation_id == ConversationRow.id, PartRow.kind == "image", PartRow.thought.is_not(True))
-            .order_by(TurnRow.position.desc(), PartRow.position.desc())
-            .limit(1)
-        ).scalar_subquery()
+
+        # The thumbnail is a result: the newest image the model made, else the newest upload of a
+        # turn that was sent; never a refused upload or a draft the model only thought about.
+        def newest_image(role: str) -> Any:
+            return (
+                select(PartRow.image_hash)
+                .join(TurnRow, PartRow.turn_id == TurnRow.id)
+                .where(
+                    TurnRow.conversation_id == ConversationRow.id,
+                    TurnRow.role == role,
+                    TurnRow.status == TurnStatus.OK.value,
+                    PartRow.kind == "image",
+                    PartRow.thought.is_not(True),
+                )
+                .order_by(TurnRow.position.desc(), PartRow.position.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+
+        thumbnail = func.coalesce(newest_image("model"), newest_image("user"))
         query = select(
             ConversationRow.id,
             ConversationRow.title,

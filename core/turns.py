@@ -165,6 +165,24 @@ class TurnService:
             raise InvalidInput("Only a turn that failed, was cancelled or was interrupted can be retried.")
         return self._again(old, seen=seen, replace=[old.id])
 
+    def resend(self, request_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
+        """Edit a turn that did not go through and send it again: the new words with its images;
+        the old attempt stays visible, marked as retried."""
+        old = self.store.turn(request_id)
+        if old.role != "user" or not (old.status.retryable or old.lapsed(utcnow())):
+            raise InvalidInput("Only a turn that failed, was cancelled or was interrupted can be edited and resent.")
+        hashes = [p.image_hash for p in old.parts if p.image_hash]
+        conversation = self.store.conversation(old.conversation_id, with_turns=False)
+        spec = self.catalog.get(conversation.model)
+        _check(spec, text.strip(), hashes)
+        parts = self._user_parts(text.strip(), hashes, strict=True)
+        self._check_size(parts)
+        return self._add(conversation, spec, text.strip(), parts, seen=seen, replace=[old.id])
+
+    def remove(self, request_id: int) -> bool:
+        """Remove a turn that never became part of the conversation (a failed or cancelled one)."""
+        return self.life.remove(request_id)
+
     def regenerate(self, reply_id: int, *, seen: int | bool | None = False) -> Turn:
         """Ask again for this answer (by its id): the old answer stays visible but is no longer
         part of what the model sees. Checked and changed in one transaction."""
@@ -363,6 +381,16 @@ class TurnService:
     def _scrub(self, text: str) -> str:
         key = self.settings.api_key.reveal()
         return text.replace(key, "***") if key else text
+
+
+# Failures that the same words and images can never get past: Retry would fail again.
+PERMANENT = frozenset({"bad_input", "too_large", "bad_settings"})
+
+
+def can_retry(turn: Turn) -> bool:
+    """Retry is offered only where it can succeed; otherwise Edit and resend, or Remove."""
+    has_content = any((p.kind == "text" and (p.text or "").strip()) or p.image_hash for p in turn.parts)
+    return turn.status.retryable and has_content and (turn.error_kind or "") not in PERMANENT
 
 
 def _check(spec: ModelSpec, text: str, hashes: list[str]) -> None:

@@ -436,3 +436,46 @@ def test_cancel_while_generating_keeps_the_words_and_nothing_is_replayed(browser
         server.stop()
     assert len(fake.requests) == 2
     assert fake.requests[-1]["contents"] == [{"role": "user", "parts": [{"text": "a castle in fog"}]}]
+
+
+HOSTILE = (
+    "<style>html,body,*{display:none!important}</style>"
+    '<form action="http://127.0.0.1:9/steal"><input name="password" placeholder="Password">'
+    '<button id="login">Log in</button></form>'
+    "<script>window.parent.document.body.innerHTML = 'PWNED'; document.title = 'script ran'</script>"
+    '<a href="https://www.google.com/search?q=x">weather in Paris</a>'
+)
+
+
+def test_hostile_search_markup_stays_inside_its_frame(browser, fake, settings):
+    original = fake.answer
+
+    def with_hostile_grounding(body):  # type: ignore[no-untyped-def]
+        payload = original(body)
+        payload["candidates"][0]["groundingMetadata"] = {
+            "webSearchQueries": ["weather in Paris"],
+            "searchEntryPoint": {"renderedContent": HOSTILE},
+        }
+        return payload
+
+    fake.answer = with_hostile_grounding
+    server = StudioServer(fake_env(settings)).start()
+    try:
+        page = open_studio(browser, server.url)
+        send(page, "weather in Paris as a poster")
+        page.get_by_text("Result 1").wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        frame_el = page.locator("iframe[title='Google Search suggestions']")
+        frame_el.wait_for(timeout=10_000)
+        sandbox = frame_el.get_attribute("sandbox")
+        inner = frame_el.element_handle().content_frame()
+        inside_title = inner.evaluate("() => document.title")
+        inside_origin = inner.evaluate("() => window.origin")
+        page.screenshot(path=str(ARTIFACTS / "browser-hostile-search.png"), full_page=True)
+        body = page.inner_text("body")
+    finally:
+        server.stop()
+    assert "allow-scripts" not in sandbox and "allow-same-origin" not in sandbox and "allow-forms" not in sandbox
+    assert inside_title != "script ran"  # the script never ran, inside or out
+    assert inside_origin == "null"  # an opaque origin: nothing inside can reach the app
+    assert "PWNED" not in body and "Result 1" in body  # the app is untouched and still visible

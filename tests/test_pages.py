@@ -57,7 +57,12 @@ def sidebar_widget(widgets, label: str):  # type: ignore[no-untyped-def]
 
 
 def all_text(at: AppTest) -> str:
-    parts = [e.value for e in at.markdown] + [e.value for e in at.caption] + [e.value for e in at.error]
+    parts = (
+        [e.value for e in at.markdown]
+        + [e.value for e in at.text]
+        + [e.value for e in at.caption]
+        + [e.value for e in at.error]
+    )
     parts += [e.value for e in at.warning] + [e.value for e in at.info] + [e.value for e in at.title]
     return "\n".join(str(p) for p in parts)
 
@@ -94,7 +99,7 @@ def test_errors_render_as_messages_in_the_chat_with_the_words_kept(app_env, fake
     assert not at.exception
     assert any("missing a thought\\_signature" in e.value for e in at.error)
     assert any(b.label == "Retry" for b in at.button)
-    assert any("\\<b\\>bold\\</b\\> \\*\\*stars\\*\\*" in m.value for m in at.markdown)
+    assert any(t.value == "<b>bold</b> **stars** and an emoji 🍌" for t in at.text)  # as typed, not parsed
     settle(next(b for b in at.button if b.label == "Retry").click().run())
     assert not at.exception
     assert "Result 1" in all_text(at)
@@ -188,9 +193,29 @@ def test_a_100k_prompt_is_kept_not_sent(app_env, fake, settings):
     assert any("100,000 characters" in e.value and "shorten it" in e.value for e in at.error)
     svc = StudioService.from_settings(settings)
     assert len(svc.conversation(svc.conversations()[0].id).turns[0].parts[0].text) == 99_999
-    next(b for b in at.button if b.label == "Retry").click().run()  # retry cannot fix it: a note, no crash
-    assert not at.exception and fake.requests == []
-    assert any("at most 32,000" in t.proto.body for t in at.get("toast"))
+    # Retry could never succeed, so it is not offered: Edit and resend, or Remove.
+    assert not any(b.label == "Retry" for b in at.button)
+    turn_id = svc.conversation(svc.conversations()[0].id).turns[0].id
+    at.text_area(key=f"edit-{turn_id}").set_value("long, but short enough now")
+    settle(at.button(key=f"resend-{turn_id}").click().run())
+    assert not at.exception and len(fake.requests) == 1
+    assert fake.requests[0]["contents"][-1]["parts"] == [{"text": "long, but short enough now"}]
+    assert svc.store.turn(turn_id).status == TurnStatus.REPLACED  # the attempt stays, marked as retried
+    assert any("Result 1" in m.value for m in at.markdown)
+
+
+def test_a_failed_turn_can_be_removed(app_env, fake, settings):
+    fake.then(google_error(400, "INVALID_ARGUMENT", "refused"))
+    at = studio()
+    settle(at.chat_input[0].set_value("a message the service refuses").run())
+    svc = StudioService.from_settings(settings)
+    conversation = svc.conversations()[0].id
+    failed = svc.conversation(conversation).turns[0]
+    assert any(b.label == "Retry" for b in at.button)  # a 400 may pass next time: Retry is offered
+    at.button(key=f"remove-{failed.id}").click().run()
+    at.run()
+    assert svc.conversation(conversation).turns == []
+    assert not any("a message the service refuses" in t.value for t in at.text)
 
 
 MARKUP = "<script>alert('x')</script> <img src=x onerror=alert(1)> **bold** [link](http://x) שלום مرحبا 🍌 $x^2$"
@@ -210,12 +235,11 @@ def test_markup_in_prompts_and_model_text_shows_as_text(app_env, fake):
     settle(at.chat_input[0].set_value(MARKUP).run())
     at.run()
     assert not at.exception
-    shown = [m.value for m in at.markdown if "script" in m.value]
-    assert len(shown) == 2  # the prompt and the model's words
-    for value in shown:
-        assert "\\<script\\>" in value and "\\*\\*bold\\*\\*" in value and "\\[link\\]" in value
-        assert "שלום مرحبا 🍌" in value and "\\$x^2\\$" in value
-    assert not any(m.proto.allow_html for m in at.markdown if "script" in m.value)
+    assert [t.value for t in at.text if "script" in t.value] == [MARKUP]  # the prompt: text, never parsed
+    model = [m for m in at.markdown if "script" in m.value]
+    assert len(model) == 1  # the model's words: safe Markdown
+    assert not model[0].proto.allow_html and "\\$x^2\\$" in model[0].value  # no raw HTML, no maths
+    assert "http:\u2060//x" in model[0].value  # nothing from the wire turns into an autolink or icon
 
 
 def test_long_conversations_show_the_latest_turns_and_earlier_on_request(app_env, settings, fake):
@@ -224,14 +248,14 @@ def test_long_conversations_show_the_latest_turns_and_earlier_on_request(app_env
     for n in range(7):
         svc.send(conversation.id, f"edit {n}")
     at = studio(session=conversation.id)
-    shown = [m.value for m in at.markdown if m.value.startswith("edit")]
+    shown = [t.value for t in at.text if t.value.startswith("edit")]
     assert shown == ["edit 4", "edit 5", "edit 6"]
     earlier = next(b for b in at.button if b.label.startswith("Show earlier"))
     assert "4 hidden" in earlier.label
     earlier.click().run()
-    assert [m.value for m in at.markdown if m.value.startswith("edit")] == [f"edit {n}" for n in range(1, 7)]
+    assert [t.value for t in at.text if t.value.startswith("edit")] == [f"edit {n}" for n in range(1, 7)]
     next(b for b in at.button if b.label.startswith("Show earlier")).click().run()
-    assert [m.value for m in at.markdown if m.value.startswith("edit")] == [f"edit {n}" for n in range(7)]
+    assert [t.value for t in at.text if t.value.startswith("edit")] == [f"edit {n}" for n in range(7)]
     assert not any(b.label.startswith("Show earlier") for b in at.button)
     window = svc.conversation(conversation.id, visible=2)
     assert [t.parts_loaded for t in window.turns] == [False] * 10 + [True] * 4
@@ -298,7 +322,9 @@ def test_redo_continue_and_search_grounding(app_env, settings, fake):
     settle(at.chat_input[0].set_value("weather in Paris as a poster").run())
     at.run()
     assert fake.requests[-1]["tools"] == [{"google_search": {}}]
-    assert any("weather in Paris" in h.proto.body for h in at.get("html"))  # Google's search chip is shown
+    frames = [m.value for m in at.markdown if m.value.startswith("<iframe")]
+    assert len(frames) == 1 and 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in frames[0]
+    assert "&lt;div class=&#x27;chip&#x27;&gt;weather in Paris" in frames[0]  # Google's chip, inside only
     assert any("Searched for: weather in Paris" in c.value for c in at.caption)
 
     settle(at.button(key=f"regen-{svc.conversation(conversation.id).turns[1].id}").click().run())

@@ -193,3 +193,20 @@ def test_a_turn_queued_but_never_handed_to_a_worker_lapses_instead_of_waiting_fo
     assert service.retry(started.id).ok
     assert seen == [TurnStatus.RUNNING]  # while the call runs, it shows as working
     service.close()
+
+
+def test_the_thumbnail_is_the_latest_result_not_a_refused_upload(service, fake):
+    conversation = service.new_conversation()
+    photo = service.images.add_upload(image_bytes((30, 30), (1, 2, 3)), "product.png").image.hash
+    assert service.conversations()[0].thumbnail_hash is None
+    first = service.send(conversation.id, "put it on a beach", [photo])
+    result = first.reply.result_image.image_hash
+    assert service.conversations()[0].thumbnail_hash == result
+    refused = service.images.add_upload(image_bytes((31, 31), (9, 9, 9)), "other.png").image.hash
+    fake.then(google_error(400, "INVALID_ARGUMENT", "refused"))
+    assert not service.send(conversation.id, "use this instead", [refused]).ok
+    assert service.conversations()[0].thumbnail_hash == result  # the refused upload does not stand for it
+    only_upload = service.new_conversation()
+    fake.then(google_error(400, "INVALID_ARGUMENT", "refused"))
+    service.send(only_upload.id, "never answered", [refused])
+    assert next(s for s in service.conversations() if s.id == only_upload.id).thumbnail_hash is None

@@ -21,6 +21,9 @@ SEED_KEY = "seed"
 # (model id, settings) chosen in the sidebar before a new conversation's first message.
 DRAFT_SETTINGS_KEY = "new-conversation-settings"
 CONVERSATIONS_PAGE = "pages/conversations.py"
+_WORD_JOINER = "\u2060"
+# Streamlit's Markdown turns these into typographic characters in any text node.
+_TYPOGRAPHY = re.compile(r"<->|->|<-|--|>=|<=|~=")
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<&$:])")
 
 
@@ -98,8 +101,19 @@ def load_open_conversation(svc: StudioService, visible: int | None = None) -> Co
 
 
 def plain(text: str) -> str:
-    """Markdown-escaped text: prompts and model words show as typed, never as live markup."""
+    """Text shown as typed wherever Streamlit reads Markdown (titles, labels, captions): escaped,
+    and with an invisible word joiner where Streamlit would otherwise turn `--` into a dash,
+    `->` into an arrow, `:material/home:` into an icon or a bare URL into a link."""
+    text = _TYPOGRAPHY.sub(lambda m: _WORD_JOINER.join(m.group(0)), text)
+    text = text.replace(":", ":" + _WORD_JOINER).replace("www.", "www" + _WORD_JOINER + ".")
     return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def safe_markdown(text: str) -> str:
+    """Model text and thought summaries: their Markdown (bold, lists) renders, but nothing from
+    the wire becomes an icon, a colour directive, maths or raw HTML."""
+    text = text.replace(":", ":" + _WORD_JOINER).replace("$", "\\$")
+    return _TYPOGRAPHY.sub(lambda m: _WORD_JOINER.join(m.group(0)), text)
 
 
 def offline_banner(svc: StudioService) -> None:

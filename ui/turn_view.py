@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import streamlit as st
@@ -9,8 +10,9 @@ import streamlit as st
 from core.errors import StudioError
 from core.images import EXTENSIONS
 from core.service import StudioService
+from core.turns import MAX_PROMPT_CHARS, can_retry
 from core.values import Conversation, Exchange, Turn, TurnStatus
-from ui.common import hold_seed, plain, preview
+from ui.common import hold_seed, plain, preview, safe_markdown
 
 ADVICE = {
     "bad_key": "Check `COMETAPI_KEY`.",
@@ -22,12 +24,17 @@ ADVICE = {
     "bad_request": "If this keeps happening, use Continue on the latest image to go on in a fresh conversation.",
 }
 MODEL_AVATAR = ":material/palette:"
+# No allow-scripts, allow-same-origin or allow-forms: the markup can neither run nor post.
+SEARCH_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
+# A frame without scripts cannot report its height; Google's chip row fits in this.
+SEARCH_FRAME_PX = 110
 
 
 def render_user(svc: StudioService, turn: Turn) -> None:
     with st.chat_message("user"):
         if turn.text:
-            st.markdown(plain(turn.text))
+            # Exactly as typed: no Markdown, no icons, no typographic replacements, no autolinks.
+            st.text(turn.text, width="stretch")
         images = [p for p in turn.parts if p.kind == "image" and p.image_hash]
         if images:
             columns = st.columns(min(len(images), 4))
@@ -68,9 +75,9 @@ def _settings_caption(turn: Turn) -> str:
             tokens += f" ({usage['thoughtsTokenCount']:,} thinking)"
         bits.append(tokens)
     if turn.finish_reason:
-        bits.append(turn.finish_reason)
+        bits.append(plain(turn.finish_reason))
     if turn.model_version:
-        bits.append(turn.model_version)
+        bits.append(plain(turn.model_version))
     return " · ".join(bits)
 
 
@@ -80,9 +87,19 @@ def _thinking(svc: StudioService, turn: Turn) -> None:
     with st.expander("Thinking", icon=":material/psychology:", expanded=False):
         for part in turn.thoughts:
             if part.kind == "text" and part.text:
-                st.markdown(plain(part.text))
+                st.markdown(safe_markdown(part.text))
             elif part.kind == "image" and part.image_hash:
                 preview(svc, part.image_hash, width=240, caption="Draft")
+
+
+def search_frame(rendered: str) -> str:
+    """Google's search suggestions, shown as Google asks, in a frame that cannot touch the app:
+    sandboxed with no same-origin, no scripts and no forms (links still open, in a new tab)."""
+    return (
+        f'<iframe sandbox="{SEARCH_SANDBOX}" referrerpolicy="no-referrer" title="Google Search suggestions" '
+        f'srcdoc="{html.escape(rendered, quote=True)}" '
+        f'style="width:100%;height:{SEARCH_FRAME_PX}px;border:0;overflow:auto"></iframe>'
+    )
 
 
 def _grounding(grounding: dict[str, Any] | None) -> None:
@@ -90,11 +107,11 @@ def _grounding(grounding: dict[str, Any] | None) -> None:
         return
     queries = grounding.get("webSearchQueries") or []
     if queries:
-        st.caption("Searched for: " + ", ".join(plain(q) for q in queries))
+        st.caption("Searched for: " + ", ".join(plain(str(q)) for q in queries))
     rendered = (grounding.get("searchEntryPoint") or {}).get("renderedContent")
-    if rendered:
-        # Google asks apps to show its search suggestions; st.html sanitises the markup.
-        st.html(rendered)
+    if isinstance(rendered, str) and rendered:
+        # The frame's own markup is ours; what Google sent is only ever inside srcdoc, escaped.
+        st.markdown(search_frame(rendered), unsafe_allow_html=True)
 
 
 def act(svc: StudioService, kind: str, turn_id: int, seen: int | None) -> None:
@@ -103,6 +120,10 @@ def act(svc: StudioService, kind: str, turn_id: int, seen: int | None) -> None:
     try:
         if kind == "retry":
             svc.queue_retry(turn_id, seen=seen)
+        elif kind == "resend":
+            svc.queue_resend(turn_id, st.session_state.get(f"edit-{turn_id}", ""), seen=seen)
+        elif kind == "remove":
+            svc.turns.remove(turn_id)
         else:
             svc.queue_regenerate(turn_id, seen=seen)
     except StudioError as error:
@@ -152,13 +173,41 @@ def render_failure(svc: StudioService, conversation: Conversation, turn: Turn, r
         else:
             advice = ADVICE.get(turn.error_kind or "", "")
             st.error(plain(message) + (f"  \n{advice}" if advice else ""), icon=":material/error:")
-        st.button(
-            "Send again" if turn.error_kind in ("stale", "busy", "cancelled") else "Retry",
-            icon=":material/replay:",
-            key=f"retry-{turn.id}",
-            on_click=act,
-            args=(svc, "retry", turn.id, conversation.version),
-        )
+        with st.container(horizontal=True):
+            if can_retry(turn):
+                st.button(
+                    "Send again" if turn.error_kind in ("stale", "busy", "cancelled") else "Retry",
+                    icon=":material/replay:",
+                    key=f"retry-{turn.id}",
+                    on_click=act,
+                    args=(svc, "retry", turn.id, conversation.version),
+                )
+            with st.popover("Edit and resend", icon=":material/edit:"):
+                st.text_area(
+                    "Your message",
+                    value=turn.text,
+                    key=f"edit-{turn.id}",
+                    height=160,
+                    help=f"At most {MAX_PROMPT_CHARS:,} characters.",
+                )
+                st.caption(
+                    f"{len(st.session_state.get(f'edit-{turn.id}', turn.text)):,} / {MAX_PROMPT_CHARS:,} characters"
+                )
+                st.button(
+                    "Send",
+                    type="primary",
+                    key=f"resend-{turn.id}",
+                    on_click=act,
+                    args=(svc, "resend", turn.id, conversation.version),
+                )
+            st.button(
+                "Remove",
+                icon=":material/delete:",
+                key=f"remove-{turn.id}",
+                on_click=act,
+                args=(svc, "remove", turn.id, conversation.version),
+                help="Removes this attempt from the conversation; nothing of it was sent to the model's memory",
+            )
         if reply is not None:
             _late_or_partial(svc, conversation, reply)
             if reply.settings:
@@ -205,7 +254,7 @@ def render_exchange(svc: StudioService, conversation: Conversation, exchange: Ex
     with st.chat_message("assistant", avatar=MODEL_AVATAR):
         _thinking(svc, reply)
         if reply.text:
-            st.markdown(plain(reply.text))
+            st.markdown(safe_markdown(reply.text))
         image = reply.result_image
         if image is not None and image.image_hash:
             # A column, not a pixel width: st.image then serves the stored preview untouched.
