@@ -22,7 +22,7 @@ for summary in summaries:
         thumb, body, actions = st.columns([1, 4, 2], vertical_alignment="center")
         with thumb:
             if summary.thumbnail_hash:
-                preview(svc, summary.thumbnail_hash, width=96)
+                preview(svc, summary.thumbnail_hash, width=96, alt=f"Latest image of {summary.title}")
             else:
                 st.caption("No image yet")
         with body:

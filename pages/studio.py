@@ -90,7 +90,7 @@ def render_seed(svc: StudioService) -> None:
         return
     st.caption(f"Continuing from “{plain(seed.title)}”: this image goes with your first message.")
     if seed.image_hash:
-        preview(svc, seed.image_hash, width=160)
+        preview(svc, seed.image_hash, width=160, alt=f"Image from {seed.title}, attached to your first message")
     if st.button("Remove", key="unseed", type="tertiary", icon=":material/close:"):
         st.session_state.pop(SEED_KEY, None)
         st.rerun()

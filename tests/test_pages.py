@@ -361,3 +361,13 @@ def test_typing_4k_16_9_sets_the_output_and_the_sidebar_follows(app_env, setting
     ratio = sidebar_widget(at.selectbox, "Aspect ratio")
     assert ratio.value == "16:9"
     assert at.get("button_group")[0].value == "4K"
+
+
+def test_images_have_alt_text_and_results_are_announced(app_env, fake):
+    at = studio()
+    at.chat_input[0].upload("photo.png", image_bytes((20, 20)), "image/png")
+    settle(at.chat_input[0].set_value("a kite over the dunes").run())
+    alts = [i.proto.imgs[0].alt for i in at.get("image")]
+    assert "Your image 1, sent with: a kite over the dunes" in alts
+    assert "Result for: a kite over the dunes" in alts
+    assert any('aria-live="polite"' in h.proto.body and "New result: Result 1" in h.proto.body for h in at.get("html"))

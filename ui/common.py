@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 import re
 from typing import Any
@@ -131,12 +132,23 @@ def _thumbnail(_svc: StudioService, image_hash: str, width: int) -> tuple[bytes,
     return make_preview(found[0], max_width=width) if found else None
 
 
-def preview(svc: StudioService, image_hash: str, width: int | None = None, **kwargs: Any) -> None:
+def preview(svc: StudioService, image_hash: str, width: int | None = None, *, alt: str, **kwargs: Any) -> None:
     """Show an image from a stored display copy, already at the width shown and in the format
-    declared, so st.image passes the bytes through instead of re-encoding them on every rerun."""
+    declared, so st.image passes the bytes through instead of re-encoding them on every rerun.
+    `alt` is what a screen reader says: the words the image answers or belongs to."""
     found = svc.images.preview(image_hash) if width is None else _thumbnail(svc, image_hash, width)
     if found is None:
         st.caption(":material/broken_image: Preview unavailable: the studio cannot read this image, but it is kept.")
         return
     data, mime = found
-    st.image(data, output_format="PNG" if mime == "image/png" else "JPEG", width=width or "stretch", **kwargs)
+    st.image(
+        data, output_format="PNG" if mime == "image/png" else "JPEG", width=width or "stretch", alt=alt[:300], **kwargs
+    )
+
+
+def announce(message: str) -> None:
+    """A polite live region: screen readers say when a result or an error arrives."""
+    st.html(
+        '<div role="status" aria-live="polite" style="position:absolute;width:1px;height:1px;overflow:hidden;'
+        f'clip:rect(0 0 0 0)">{html.escape(message)}</div>'
+    )

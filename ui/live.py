@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.service import StudioService
 from core.values import Conversation, Turn, TurnStatus
-from ui.common import visible_key
+from ui.common import announce, visible_key
 from ui.turn_view import MODEL_AVATAR
 
 # How often an open tab looks for what changed: one small query when nothing did.
@@ -55,6 +55,21 @@ def _status(svc: StudioService, turn: Turn, place: int | None, now: dt.datetime)
         )
 
 
+def _news(conversation: Conversation) -> str:
+    """One line for screen readers about the newest turn; it changes only when the turn does."""
+    exchanges = conversation.exchanges
+    if not exchanges:
+        return ""
+    request, reply = exchanges[-1].request, exchanges[-1].reply
+    if request.status == TurnStatus.QUEUED:
+        return "Your message is queued."
+    if request.status == TurnStatus.RUNNING:
+        return "The model is working on your message."
+    if request.status == TurnStatus.OK and reply is not None:
+        return "New result: " + (reply.text[:200] or "an image") + "."
+    return f"Not done: {(request.error_message or request.status.value)[:200]}"
+
+
 def shown_version_key(conversation_id: str) -> str:
     return f"shown-version-{conversation_id}"
 
@@ -81,6 +96,7 @@ def _live(
     # What this tab shows is what its next message is sent against.
     st.session_state[shown_version_key(shown.id)] = shown.version
     render_history(svc, shown)
+    announce(_news(shown))
     places = svc.queue_places(list(states.values()))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for turn in states.values():

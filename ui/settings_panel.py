@@ -165,7 +165,7 @@ def render_recent(svc: StudioService, current_id: str | None) -> None:
         left, right = st.columns([1, 3], vertical_alignment="center")
         with left:
             if summary.thumbnail_hash:
-                preview(svc, summary.thumbnail_hash, width=48)
+                preview(svc, summary.thumbnail_hash, width=48, alt=f"Latest image of {summary.title}")
         with right:
             label = plain(summary.title)
             if st.button(label, key=f"recent-{summary.id}", type="tertiary", disabled=summary.id == current_id):

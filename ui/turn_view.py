@@ -41,7 +41,7 @@ def render_user(svc: StudioService, turn: Turn) -> None:
             for i, part in enumerate(images):
                 with columns[i % len(columns)]:
                     assert part.image_hash is not None
-                    preview(svc, part.image_hash, width=180)
+                    preview(svc, part.image_hash, width=180, alt=f"Your image {i + 1}, sent with: {turn.text[:200]}")
                     _download_upload(svc, turn, part.image_hash, i)
 
 
@@ -89,7 +89,9 @@ def _thinking(svc: StudioService, turn: Turn) -> None:
             if part.kind == "text" and part.text:
                 st.markdown(safe_markdown(part.text))
             elif part.kind == "image" and part.image_hash:
-                preview(svc, part.image_hash, width=240, caption="Draft")
+                preview(
+                    svc, part.image_hash, width=240, caption="Draft", alt="A draft the model sketched while thinking"
+                )
 
 
 def search_frame(rendered: str) -> str:
@@ -225,7 +227,7 @@ def _late_or_partial(svc: StudioService, conversation: Conversation, reply: Turn
     )
     frame, _ = st.columns([3, 2])
     with frame:
-        preview(svc, image.image_hash)
+        preview(svc, image.image_hash, alt="An answer that arrived after its turn was cancelled or retried")
         _actions(svc, conversation, reply, image.image_hash, last=False, late=True)
 
 
@@ -242,7 +244,7 @@ def render_exchange(svc: StudioService, conversation: Conversation, exchange: Ex
             with st.chat_message("assistant", avatar=MODEL_AVATAR):
                 with st.expander("Earlier answer, replaced by a regeneration", icon=":material/history:"):
                     if reply.result_image and reply.result_image.image_hash:
-                        preview(svc, reply.result_image.image_hash, width=240)
+                        preview(svc, reply.result_image.image_hash, width=240, alt="An earlier answer, replaced")
         elif reply is not None and reply.status == TurnStatus.OK:
             with st.chat_message("assistant", avatar=MODEL_AVATAR):
                 _late_or_partial(svc, conversation, reply)
@@ -260,7 +262,7 @@ def render_exchange(svc: StudioService, conversation: Conversation, exchange: Ex
             # A column, not a pixel width: st.image then serves the stored preview untouched.
             frame, _ = st.columns([3, 2])
             with frame:
-                preview(svc, image.image_hash)
+                preview(svc, image.image_hash, alt=f"Result for: {request.text[:200] or 'your image'}")
                 _actions(svc, conversation, reply, image.image_hash, last)
         _grounding(reply.grounding)
         st.caption(_settings_caption(reply))
