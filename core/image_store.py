@@ -72,14 +72,24 @@ class ImageStore:
     def info(self, image_hash: str) -> StoredImage | None:
         with self.db.read() as db:
             row = db.execute(
-                select(ImageRow.hash, ImageRow.mime_type, ImageRow.width, ImageRow.height, ImageRow.size_bytes).where(
-                    ImageRow.hash == image_hash
-                )
+                select(
+                    ImageRow.hash,
+                    ImageRow.mime_type,
+                    ImageRow.width,
+                    ImageRow.height,
+                    ImageRow.size_bytes,
+                    ImageRow.original_hash,
+                ).where(ImageRow.hash == image_hash)
             ).first()
         if row is None:
             return None
         return StoredImage(
-            hash=row.hash, mime_type=row.mime_type, width=row.width, height=row.height, size_bytes=row.size_bytes
+            hash=row.hash,
+            mime_type=row.mime_type,
+            width=row.width,
+            height=row.height,
+            size_bytes=row.size_bytes,
+            original_hash=row.original_hash,
         )
 
     def preview(self, image_hash: str) -> tuple[bytes, str] | None:
@@ -88,11 +98,6 @@ class ImageStore:
         if row is None or row[0] is None:
             return None
         return row[0], row[1] or "image/png"
-
-    def original(self, image_hash: str) -> str | None:
-        """The full-size upload this image was made from, if it was sent smaller."""
-        with self.db.read() as db:
-            return db.scalar(select(ImageRow.original_hash).where(ImageRow.hash == image_hash))
 
     def set_preview(self, image_hash: str, preview: bytes, mime: str) -> None:
         with self.db.write() as db:

@@ -43,7 +43,8 @@ class ImageLibrary:
 
     def download(self, image_hash: str) -> tuple[bytes, str]:
         """What Download gives for an image: the full-size original of a downscaled upload."""
-        target = self.store.original(image_hash) or image_hash
+        info = self.info(image_hash)
+        target = (info.original_hash if info else None) or image_hash
         data = self.store.data(target)
         return data, images.sniff_mime(data) or "application/octet-stream"
 
@@ -55,7 +56,12 @@ class ImageLibrary:
             sniffed, width, height = images.describe(data)
             mime = mime or sniffed
         info = StoredImage(
-            hash=images.content_hash(data), mime_type=mime, width=width, height=height, size_bytes=len(data)
+            hash=images.content_hash(data),
+            mime_type=mime,
+            width=width,
+            height=height,
+            size_bytes=len(data),
+            original_hash=original_hash,
         )
         if not self.store.has(info.hash):
             self.store.put(info, data, _preview_or_none(data), original_hash)

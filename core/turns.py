@@ -382,15 +382,17 @@ class TurnService:
         key = self.settings.api_key.reveal()
         return text.replace(key, "***") if key else text
 
-
-# Failures that the same words and images can never get past: Retry would fail again.
-PERMANENT = frozenset({"bad_input", "too_large", "bad_settings"})
-
-
-def can_retry(turn: Turn) -> bool:
-    """Retry is offered only where it can succeed; otherwise Edit and resend, or Remove."""
-    has_content = any((p.kind == "text" and (p.text or "").strip()) or p.image_hash for p in turn.parts)
-    return turn.status.retryable and has_content and (turn.error_kind or "") not in PERMANENT
+    def can_retry(self, turn: Turn, spec: ModelSpec) -> bool:
+        """Retry is offered only where it can succeed: the turn as stored (its words and the
+        images that could be read) passes every check; otherwise Edit and resend, or Remove."""
+        if not turn.status.retryable or not turn.parts_loaded or turn.error_kind in ("too_large", "bad_settings"):
+            return False
+        hashes = [p.image_hash for p in turn.parts if p.image_hash]
+        try:
+            _check(spec, turn.text.strip(), hashes)
+        except InvalidInput:
+            return False
+        return True
 
 
 def _check(spec: ModelSpec, text: str, hashes: list[str]) -> None:

@@ -186,6 +186,8 @@ class StoredImage:
     width: int
     height: int
     size_bytes: int
+    # Set on an upload that was sent smaller than it came: the full-size one, for Download.
+    original_hash: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -52,7 +52,6 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
     conversation, hashes = ensure_conversation(svc, conversation)
     st.session_state.pop(SEED_KEY, None)  # from here on the seed image is in this message
     problems: list[str] = []
-    advice = "Retry sends your words with the images that could be read."
     for file in files:
         try:
             upload = svc.images.add_upload(file.getvalue(), file.name)
@@ -63,11 +62,13 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
         if upload.note:
             st.toast(upload.note, icon=":material/info:")
     if len(text) > MAX_PROMPT_CHARS:
-        problems.append(f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}.")
-        advice = "Copy it from above, shorten it and send it again."
+        problems.append(
+            f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}. "
+            "Shorten it with Edit and resend."
+        )
     try:
         if problems:
-            raise InvalidInput(" ".join([*problems, advice]))
+            raise InvalidInput(" ".join(problems))
         request = svc.queue(conversation.id, text, hashes, seen=seen)
     except StudioError as error:
         # Nothing is sent, and nothing is lost: the words and good images stay as a failed turn.

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.service import StudioService
+from core.values import TurnStatus
 from tests.conftest import API_KEY, ROOT
 from tests.fake_gemini import image_bytes
 
@@ -479,3 +480,69 @@ def test_hostile_search_markup_stays_inside_its_frame(browser, fake, settings):
     assert inside_title != "script ran"  # the script never ran, inside or out
     assert inside_origin == "null"  # an opaque origin: nothing inside can reach the app
     assert "PWNED" not in body and "Result 1" in body  # the app is untouched and still visible
+
+
+def test_nothing_typed_or_attached_is_lost_and_text_shows_as_typed(browser, fake, settings, tmp_path):
+    env = {**fake_env(settings), "STUDIO_MAX_UPLOAD_MB": "1"}
+    server = StudioServer(env).start()
+    typed = "a -- b -> c :material/home: see https://example.com/x"
+    small = []
+    for n in range(15):
+        path = tmp_path / f"ref{n:02d}.png"
+        path.write_bytes(image_bytes((16, 16), (n * 15, 40, 90)))
+        small.append(str(path))
+    big = tmp_path / "huge.png"
+    big.write_bytes(image_bytes((700, 700), noise=True))  # ~1.4 MB: over the 1 MB cap
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    try:
+        page = open_studio(browser, server.url)
+        send(page, typed)
+        page.get_by_text("Result 1").wait_for(timeout=30_000)
+        bubble = page.locator("[data-testid=stChatMessage]").first
+        assert bubble.inner_text().strip().endswith(typed)  # no dash, arrow or icon
+        assert bubble.locator("a").count() == 0  # and no link
+        title = page.locator("h1").first.inner_text().replace("\u2060", "")
+        assert title.startswith("a -- b -> c :material/home:")
+
+        page.set_input_files("[data-testid=stChatInput] input[type=file]", small)  # 15, for a limit of 14
+        page.wait_for_timeout(800)
+        send(page, "use all of these")
+        page.get_by_text("accepts at most 14 images").first.wait_for(timeout=20_000)
+        assert page.get_by_text("use all of these").count() >= 1
+
+        page.set_input_files("[data-testid=stChatInput] input[type=file]", str(big))
+        page.wait_for_timeout(800)
+        send(page, "and this big one")
+        page.get_by_text("the limit is 1 MB").first.wait_for(timeout=20_000)
+        assert page.get_by_text("and this big one").count() >= 1
+
+        page.set_input_files("[data-testid=stChatInput] input[type=file]", str(empty))
+        page.wait_for_timeout(800)
+        page.locator("[data-testid=stChatInput] textarea").press("Enter")
+        page.get_by_text("is empty (0 bytes)").first.wait_for(timeout=20_000)
+        page.screenshot(path=str(ARTIFACTS / "browser-kept-input.png"), full_page=True)
+
+        # A half-typed prompt stays with its conversation when the person opens another one.
+        url = page.url
+        other = browser.new_page(viewport={"width": 1300, "height": 900})
+        other.goto(server.url)
+        other.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        send(other, "a second conversation")
+        other.get_by_text("Result 2").wait_for(timeout=30_000)
+        other.close()
+        page.goto(url)
+        page.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        page.fill("[data-testid=stChatInput] textarea", "half-typed for the first one")
+        page.get_by_role("button", name="a second conversation", exact=True).click()
+        page.get_by_text("Result 2").wait_for(timeout=30_000)
+        assert page.locator("[data-testid=stChatInput] textarea").input_value() == ""
+    finally:
+        server.stop()
+    assert len(fake.requests) == 2  # only the two messages that could go out went out
+    svc = StudioService.from_settings(settings)
+    first = next(s for s in svc.conversations() if s.title.startswith("a -- b"))
+    turns = [t for t in svc.conversation(first.id).turns if t.role == "user"]
+    kept = {t.parts[0].text if t.parts and t.parts[0].kind == "text" else "": t for t in turns}
+    assert len([p for p in kept["use all of these"].parts if p.kind == "image"]) == 15  # every image kept
+    assert kept["and this big one"].status == TurnStatus.FAILED

@@ -190,7 +190,7 @@ def test_a_100k_prompt_is_kept_not_sent(app_env, fake, settings):
     settle(at.chat_input[0].set_value("long " * 20_000).run())
     at.run()
     assert not at.exception and fake.requests == []
-    assert any("100,000 characters" in e.value and "shorten it" in e.value for e in at.error)
+    assert any("100,000 characters" in e.value and "Shorten it with Edit and resend" in e.value for e in at.error)
     svc = StudioService.from_settings(settings)
     assert len(svc.conversation(svc.conversations()[0].id).turns[0].parts[0].text) == 99_999
     # Retry could never succeed, so it is not offered: Edit and resend, or Remove.
@@ -370,4 +370,7 @@ def test_images_have_alt_text_and_results_are_announced(app_env, fake):
     alts = [i.proto.imgs[0].alt for i in at.get("image")]
     assert "Your image 1, sent with: a kite over the dunes" in alts
     assert "Result for: a kite over the dunes" in alts
-    assert any('aria-live="polite"' in h.proto.body and "New result: Result 1" in h.proto.body for h in at.get("html"))
+    assert any(
+        'aria-live="polite"' in h.proto.body and "A new image is ready, for: a kite over the dunes" in h.proto.body
+        for h in at.get("html")
+    )

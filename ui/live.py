@@ -66,8 +66,8 @@ def _news(conversation: Conversation) -> str:
     if request.status == TurnStatus.RUNNING:
         return "The model is working on your message."
     if request.status == TurnStatus.OK and reply is not None:
-        return "New result: " + (reply.text[:200] or "an image") + "."
-    return f"Not done: {(request.error_message or request.status.value)[:200]}"
+        return f"A new image is ready, for: {request.text[:200] or 'your image'}"
+    return "Your last message did not go through; the chat says why, and your words are kept."
 
 
 def shown_version_key(conversation_id: str) -> str:

@@ -10,7 +10,7 @@ import streamlit as st
 from core.errors import StudioError
 from core.images import EXTENSIONS
 from core.service import StudioService
-from core.turns import MAX_PROMPT_CHARS, can_retry
+from core.turns import MAX_PROMPT_CHARS
 from core.values import Conversation, Exchange, Turn, TurnStatus
 from ui.common import hold_seed, plain, preview, safe_markdown
 
@@ -36,6 +36,8 @@ def render_user(svc: StudioService, turn: Turn) -> None:
             # Exactly as typed: no Markdown, no icons, no typographic replacements, no autolinks.
             st.text(turn.text, width="stretch")
         images = [p for p in turn.parts if p.kind == "image" and p.image_hash]
+        if not turn.text and not images and turn.parts_loaded:
+            st.caption("No words, and no attachment that could be read.")
         if images:
             columns = st.columns(min(len(images), 4))
             for i, part in enumerate(images):
@@ -46,6 +48,10 @@ def render_user(svc: StudioService, turn: Turn) -> None:
 
 
 def _download_upload(svc: StudioService, turn: Turn, image_hash: str, index: int) -> None:
+    info = svc.images.info(image_hash)
+    if info is None or not info.original_hash:
+        return  # sent as attached: nothing else to offer
+
     def full_size() -> bytes:
         return svc.images.download(image_hash)[0]
 
@@ -168,15 +174,22 @@ def _actions(
 
 
 def render_failure(svc: StudioService, conversation: Conversation, turn: Turn, reply: Turn | None) -> None:
+    retry = svc.turns.can_retry(turn, svc.catalog.get(conversation.model))
     with st.chat_message("assistant", avatar=MODEL_AVATAR):
         message = turn.error_message or "This turn failed."
         if turn.status in (TurnStatus.INTERRUPTED, TurnStatus.CANCELLED) or turn.error_kind in ("stale", "busy"):
             st.warning(plain(message), icon=":material/pause_circle:")
         else:
             advice = ADVICE.get(turn.error_kind or "", "")
+            if turn.error_kind == "bad_input":
+                advice = (
+                    "Retry sends your words with the images that could be read."
+                    if retry
+                    else "Nothing here can be sent as it is: Edit and resend, or Remove it."
+                )
             st.error(plain(message) + (f"  \n{advice}" if advice else ""), icon=":material/error:")
         with st.container(horizontal=True):
-            if can_retry(turn):
+            if retry:
                 st.button(
                     "Send again" if turn.error_kind in ("stale", "busy", "cancelled") else "Retry",
                     icon=":material/replay:",
