@@ -45,6 +45,10 @@ class Settings:
     max_request_mb: float = 20.0
     max_upload_mb: float = 20.0
     models_file: str | None = None
+    # People (core/people.py): a proxy's header naming the person, domains let in, admins.
+    trusted_user_header: str | None = None
+    allowed_domains: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
     # Uploads are sent no longer than this on their long side (the full size is kept for Download).
     upload_long_side: int = 2048
     # How long a queued or running turn stays held without a heartbeat from its process.
@@ -94,6 +98,14 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         max_upload_mb=number("STUDIO_MAX_UPLOAD_MB", 20.0),
         models_file=get("STUDIO_MODELS_FILE") or None,
         lease_s=max(1.0, number("STUDIO_LEASE_S", 30.0)),
+        trusted_user_header=get("STUDIO_TRUSTED_USER_HEADER") or None,
+        allowed_domains=_words(get("STUDIO_ALLOWED_DOMAINS")),
+        admins=_words(get("STUDIO_ADMINS")),
         upload_long_side=int(max(256, number("STUDIO_UPLOAD_LONG_SIDE", 2048))),
         migrate_on_start=get("STUDIO_MIGRATE_ON_START", "1").lower() not in ("0", "false", "no", "off"),
     )
+
+
+def _words(raw: str) -> tuple[str, ...]:
+    """A comma- or space-separated list, lower-cased: `example.com, example.org`."""
+    return tuple(w.strip().lower().lstrip("@") for w in raw.replace(",", " ").split() if w.strip())

@@ -80,3 +80,9 @@ class ConversationBusy(StudioError):
     """A message sent while the conversation's previous turn is still being made."""
 
     kind = "busy"
+
+
+class Forbidden(StudioError):
+    """The person may read this but not change it (or not do this at all)."""
+
+    kind = "forbidden"

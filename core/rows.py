@@ -16,6 +16,9 @@ CONVERSATION_COLUMNS = (
     ConversationRow.created_at,
     ConversationRow.updated_at,
     ConversationRow.owner,
+    ConversationRow.visibility,
+    ConversationRow.deleted_at,
+    ConversationRow.share_token,
 )
 # What an off-screen turn needs: enough to pair, count and curate it.
 OUTLINE_COLUMNS = (
@@ -66,6 +69,9 @@ def conversation_value(row: Any, turns: list[Turn]) -> Conversation:
         updated_at=row.updated_at,
         owner=row.owner,
         turns=turns,
+        visibility=row.visibility or "private",
+        deleted_at=row.deleted_at,
+        share_token=row.share_token,
     )
 
 

@@ -27,6 +27,10 @@ class ConversationRow(Base):
     owner: Mapped[str | None] = mapped_column(String(200), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # Revision 0006: who may read it ("private" to its owner, or "team"), the trash, a share link.
+    visibility: Mapped[str] = mapped_column(String(10), default="private", server_default="private")
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    share_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Revision 0003; unused since 0004: attachments and seeds belong to the tab, not the row.
     draft_images: Mapped[list[str] | None] = mapped_column(JSON)
 
@@ -108,3 +112,16 @@ class ImageRow(Base):
     preview_mime: Mapped[str | None] = mapped_column(String(50))
     # Revision 0005: an upload sent smaller than it came; this is the full-size one, for Download.
     original_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditRow(Base):
+    """Who shared, unshared, copied, deleted, restored what, and when (revision 0006)."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(30))
+    conversation_id: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -17,11 +17,14 @@ from core.config import Settings
 from core.errors import InvalidInput
 from core.library import ImageLibrary
 from core.lifecycle import INTERRUPTED_MESSAGE, TurnLife
+from core.people import User
 from core.runner import TurnRunner, process_identity
 from core.schema import utcnow
+from core.sharing import SharingStore
 from core.store import Store
 from core.turns import NEW_TITLE, TurnOutcome, TurnService
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, TurnStatus
+from core.workspace import Workspace
 
 
 class StudioService:
@@ -50,6 +53,7 @@ class StudioService:
             library=self.images,
             owner=owner,
         )
+        self.sharing = SharingStore(store.db)
         self.runner = TurnRunner(self.life, self.turns.execute, owner=owner, workers=workers, lease_s=settings.lease_s)
 
     @classmethod
@@ -57,6 +61,10 @@ class StudioService:
         store = Store(settings.database_url, run_migrations=settings.migrate_on_start)
         client = GeminiClient(settings, **client_options)
         return cls(settings, store, client, load_catalog(settings.models_file), workers=workers)
+
+    def as_user(self, user: User) -> Workspace:
+        """The studio as this person sees it: what entries (pages, a CLI, an API) talk to."""
+        return Workspace(self, user)
 
     @property
     def settings(self) -> Settings:

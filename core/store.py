@@ -125,7 +125,18 @@ class Store:
         turns = [turn_value(details[t.id], False, parts[t.id]) if t.id in wanted else outline_value(t) for t in outline]
         return conversation_value(head, turns)
 
-    def conversations(self, owner: str | None = None, limit: int = 200) -> list[ConversationSummary]:
+    def conversations(
+        self,
+        owner: str | None = None,
+        limit: int = 200,
+        *,
+        visibility: str | None = None,
+        deleted: bool = False,
+        search: str | None = None,
+        model: str | None = None,
+        offset: int = 0,
+    ) -> list[ConversationSummary]:
+        """Summaries, newest activity first. `search` looks in titles and in the words of prompts."""
         turn_count = (
             select(func.count()).where(TurnRow.conversation_id == ConversationRow.id, TurnRow.role == "user")
         ).scalar_subquery()
@@ -156,14 +167,45 @@ class Store:
             ConversationRow.updated_at,
             turn_count,
             thumbnail,
+            ConversationRow.owner,
+            ConversationRow.visibility,
+            ConversationRow.deleted_at,
         )
         if owner is not None:
             query = query.where(ConversationRow.owner == owner)
-        query = query.order_by(ConversationRow.updated_at.desc()).limit(limit)
+        if visibility is not None:
+            query = query.where(ConversationRow.visibility == visibility)
+        query = query.where(
+            ConversationRow.deleted_at.is_not(None) if deleted else ConversationRow.deleted_at.is_(None)
+        )
+        if model:
+            query = query.where(ConversationRow.model == model)
+        if search and search.strip():
+            pattern = f"%{search.strip().lower()}%"
+            in_prompts = (
+                select(TurnRow.id)
+                .join(PartRow, PartRow.turn_id == TurnRow.id)
+                .where(
+                    TurnRow.conversation_id == ConversationRow.id,
+                    TurnRow.role == "user",
+                    func.lower(PartRow.text).like(pattern),
+                )
+                .exists()
+            )
+            query = query.where(func.lower(ConversationRow.title).like(pattern) | in_prompts)
+        query = query.order_by(ConversationRow.updated_at.desc()).limit(limit).offset(offset)
         with self.read() as db:
             return [
                 ConversationSummary(
-                    id=row[0], title=row[1], model=row[2], updated_at=row[3], turn_count=row[4], thumbnail_hash=row[5]
+                    id=row[0],
+                    title=row[1],
+                    model=row[2],
+                    updated_at=row[3],
+                    turn_count=row[4],
+                    thumbnail_hash=row[5],
+                    owner=row[6],
+                    visibility=row[7] or "private",
+                    deleted_at=row[8],
                 )
                 for row in db.execute(query)
             ]

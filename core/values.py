@@ -146,6 +146,10 @@ class Conversation:
     updated_at: dt.datetime
     owner: str | None = None
     turns: list[Turn] = field(default_factory=list)
+    # "private" (its owner only) or "team" (every signed-in person may read and copy it).
+    visibility: str = "private"
+    deleted_at: dt.datetime | None = None
+    share_token: str | None = None
 
     @property
     def version(self) -> int | None:
@@ -198,6 +202,9 @@ class ConversationSummary:
     updated_at: dt.datetime
     turn_count: int
     thumbnail_hash: str | None
+    owner: str | None = None
+    visibility: str = "private"
+    deleted_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -170,6 +170,17 @@ def test_settings_are_limited_to_the_model_and_saved(app_env, settings, fake):
     assert turns[0].status == TurnStatus.OK
 
 
+def test_one_tab_never_reverts_another_tabs_settings(app_env, settings, fake):
+    svc = StudioService.from_settings(settings)
+    conversation = svc.new_conversation()
+    tab_a, tab_b = studio(session=conversation.id), studio(session=conversation.id)
+    sidebar_widget(tab_a.selectbox, "Aspect ratio").set_value("16:9").run()
+    sidebar_widget(tab_b.toggle, "Image only (no text)").set_value(True).run()  # B still shows 1:1
+    tab_b.run()
+    stored = svc.conversation(conversation.id).settings
+    assert stored.aspect_ratio == "16:9" and stored.image_only  # each wrote only its own change
+
+
 def test_a_bad_attachment_keeps_the_words_and_good_images_as_a_failed_turn(app_env, fake, settings):
     at = studio()
     at.chat_input[0].upload("notes.png", b"%PDF-1.7 this is a pdf", "image/png")

@@ -1,0 +1,102 @@
+"""Who is who: one `User` value, whichever way the person arrived.
+
+Three modes, chosen by configuration, decided here so every entry (pages, a CLI, an API) agrees:
+- sign-in with the company's identity provider (OIDC, `[auth]` in secrets.toml): the claims of
+  the signed-in person; `STUDIO_ALLOWED_DOMAINS` limits who gets in;
+- behind an authenticating proxy (`STUDIO_TRUSTED_USER_HEADER`, e.g. X-Forwarded-Email): the
+  person named by that request header, trusted only because the proxy is the sole way in;
+- embedded (neither): one local person, "you", on a studio that listens on localhost only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+LOCAL_EMAIL = "you@localhost"
+
+
+class Mode(StrEnum):
+    OIDC = "oidc"
+    PROXY = "proxy"
+    LOCAL = "local"
+
+
+@dataclass(frozen=True, kw_only=True)
+class User:
+    email: str
+    name: str
+    is_admin: bool = False
+    picture: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What the store records as owner and actor: the lower-cased email."""
+        return self.email.lower()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refusal:
+    """Nobody may come in (not signed in, or not from an allowed domain): show this, nothing else."""
+
+    message: str
+    can_sign_in: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeoplePolicy:
+    mode: Mode
+    allowed_domains: frozenset[str] = frozenset()
+    admins: frozenset[str] = frozenset()
+    user_header: str | None = None
+    name_header: str = "X-Forwarded-User"
+
+
+def policy_from(settings: Any, auth_configured: bool) -> PeoplePolicy:
+    header = getattr(settings, "trusted_user_header", None)
+    mode = Mode.PROXY if header else (Mode.OIDC if auth_configured else Mode.LOCAL)
+    return PeoplePolicy(
+        mode=mode,
+        allowed_domains=frozenset(getattr(settings, "allowed_domains", ()) or ()),
+        admins=frozenset(a.lower() for a in (getattr(settings, "admins", ()) or ())),
+        user_header=header,
+    )
+
+
+def _allowed(policy: PeoplePolicy, email: str) -> bool:
+    if not policy.allowed_domains:
+        return True
+    return email.rsplit("@", 1)[-1].lower() in policy.allowed_domains
+
+
+def identify(
+    policy: PeoplePolicy, claims: Mapping[str, Any] | None, headers: Mapping[str, str] | None
+) -> User | Refusal:
+    """The person behind this request, or why there is nobody."""
+    if policy.mode == Mode.LOCAL:
+        return User(email=LOCAL_EMAIL, name="you", is_admin=True)
+    if policy.mode == Mode.PROXY:
+        found = {k.lower(): v for k, v in (headers or {}).items()}
+        email = (found.get((policy.user_header or "").lower()) or "").strip()
+        if "@" not in email:
+            return Refusal(message="This studio is reached through the company's sign-in; nobody is signed in.")
+        if not _allowed(policy, email):
+            return Refusal(message=f"{email} may not use this studio. Ask an admin to let your domain in.")
+        name = (found.get(policy.name_header.lower()) or email.split("@")[0]).strip()
+        return User(email=email, name=name, is_admin=email.lower() in policy.admins)
+    claims = claims or {}
+    if not claims.get("is_logged_in"):
+        return Refusal(message="Sign in to use the studio.", can_sign_in=True)
+    email = str(claims.get("email") or "").strip()
+    if "@" not in email or claims.get("email_verified") is False:
+        return Refusal(message="Your sign-in did not give a verified email address.", can_sign_in=True)
+    if not _allowed(policy, email):
+        return Refusal(message=f"{email} may not use this studio. Ask an admin to let your domain in.")
+    return User(
+        email=email,
+        name=str(claims.get("name") or email.split("@")[0]),
+        is_admin=email.lower() in policy.admins,
+        picture=claims.get("picture") if isinstance(claims.get("picture"), str) else None,
+    )

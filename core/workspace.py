@@ -1,0 +1,220 @@
+"""The studio as one person sees it: every verb takes the acting person and applies the rules
+of core/access.py before it reaches the service. Pages (and any other entry) use this, never
+the service directly, so nobody can read, change or spend through another person's work."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core import access
+from core.errors import Forbidden, InvalidInput, NotFound, StudioError
+from core.people import User
+from core.replay import ReplayPlan
+from core.store import NO_CONVERSATION
+from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn
+
+if TYPE_CHECKING:
+    from core.audit_view import AuditEntry
+    from core.service import StudioService
+
+READ_ONLY = "Only its owner can change this conversation. Make a copy to go on from it."
+
+
+class Workspace:
+    def __init__(self, service: StudioService, user: User) -> None:
+        self.service = service
+        self.user = user
+        self.catalog = service.catalog
+        self.images = service.images
+        self.settings = service.settings
+        self.offline = service.offline
+        self.workers = service.runner.workers
+        self.fit_settings = service.fit_settings
+
+    # Reading ------------------------------------------------------------------------------
+
+    def _head(self, conversation_id: str, token: str | None = None) -> Conversation:
+        try:
+            head = self.service.store.conversation(conversation_id, with_turns=False)
+        except NotFound:
+            raise NotFound(NO_CONVERSATION) from None
+        by_link = bool(token) and self.service.sharing.by_token(token or "") == conversation_id
+        if not access.can_read(self.user, head, by_link=by_link):
+            raise NotFound(NO_CONVERSATION)  # the same words as a missing one: nothing leaks
+        return head
+
+    def _owned(self, conversation_id: str) -> Conversation:
+        head = self._head(conversation_id)
+        if not access.can_own(self.user, head):
+            raise Forbidden(READ_ONLY)
+        return head
+
+    def _owned_turn(self, turn_id: int) -> Turn:
+        try:
+            turn = self.service.store.turn(turn_id)
+        except NotFound:
+            raise NotFound("That turn no longer exists.") from None
+        self._owned(turn.conversation_id)
+        return turn
+
+    def can_change(self, conversation: Conversation) -> bool:
+        return access.can_own(self.user, conversation)
+
+    def conversation(
+        self, conversation_id: str, visible: int | None = None, *, token: str | None = None
+    ) -> Conversation:
+        self._head(conversation_id, token)
+        return self.service.conversation(conversation_id, visible)
+
+    def by_link(self, token: str) -> str:
+        found = self.service.sharing.by_token(token)
+        if found is None:
+            raise NotFound("That share link does not work any more (it may have been revoked).")
+        return found
+
+    def watch(self, conversation_id: str, turn_ids: set[int], token: str | None = None) -> tuple[int | None, dict]:
+        self._head(conversation_id, token)
+        return self.service.watch(conversation_id, turn_ids)
+
+    def queue_places(self, turns: list[Turn]) -> dict[int, int]:
+        return self.service.queue_places(turns)
+
+    def conversations(
+        self,
+        tab: str = "mine",
+        *,
+        limit: int = 200,
+        offset: int = 0,
+        search: str | None = None,
+        model: str | None = None,
+    ) -> list[ConversationSummary]:
+        store = self.service.store
+        if tab == "team":
+            found = store.conversations(
+                None, limit + 1, visibility=access.TEAM, search=search, model=model, offset=offset
+            )
+            return [s for s in found if not access.is_owner(self.user, s)][:limit]
+        if tab == "trash":
+            owner = None if self.user.is_admin else self.user.key
+            return store.conversations(owner, limit, deleted=True, search=search, model=model, offset=offset)
+        return store.conversations(self.user.key, limit, search=search, model=model, offset=offset)
+
+    def meter(self, conversation: Conversation, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
+        return self.service.turns.meter(conversation, text, image_hashes)
+
+    def can_retry(self, turn: Turn, conversation: Conversation) -> bool:
+        spec = self.catalog.get(conversation.model)
+        return access.can_own(self.user, conversation) and self.service.turns.can_retry(turn, spec)
+
+    def download(self, conversation_id: str, image_hash: str, token: str | None = None) -> tuple[bytes, str]:
+        """An image, only through a conversation this person may read that holds it."""
+        self._head(conversation_id, token)
+        if not self.service.sharing.image_in(conversation_id, image_hash):
+            raise NotFound("That image is not part of this conversation.")
+        return self.images.download(image_hash)
+
+    # Conversations ------------------------------------------------------------------------
+
+    def new_conversation(self, model: str | None = None, settings: GenerationSettings | None = None) -> Conversation:
+        return self.service.new_conversation(model, settings, owner=self.user.key)
+
+    def from_seed(self, seed: Seed) -> Conversation:
+        self._head(seed.source_id)
+        return self.service.from_seed(seed, owner=self.user.key)
+
+    def continue_from(self, conversation_id: str, image_hash: str, token: str | None = None) -> Seed:
+        self._head(conversation_id, token)
+        if not self.service.sharing.image_in(conversation_id, image_hash):
+            raise NotFound("That image is not part of this conversation.")
+        return self.service.continue_from(conversation_id, image_hash)
+
+    def switch_model(self, conversation_id: str, model: str) -> Conversation | Seed:
+        self._owned(conversation_id)
+        return self.service.switch_model(conversation_id, model)
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        self._owned(conversation_id)
+        self.service.rename(conversation_id, title)
+
+    def update_settings(self, conversation_id: str, settings: GenerationSettings) -> GenerationSettings:
+        self._owned(conversation_id)
+        return self.service.update_settings(conversation_id, settings)
+
+    def change_settings(self, conversation_id: str, **changes: Any) -> GenerationSettings:
+        self._owned(conversation_id)
+        return self.service.change_settings(conversation_id, **changes)
+
+    def share(self, conversation_id: str, team: bool) -> None:
+        self._owned(conversation_id)
+        self.service.sharing.set_visibility(conversation_id, access.TEAM if team else access.PRIVATE, self.user.key)
+
+    def create_link(self, conversation_id: str) -> str:
+        self._owned(conversation_id)
+        return self.service.sharing.create_link(conversation_id, self.user.key)
+
+    def revoke_link(self, conversation_id: str) -> None:
+        self._owned(conversation_id)
+        self.service.sharing.revoke_link(conversation_id, self.user.key)
+
+    def copy(self, conversation_id: str, token: str | None = None) -> str:
+        """Make a copy of your own, from which you go on: the same history, replayed exactly."""
+        self._head(conversation_id, token)
+        return self.service.sharing.copy(conversation_id, self.user.key, self.user.key)
+
+    def delete(self, conversation_id: str) -> None:
+        """To the trash: kept for 30 days, restorable."""
+        self._owned(conversation_id)
+        self.service.sharing.trash(conversation_id, self.user.key)
+
+    def restore(self, conversation_id: str) -> None:
+        head = self._head(conversation_id)
+        if not access.can_restore(self.user, head):
+            raise Forbidden("Only its owner or an admin can restore this conversation.")
+        self.service.sharing.restore(conversation_id, self.user.key)
+
+    def delete_forever(self, conversation_id: str) -> None:
+        head = self._head(conversation_id)
+        if not access.can_restore(self.user, head) or head.deleted_at is None:
+            raise Forbidden("Only a conversation in the trash can be deleted forever, by its owner or an admin.")
+        self.service.sharing.purge(conversation_id, self.user.key)
+
+    def audit_log(self, limit: int = 200) -> list[AuditEntry]:
+        if not self.user.is_admin:
+            raise Forbidden("Only admins can see the audit log.")
+        from core.audit_view import entries
+
+        return entries(self.service.sharing.log(limit))
+
+    # Turns --------------------------------------------------------------------------------
+
+    def queue(
+        self, conversation_id: str, text: str, image_hashes: list[str] | None = None, *, seen: int | bool | None = False
+    ) -> Turn:
+        self._owned(conversation_id)
+        return self.service.queue(conversation_id, text, image_hashes, seen=seen)
+
+    def reject(self, conversation_id: str, text: str, image_hashes: list[str], reason: StudioError) -> Turn:
+        self._owned(conversation_id)
+        return self.service.turns.reject(conversation_id, text, image_hashes, reason)
+
+    def queue_retry(self, turn_id: int, *, seen: int | bool | None = False) -> Turn:
+        self._owned_turn(turn_id)
+        return self.service.queue_retry(turn_id, seen=seen)
+
+    def queue_resend(self, turn_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
+        self._owned_turn(turn_id)
+        return self.service.queue_resend(turn_id, text, seen=seen)
+
+    def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False) -> Turn:
+        self._owned_turn(reply_id)
+        return self.service.queue_regenerate(reply_id, seen=seen)
+
+    def cancel(self, turn_id: int) -> Any:
+        self._owned_turn(turn_id)
+        return self.service.turns.cancel(turn_id)
+
+    def remove(self, turn_id: int) -> bool:
+        self._owned_turn(turn_id)
+        if not self.service.turns.remove(turn_id):
+            raise InvalidInput("Only a turn that did not go through can be removed.")
+        return True

@@ -1,0 +1,175 @@
+"""Whose work is whose, in the core: two people and an admin, every verb, on SQLite and
+PostgreSQL. Someone who may not read a conversation learns nothing of it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from core.errors import Forbidden, NotFound
+from core.people import Mode, PeoplePolicy, Refusal, User, identify
+from core.values import TurnStatus
+
+ANN = User(email="ann@example.com", name="Ann")
+BOB = User(email="bob@example.com", name="Bob")
+ADMIN = User(email="boss@example.com", name="Boss", is_admin=True)
+
+
+def wait_until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def db_url(both_db_url):
+    return both_db_url
+
+
+@pytest.fixture
+def people(service):
+    return service.as_user(ANN), service.as_user(BOB), service.as_user(ADMIN)
+
+
+def test_a_private_conversation_is_invisible_to_another_person_by_every_verb(service, fake, people):
+    ann, bob, admin = people
+    mine = ann.new_conversation()
+    sent = ann.queue(mine.id, "Ann's secret product")
+    wait_until(lambda: service.store.turn(sent.id).status == TurnStatus.OK)
+    reply = service.store.reply_to(sent.id)
+    image = reply.result_image.image_hash
+    not_found = [
+        lambda: bob.conversation(mine.id),
+        lambda: bob.watch(mine.id, set()),
+        lambda: bob.queue(mine.id, "hijack"),
+        lambda: bob.queue_retry(sent.id),
+        lambda: bob.queue_regenerate(reply.id),
+        lambda: bob.cancel(sent.id),
+        lambda: bob.rename(mine.id, "mine now"),
+        lambda: bob.change_settings(mine.id, aspect_ratio="16:9"),
+        lambda: bob.share(mine.id, True),
+        lambda: bob.create_link(mine.id),
+        lambda: bob.copy(mine.id),
+        lambda: bob.delete(mine.id),
+        lambda: bob.restore(mine.id),
+        lambda: bob.download(mine.id, image),
+        lambda: bob.continue_from(mine.id, image),
+    ]
+    for verb in not_found:
+        with pytest.raises(NotFound) as raised:
+            verb()
+        assert "Ann" not in raised.value.message and "secret" not in raised.value.message
+    assert bob.conversations("mine") == [] and bob.conversations("team") == []
+    # Knowing an image's hash gives nothing: only a readable conversation that holds it serves it.
+    other = bob.new_conversation()
+    with pytest.raises(NotFound):
+        bob.download(other.id, image)
+    # The admin can open everything, read-only.
+    assert admin.conversation(mine.id).title == "Ann's secret product"
+    with pytest.raises(Forbidden):
+        admin.queue(mine.id, "an admin does not write in Ann's work")
+    assert len(fake.requests) == 1
+
+
+def test_sharing_with_the_team_lets_others_read_and_copy_and_go_on_exactly(service, fake, people):
+    ann, bob, _admin = people
+    mine = ann.new_conversation()
+    assert service.send(mine.id, "a red bicycle").ok
+    assert service.send(mine.id, "make it blue").ok
+    ann.share(mine.id, True)
+    assert [s.id for s in bob.conversations("team")] == [mine.id]
+    shown = bob.conversation(mine.id)
+    assert len(shown.exchanges) == 2
+    with pytest.raises(Forbidden):  # read-only for Bob
+        bob.queue(mine.id, "add a bell")
+    copy_id = bob.copy(mine.id)
+    assert [s.id for s in bob.conversations("mine")] == [copy_id]
+    added = bob.queue(copy_id, "add a bell")
+    wait_until(lambda: service.store.turn(added.id).status == TurnStatus.OK)
+    last = fake.requests[-1]["contents"]
+    assert [c["role"] for c in last] == ["user", "model", "user", "model", "user"]
+    # The copy replays Ann's exchanges exactly, signatures and all: the strict fake accepted them.
+    assert [json.dumps(c) for c in last if c["role"] == "model"] == [json.dumps(c) for c in fake.issued[:2]]
+    ann.share(mine.id, False)
+    with pytest.raises(NotFound):
+        bob.conversation(mine.id)
+    assert bob.conversation(copy_id)  # the copy is Bob's own
+
+
+def test_a_share_link_opens_read_only_for_signed_in_colleagues_until_revoked(service, fake, people):
+    ann, bob, _admin = people
+    mine = ann.new_conversation()
+    assert service.send(mine.id, "a lighthouse").ok
+    token = ann.create_link(mine.id)
+    assert bob.by_link(token) == mine.id
+    assert bob.conversation(mine.id, token=token).title == "a lighthouse"
+    with pytest.raises(NotFound):
+        bob.conversation(mine.id)  # without the link: nothing
+    with pytest.raises(NotFound):  # a link lets a colleague read and copy, never write
+        bob.queue(mine.id, "not through a link")
+    copy_id = bob.copy(mine.id, token=token)
+    assert bob.conversation(copy_id).turns
+    ann.revoke_link(mine.id)
+    with pytest.raises(NotFound):
+        bob.by_link(token)
+    with pytest.raises(NotFound):
+        bob.conversation(mine.id, token=token)
+
+
+def test_trash_instead_of_loss_restore_delete_forever_and_the_audit_log(service, fake, people):
+    ann, bob, admin = people
+    mine = ann.new_conversation()
+    assert service.send(mine.id, "a cathedral").ok
+    ann.share(mine.id, True)
+    ann.delete(mine.id)
+    assert ann.conversations("mine") == [] and [s.id for s in ann.conversations("trash")] == [mine.id]
+    with pytest.raises(NotFound):
+        bob.conversation(mine.id)  # shared, but in the trash: only its owner and admins
+    assert bob.conversations("team") == []
+    ann.restore(mine.id)
+    assert [s.id for s in ann.conversations("mine")] == [mine.id]
+    ann.delete(mine.id)
+    admin.restore(mine.id)  # admins can restore anything
+    ann.delete(mine.id)
+    with pytest.raises(NotFound):
+        bob.delete_forever(mine.id)
+    ann.delete_forever(mine.id)
+    with pytest.raises(NotFound):
+        ann.conversation(mine.id)
+    actions = [(e.actor, e.action) for e in admin.audit_log()]
+    assert ("ann@example.com", "deleted forever") in actions and ("boss@example.com", "restored") in actions
+    assert ("ann@example.com", "shared") in actions
+    with pytest.raises(Forbidden):
+        ann.audit_log()
+
+
+def test_nothing_is_purged_while_a_turn_in_it_is_running(service, fake, people):
+    ann, _bob, _admin = people
+    mine = ann.new_conversation()
+    turn = service.turns.start(mine.id, "still being made")  # queued, held by this process
+    ann.delete(mine.id)
+    with pytest.raises(Exception, match="still being made"):
+        ann.delete_forever(mine.id)
+    assert service.store.turn(turn.id)
+
+
+def test_who_is_who_in_each_mode():
+    local = identify(PeoplePolicy(mode=Mode.LOCAL), None, None)
+    assert isinstance(local, User) and local.name == "you"
+    proxy = PeoplePolicy(mode=Mode.PROXY, user_header="X-Forwarded-Email", allowed_domains=frozenset({"example.com"}))
+    person = identify(proxy, None, {"x-forwarded-email": "Ann@Example.com", "X-Forwarded-User": "Ann A."})
+    assert isinstance(person, User) and person.key == "ann@example.com" and person.name == "Ann A."
+    assert isinstance(identify(proxy, None, {}), Refusal)
+    assert isinstance(identify(proxy, None, {"X-Forwarded-Email": "eve@evil.example"}), Refusal)
+    oidc = PeoplePolicy(
+        mode=Mode.OIDC, admins=frozenset({"boss@example.com"}), allowed_domains=frozenset({"example.com"})
+    )
+    signed_out = identify(oidc, {"is_logged_in": False}, None)
+    assert isinstance(signed_out, Refusal) and signed_out.can_sign_in
+    boss = identify(oidc, {"is_logged_in": True, "email": "boss@example.com", "name": "Boss"}, None)
+    assert isinstance(boss, User) and boss.is_admin
+    refused = identify(oidc, {"is_logged_in": True, "email": "x@other.org"}, None)
+    assert isinstance(refused, Refusal) and "other.org" in refused.message
