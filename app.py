@@ -4,10 +4,16 @@ import logging
 
 import streamlit as st
 
+from ui.identity import current_user
+
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 st.set_page_config(page_title="Nano Banana Studio", page_icon="🍌", layout="wide")
+
+# Who is here decides everything else: with sign-in configured and nobody signed in, nothing of
+# the studio shows.
+current_user()
 
 studio = st.Page("pages/studio.py", title="Studio", icon=":material/brush:", default=True)
 conversations = st.Page("pages/conversations.py", title="Conversations", icon=":material/forum:")

@@ -17,7 +17,7 @@ from core.config import Settings
 from core.errors import InvalidInput
 from core.library import ImageLibrary
 from core.lifecycle import INTERRUPTED_MESSAGE, TurnLife
-from core.people import User
+from core.people import LOCAL_EMAIL, User
 from core.runner import TurnRunner, process_identity
 from core.schema import utcnow
 from core.sharing import SharingStore
@@ -94,7 +94,8 @@ class StudioService:
     ) -> Conversation:
         spec = self.catalog.get(model) if model else self.catalog.default
         chosen = self.fit_settings(spec, settings or GenerationSettings())
-        return self.store.create_conversation(title, spec.id, chosen, owner)
+        # Made without a person (a script, a test): it belongs to the embedded studio's one person.
+        return self.store.create_conversation(title, spec.id, chosen, owner or LOCAL_EMAIL)
 
     def from_seed(self, seed: Seed, owner: str | None = None) -> Conversation:
         """The seeded conversation, created when its first message is sent."""

@@ -8,10 +8,11 @@ import streamlit as st
 
 from core.errors import InvalidInput, StudioError
 from core.images import EXTENSIONS
-from core.service import StudioService
 from core.turns import MAX_PROMPT_CHARS
 from core.values import Conversation, Seed
-from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, service, visible_key
+from core.workspace import Workspace
+from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, share_token, visible_key
+from ui.identity import who_panel, workspace
 from ui.live import live_chat, shown_version_key
 from ui.router import ensure_router
 from ui.settings_panel import (
@@ -29,7 +30,7 @@ SHOWN_AT_FIRST = 3
 UPLOAD_TRANSPORT_MB = 200  # server.maxUploadSize in .streamlit/config.toml
 
 
-def ensure_conversation(svc: StudioService, conversation: Conversation | None) -> tuple[Conversation, list[str]]:
+def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tuple[Conversation, list[str]]:
     """The conversation to send to, created now if this is its first message (from a seed held
     by this tab, if any), and the seed's image to go with it."""
     if conversation is not None:
@@ -45,7 +46,7 @@ def ensure_conversation(svc: StudioService, conversation: Conversation | None) -
     return created, seeded
 
 
-def submit(svc: StudioService, conversation: Conversation | None, text: str, files: list) -> None:  # type: ignore[type-arg]
+def submit(svc: Workspace, conversation: Conversation | None, text: str, files: list) -> None:  # type: ignore[type-arg]
     """Queue the message for this process's runner, against the version this tab showed. Whatever
     cannot be sent stays in the conversation as a failed turn with its words and good images."""
     seen = st.session_state.get(shown_version_key(conversation.id), conversation.version) if conversation else None
@@ -72,7 +73,7 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
         request = svc.queue(conversation.id, text, hashes, seen=seen)
     except StudioError as error:
         # Nothing is sent, and nothing is lost: the words and good images stay as a failed turn.
-        svc.turns.reject(conversation.id, text, hashes, error)
+        svc.reject(conversation.id, text, hashes, error)
         st.session_state["flash"] = error.message
         st.rerun()
     if request.settings != conversation.settings:
@@ -84,7 +85,7 @@ def submit(svc: StudioService, conversation: Conversation | None, text: str, fil
     st.rerun()
 
 
-def render_seed(svc: StudioService) -> None:
+def render_seed(svc: Workspace) -> None:
     """A seed waits in the input of a new conversation: shown, removable, sent with the first message."""
     seed: Seed | None = st.session_state.get(SEED_KEY)
     if seed is None:
@@ -97,7 +98,7 @@ def render_seed(svc: StudioService) -> None:
         st.rerun()
 
 
-def render_history(svc: StudioService, conversation: Conversation) -> None:
+def render_history(svc: Workspace, conversation: Conversation) -> None:
     unseen: set[int] = st.session_state.get(f"unseen-{conversation.id}", set())
     exchanges = conversation.exchanges
     key = visible_key(conversation.id)
@@ -117,23 +118,44 @@ def render_history(svc: StudioService, conversation: Conversation) -> None:
             st.caption("The model no longer sees this turn: the conversation outgrew the request size limit.")
 
 
+def read_only(svc: Workspace, conversation: Conversation) -> None:
+    """Someone else's conversation (shared with the team, or by link): look, download, copy."""
+    whose = conversation.owner or "someone"
+    st.info(
+        f"This conversation is {plain(whose)}'s, shared with you to look at. Make a copy to go on from it: "
+        "the copy is yours, with the whole history, and the model picks up where it left off.",
+        icon=":material/visibility:",
+    )
+    if st.button("Make a copy", type="primary", icon=":material/content_copy:"):
+        copied = svc.copy(conversation.id, token=share_token(conversation.id))
+        st.query_params.clear()
+        st.query_params["session"] = copied
+        st.rerun()
+
+
 def main() -> None:
     ensure_router()
-    svc = service()
+    svc = workspace()
     if flash := st.session_state.pop("flash", None):
         st.toast(plain(flash), icon=":material/info:")
     conversation = load_open_conversation(svc, visible=SHOWN_AT_FIRST)
+    owner = conversation is None or svc.can_change(conversation)
     with st.sidebar:
         if st.button("New conversation", icon=":material/add:", type="primary", width="stretch"):
             st.session_state.pop(SEED_KEY, None)
             st.query_params.clear()
             st.rerun()
-        spec, _settings = render_settings(svc, conversation)
-        plan = svc.turns.meter(conversation) if conversation is not None and conversation.turns else None
-        if plan is not None and conversation is not None:
-            render_meter(plan, conversation)
+        plan = None
+        if owner:
+            spec, _settings = render_settings(svc, conversation)
+            plan = svc.meter(conversation) if conversation is not None and conversation.turns else None
+            if plan is not None and conversation is not None:
+                render_meter(plan, conversation)
+        else:
+            spec = svc.catalog.get(conversation.model) if conversation else svc.catalog.default
         st.divider()
         render_recent(svc, conversation.id if conversation else None)
+        who_panel(svc)
 
     offline_banner(svc)
     if conversation is None:
@@ -148,6 +170,9 @@ def main() -> None:
         st.session_state[f"unseen-{conversation.id}"] = {e.request.id for e in plan.dropped} if plan else set()
         live_chat(svc, conversation, render_history, SHOWN_AT_FIRST)
 
+    if not owner and conversation is not None:
+        read_only(svc, conversation)
+        return
     value = st.chat_input(
         "Describe an image, or an edit to the last one…",
         accept_file="multiple",

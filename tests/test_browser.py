@@ -546,3 +546,75 @@ def test_nothing_typed_or_attached_is_lost_and_text_shows_as_typed(browser, fake
     kept = {t.parts[0].text if t.parts and t.parts[0].kind == "text" else "": t for t in turns}
     assert len([p for p in kept["use all of these"].parts if p.kind == "image"]) == 15  # every image kept
     assert kept["and this big one"].status == TurnStatus.FAILED
+
+
+def test_two_people_behind_a_proxy_private_work_sharing_copy_and_trash(browser, fake, settings):
+    env = {**fake_env(settings), "STUDIO_TRUSTED_USER_HEADER": "X-Forwarded-Email", "STUDIO_ADMINS": ""}
+    server = StudioServer(env).start()
+    ann_ctx = browser.new_context(
+        extra_http_headers={"X-Forwarded-Email": "ann@example.com", "X-Forwarded-User": "Ann"}
+    )
+    bob_ctx = browser.new_context(
+        extra_http_headers={"X-Forwarded-Email": "bob@example.com", "X-Forwarded-User": "Bob"}
+    )
+    nobody = browser.new_context()
+    try:
+        ann = ann_ctx.new_page()
+        ann.goto(server.url)
+        ann.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        assert ann.get_by_text("Signed in as ann").count() == 1
+        send(ann, "Ann's secret launch poster")
+        ann.get_by_text("Result 1").wait_for(timeout=30_000)
+        send(ann, "make it gold")
+        ann.get_by_text("Result 2").wait_for(timeout=30_000)
+        ann.wait_for_function("() => location.search.includes('session=')")
+        link = ann.url
+
+        stranger = nobody.new_page()
+        stranger.goto(link)
+        stranger.get_by_text("nobody is signed in").wait_for(timeout=30_000)
+        assert stranger.get_by_text("secret").count() == 0
+
+        bob = bob_ctx.new_page()
+        bob.goto(link)  # by link: not found, and nothing of it
+        bob.get_by_text("does not exist").wait_for(timeout=30_000)
+        assert bob.get_by_text("secret").count() == 0 and bob.get_by_text("Result").count() == 0
+        bob.goto(f"{server.url}/conversations")
+        bob.get_by_text("No conversations yet").wait_for(timeout=30_000)
+        assert bob.get_by_text("secret").count() == 0
+
+        ann.goto(f"{server.url}/conversations")
+        ann.locator("[data-testid=stPopover] button").filter(has_text="Share").first.click()
+        ann.get_by_role("button", name="Share with the team").click()
+        ann.wait_for_timeout(1000)
+
+        bob.goto(link)
+        bob.get_by_text("Result 2").wait_for(timeout=30_000)
+        bob.get_by_text("shared with you to look at").wait_for(timeout=10_000)
+        assert bob.locator("[data-testid=stChatInput]").count() == 0  # read-only: no input
+        bob.get_by_role("button", name="Make a copy").click()
+        bob.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        send(bob, "add a bell")
+        bob.get_by_text("Result 3").wait_for(timeout=30_000)
+        bob.screenshot(path=str(ARTIFACTS / "browser-copy.png"), full_page=True)
+
+        ann.goto(f"{server.url}/conversations")
+        ann.get_by_role("button", name="Delete").first.click()
+        ann.get_by_text("Move this conversation to the trash").wait_for(timeout=10_000)
+        ann.get_by_role("button", name="Delete", exact=True).first.click()
+        ann.get_by_text("No conversations yet").wait_for(timeout=10_000)
+        ann.get_by_role("tab", name="Trash").click()
+        ann.get_by_role("button", name="Restore").first.click()
+        ann.wait_for_timeout(1000)
+        ann.get_by_role("tab", name="Mine").click()
+        ann.get_by_text("Ann's secret launch poster").first.wait_for(timeout=10_000)
+    finally:
+        server.stop()
+    last = fake.requests[-1]["contents"]
+    assert [p["text"] for m in last if m["role"] == "user" for p in m["parts"]] == [
+        "Ann's secret launch poster",
+        "make it gold",
+        "add a bell",
+    ]
+    # Bob's copy replays Ann's model turns exactly: the strict fake checked every signature.
+    assert [json.dumps(m) for m in last if m["role"] == "model"] == [json.dumps(m) for m in fake.issued[:2]]

@@ -118,10 +118,10 @@ def test_session_in_the_url_opens_a_stored_conversation(app_env, fake, settings)
 def test_unknown_session_shows_not_found(app_env):
     at = studio(session="does-not-exist")
     assert not at.exception
-    assert any("was not found" in e.value for e in at.error)
+    assert any("does not exist" in e.value for e in at.error)
     crafted = studio(session="x`[click](http://evil.example)`")
-    message = next(e.value for e in crafted.error if "was not found" in e.value)
-    assert "\\[click\\]\\(http" in message  # escaped: shown as text, never a live link
+    message = next(e.value for e in crafted.error if "does not exist" in e.value)
+    assert "evil" not in message  # the crafted id is not echoed at all
 
 
 def test_no_key_runs_on_the_offline_model_and_says_so(monkeypatch, db_url):
@@ -147,9 +147,12 @@ def test_conversations_page_lists_renames_and_deletes(app_env, settings, fake):
     links = [link.label for link in at.get("page_link")]
     assert links.index("delete me") < links.index("keep me")  # newest activity first
     at.button(key=f"delete-{gone.id}").click().run()
-    assert any("Delete this conversation" in w.value for w in at.warning)
+    assert any("Move this conversation to the trash" in w.value for w in at.warning)
     at.button(key=f"yes-{gone.id}").click().run()
     assert [s.id for s in svc.conversations()] == [keep.id]
+    assert [s.id for s in svc.store.conversations(deleted=True)] == [gone.id]  # in the trash, not lost
+    at.button(key=f"restore-{gone.id}").click().run()
+    assert sorted(s.id for s in svc.conversations()) == sorted([keep.id, gone.id])
     at.text_input(key=f"title-{keep.id}").set_value("Renamed")
     at.button(key=f"save-{keep.id}").click().run()
     assert svc.conversation(keep.id).title == "Renamed"

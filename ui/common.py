@@ -15,6 +15,7 @@ from core.errors import NotFound
 from core.images import make_preview
 from core.service import StudioService
 from core.values import Conversation, Seed
+from core.workspace import Workspace
 
 STUDIO_PAGE = "pages/studio.py"
 # A Seed (core.values) this tab holds for a new conversation: Continue, or a switch of model.
@@ -80,18 +81,27 @@ def visible_key(conversation_id: str) -> str:
     return f"shown-{conversation_id}"
 
 
-def load_open_conversation(svc: StudioService, visible: int | None = None) -> Conversation | None:
-    """The conversation in `?session=`, with parts loaded for its newest `visible` exchanges."""
+def share_token(conversation_id: str) -> str | None:
+    """The share link this tab opened the conversation by, if that is how it got in."""
+    return st.session_state.get(f"share-{conversation_id}")
+
+
+def load_open_conversation(svc: Workspace, visible: int | None = None) -> Conversation | None:
+    """The conversation in `?session=` (or the one a `?share=` link names), with parts loaded for
+    its newest `visible` exchanges. One the person may not read is "not found", as a missing one."""
+    token = st.query_params.get("share")
     conversation_id = open_conversation_id()
-    if conversation_id is None:
-        return None
     try:
+        if token:
+            conversation_id = svc.by_link(token)
+            st.session_state[f"share-{conversation_id}"] = token
+        if conversation_id is None:
+            return None
         shown = None if visible is None else st.session_state.get(visible_key(conversation_id), visible)
-        return svc.conversation(conversation_id, visible=shown)
-    except NotFound:
+        return svc.conversation(conversation_id, visible=shown, token=share_token(conversation_id))
+    except NotFound as missing:
         st.error(
-            f"Conversation {plain(conversation_id[:40])} was not found. It may have been deleted, or the link is "
-            "incomplete.",
+            f"{plain(missing.message)} If someone sent you this link, ask them to share the conversation again.",
             icon=":material/search_off:",
         )
         if st.button("Start a new conversation", type="primary"):
@@ -117,7 +127,7 @@ def safe_markdown(text: str) -> str:
     return _TYPOGRAPHY.sub(lambda m: _WORD_JOINER.join(m.group(0)), text)
 
 
-def offline_banner(svc: StudioService) -> None:
+def offline_banner(svc: Workspace) -> None:
     if svc.offline:
         st.info(
             "**Offline demo model.** No `COMETAPI_KEY` is set, so images are drawn by the studio's built-in "
@@ -127,12 +137,12 @@ def offline_banner(svc: StudioService) -> None:
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)
-def _thumbnail(_svc: StudioService, image_hash: str, width: int) -> tuple[bytes, str] | None:
+def _thumbnail(_svc: Workspace, image_hash: str, width: int) -> tuple[bytes, str] | None:
     found = _svc.images.preview(image_hash)
     return make_preview(found[0], max_width=width) if found else None
 
 
-def preview(svc: StudioService, image_hash: str, width: int | None = None, *, alt: str, **kwargs: Any) -> None:
+def preview(svc: Workspace, image_hash: str, width: int | None = None, *, alt: str, **kwargs: Any) -> None:
     """Show an image from a stored display copy, already at the width shown and in the format
     declared, so st.image passes the bytes through instead of re-encoding them on every rerun.
     `alt` is what a screen reader says: the words the image answers or belongs to."""

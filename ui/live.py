@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from core.service import StudioService
 from core.values import Conversation, Turn, TurnStatus
-from ui.common import announce, visible_key
+from core.workspace import Workspace
+from ui.common import announce, share_token, visible_key
 from ui.turn_view import MODEL_AVATAR
 
 # How often an open tab looks for what changed: one small query when nothing did.
@@ -23,8 +23,8 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _cancel(svc: StudioService, turn_id: int) -> None:
-    was = svc.turns.cancel(turn_id)
+def _cancel(svc: Workspace, turn_id: int) -> None:
+    was = svc.cancel(turn_id)
     if was == TurnStatus.RUNNING:
         st.session_state["flash"] = (
             "Cancelled. The call had already reached the service and cannot be recalled, so it may still be "
@@ -34,17 +34,19 @@ def _cancel(svc: StudioService, turn_id: int) -> None:
         st.session_state["flash"] = "Cancelled before it was sent: nothing was billed."
 
 
-def _status(svc: StudioService, turn: Turn, place: int | None, now: dt.datetime) -> None:
+def _status(svc: Workspace, turn: Turn, place: int | None, now: dt.datetime, owner: bool) -> None:
     with st.chat_message("assistant", avatar=MODEL_AVATAR):
         if turn.status == TurnStatus.QUEUED:
             line = f"{_ordinal(place)} in line" if place else "in line"
             st.info(
-                f"Queued, {line}: it starts as soon as one of the server's {svc.runner.workers} workers is free.",
+                f"Queued, {line}: it starts as soon as one of the server's {svc.workers} workers is free.",
                 icon=":material/schedule:",
             )
         else:
             elapsed = (now - turn.started_at).total_seconds() if turn.started_at else 0.0
             st.info(f"Generating… {max(0.0, elapsed):.0f} s", icon=":material/hourglass_top:")
+        if not owner:
+            return
         st.button(
             "Cancel",
             icon=":material/stop_circle:",
@@ -75,9 +77,9 @@ def shown_version_key(conversation_id: str) -> str:
 
 
 def _live(
-    svc: StudioService,
+    svc: Workspace,
     conversation: Conversation,
-    render_history: Callable[[StudioService, Conversation], None],
+    render_history: Callable[[Workspace, Conversation], None],
     visible: int,
 ) -> None:
     """The chat itself, redrawn on its own every second or so: new turns from other tabs and
@@ -88,7 +90,7 @@ def _live(
     if shown.version != conversation.version and shown.version is not None and conversation.version is not None:
         shown = conversation if conversation.version > shown.version else shown
     mine = {t.id: t for t in shown.in_flight}
-    newest, states = svc.watch(shown.id, set(mine))
+    newest, states = svc.watch(shown.id, set(mine), token=share_token(shown.id))
     if newest != shown.version or any(states.get(i) is None or states[i].status != t.status for i, t in mine.items()):
         shown = svc.conversation(shown.id, visible=st.session_state.get(visible_key(shown.id), visible))
         states = {t.id: t for t in shown.in_flight}
@@ -100,16 +102,16 @@ def _live(
     places = svc.queue_places(list(states.values()))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for turn in states.values():
-        _status(svc, turn, places.get(turn.id), now)
+        _status(svc, turn, places.get(turn.id), now, svc.can_change(shown))
 
 
 _live_fragment = st.fragment(run_every=WATCH_BUSY_S)(_live)
 
 
 def live_chat(
-    svc: StudioService,
+    svc: Workspace,
     conversation: Conversation,
-    render_history: Callable[[StudioService, Conversation], None],
+    render_history: Callable[[Workspace, Conversation], None],
     visible: int,
 ) -> None:
     # A full run brings a fresh copy: the fragment starts from it.

@@ -9,8 +9,8 @@ import streamlit as st
 
 from core.catalog import ModelSpec
 from core.replay import ReplayPlan
-from core.service import StudioService
 from core.values import Conversation, GenerationSettings, Seed
+from core.workspace import Workspace
 from ui.common import CONVERSATIONS_PAGE, DRAFT_SETTINGS_KEY, hold_seed, plain, preview
 
 DEFAULT_KEY = DRAFT_SETTINGS_KEY
@@ -33,7 +33,7 @@ def draft_choice() -> tuple[str | None, GenerationSettings]:
     return st.session_state.get(DEFAULT_KEY, (None, GenerationSettings()))
 
 
-def _model_picker(svc: StudioService, conversation: Conversation | None, current: ModelSpec) -> ModelSpec:
+def _model_picker(svc: Workspace, conversation: Conversation | None, current: ModelSpec) -> ModelSpec:
     offered = svc.catalog.offered()
     if current not in offered:
         offered = [current, *offered]
@@ -66,7 +66,7 @@ def _model_picker(svc: StudioService, conversation: Conversation | None, current
     return spec
 
 
-def _save(svc: StudioService, conversation_id: str | None, field: str, key: str) -> None:
+def _save(svc: Workspace, conversation_id: str | None, field: str, key: str) -> None:
     """on_change: only the person's own change is written, one field, over what is stored now
     (so a tab never writes back another tab's choice it merely displayed)."""
     value = st.session_state.get(key)
@@ -81,7 +81,7 @@ def _save(svc: StudioService, conversation_id: str | None, field: str, key: str)
     svc.change_settings(conversation_id, **{field: value})
 
 
-def render_settings(svc: StudioService, conversation: Conversation | None) -> tuple[ModelSpec, GenerationSettings]:
+def render_settings(svc: Workspace, conversation: Conversation | None) -> tuple[ModelSpec, GenerationSettings]:
     if conversation is not None:
         spec, stored = svc.catalog.get(conversation.model), conversation.settings
     else:
@@ -159,9 +159,9 @@ def turn_numbers(conversation: Conversation) -> dict[int, int]:
     return {e.request.id: n for n, e in enumerate(conversation.exchanges, start=1)}
 
 
-def render_recent(svc: StudioService, current_id: str | None) -> None:
+def render_recent(svc: Workspace, current_id: str | None) -> None:
     st.page_link(CONVERSATIONS_PAGE, label="All conversations", icon=":material/forum:")
-    for summary in svc.conversations(limit=8):
+    for summary in svc.conversations("mine", limit=8):
         left, right = st.columns([1, 3], vertical_alignment="center")
         with left:
             if summary.thumbnail_hash:

@@ -9,10 +9,10 @@ import streamlit as st
 
 from core.errors import StudioError
 from core.images import EXTENSIONS
-from core.service import StudioService
 from core.turns import MAX_PROMPT_CHARS
 from core.values import Conversation, Exchange, Turn, TurnStatus
-from ui.common import hold_seed, plain, preview, safe_markdown
+from core.workspace import Workspace
+from ui.common import hold_seed, plain, preview, safe_markdown, share_token
 
 ADVICE = {
     "bad_key": "Check `COMETAPI_KEY`.",
@@ -30,7 +30,7 @@ SEARCH_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
 SEARCH_FRAME_PX = 110
 
 
-def render_user(svc: StudioService, turn: Turn) -> None:
+def render_user(svc: Workspace, turn: Turn) -> None:
     with st.chat_message("user"):
         if turn.text:
             # Exactly as typed: no Markdown, no icons, no typographic replacements, no autolinks.
@@ -47,13 +47,13 @@ def render_user(svc: StudioService, turn: Turn) -> None:
                     _download_upload(svc, turn, part.image_hash, i)
 
 
-def _download_upload(svc: StudioService, turn: Turn, image_hash: str, index: int) -> None:
+def _download_upload(svc: Workspace, turn: Turn, image_hash: str, index: int) -> None:
     info = svc.images.info(image_hash)
     if info is None or not info.original_hash:
         return  # sent as attached: nothing else to offer
 
     def full_size() -> bytes:
-        return svc.images.download(image_hash)[0]
+        return svc.download(turn.conversation_id, image_hash, share_token(turn.conversation_id))[0]
 
     st.download_button(
         "Original",
@@ -87,7 +87,7 @@ def _settings_caption(turn: Turn) -> str:
     return " · ".join(bits)
 
 
-def _thinking(svc: StudioService, turn: Turn) -> None:
+def _thinking(svc: Workspace, turn: Turn) -> None:
     if not turn.thoughts:
         return
     with st.expander("Thinking", icon=":material/psychology:", expanded=False):
@@ -122,7 +122,7 @@ def _grounding(grounding: dict[str, Any] | None) -> None:
         st.markdown(search_frame(rendered), unsafe_allow_html=True)
 
 
-def act(svc: StudioService, kind: str, turn_id: int, seen: int | None) -> None:
+def act(svc: Workspace, kind: str, turn_id: int, seen: int | None) -> None:
     """on_click for Retry and Redo: queue the new turn for this process's runner. What the core
     refuses (a stale tab, a busy conversation) comes back as a note, never as a traceback."""
     try:
@@ -131,7 +131,7 @@ def act(svc: StudioService, kind: str, turn_id: int, seen: int | None) -> None:
         elif kind == "resend":
             svc.queue_resend(turn_id, st.session_state.get(f"edit-{turn_id}", ""), seen=seen)
         elif kind == "remove":
-            svc.turns.remove(turn_id)
+            svc.remove(turn_id)
         else:
             svc.queue_regenerate(turn_id, seen=seen)
     except StudioError as error:
@@ -139,7 +139,7 @@ def act(svc: StudioService, kind: str, turn_id: int, seen: int | None) -> None:
 
 
 def _actions(
-    svc: StudioService, conversation: Conversation, turn: Turn, image_hash: str, last: bool, late: bool = False
+    svc: Workspace, conversation: Conversation, turn: Turn, image_hash: str, last: bool, late: bool = False
 ) -> None:
     info = svc.images.info(image_hash)
     extension = EXTENSIONS.get(info.mime_type if info else "", "png")
@@ -148,21 +148,21 @@ def _actions(
             "Download",
             help="Full resolution" + (f", {info.width}×{info.height}" if info and info.width else ""),
             # Deferred: the full-resolution bytes are read only when someone downloads.
-            data=lambda: svc.images.data(image_hash),
+            data=lambda: svc.download(conversation.id, image_hash, share_token(conversation.id))[0],
             file_name=f"studio-{conversation.id[:8]}-{turn.position}.{extension}",
             mime=info.mime_type if info else "application/octet-stream",
             icon=":material/download:",
             key=f"download-{turn.id}",
             on_click="ignore",
         )
-        if st.button(
+        if share_token(conversation.id) is None and st.button(
             "Continue",
             icon=":material/call_split:",
             key=f"branch-{turn.id}",
             help="Start a new conversation from this image (created when you send its first message)",
         ):
             hold_seed(svc.continue_from(conversation.id, image_hash))
-        if last and not late:
+        if last and not late and svc.can_change(conversation):
             st.button(
                 "Redo",
                 icon=":material/refresh:",
@@ -173,8 +173,8 @@ def _actions(
             )
 
 
-def render_failure(svc: StudioService, conversation: Conversation, turn: Turn, reply: Turn | None) -> None:
-    retry = svc.turns.can_retry(turn, svc.catalog.get(conversation.model))
+def render_failure(svc: Workspace, conversation: Conversation, turn: Turn, reply: Turn | None) -> None:
+    retry = svc.can_retry(turn, conversation)
     with st.chat_message("assistant", avatar=MODEL_AVATAR):
         message = turn.error_message or "This turn failed."
         if turn.status in (TurnStatus.INTERRUPTED, TurnStatus.CANCELLED) or turn.error_kind in ("stale", "busy"):
@@ -188,48 +188,52 @@ def render_failure(svc: StudioService, conversation: Conversation, turn: Turn, r
                     else "Nothing here can be sent as it is: Edit and resend, or Remove it."
                 )
             st.error(plain(message) + (f"  \n{advice}" if advice else ""), icon=":material/error:")
-        with st.container(horizontal=True):
-            if retry:
-                st.button(
-                    "Send again" if turn.error_kind in ("stale", "busy", "cancelled") else "Retry",
-                    icon=":material/replay:",
-                    key=f"retry-{turn.id}",
-                    on_click=act,
-                    args=(svc, "retry", turn.id, conversation.version),
-                )
-            with st.popover("Edit and resend", icon=":material/edit:"):
-                st.text_area(
-                    "Your message",
-                    value=turn.text,
-                    key=f"edit-{turn.id}",
-                    height=160,
-                    help=f"At most {MAX_PROMPT_CHARS:,} characters.",
-                )
-                st.caption(
-                    f"{len(st.session_state.get(f'edit-{turn.id}', turn.text)):,} / {MAX_PROMPT_CHARS:,} characters"
-                )
-                st.button(
-                    "Send",
-                    type="primary",
-                    key=f"resend-{turn.id}",
-                    on_click=act,
-                    args=(svc, "resend", turn.id, conversation.version),
-                )
-            st.button(
-                "Remove",
-                icon=":material/delete:",
-                key=f"remove-{turn.id}",
-                on_click=act,
-                args=(svc, "remove", turn.id, conversation.version),
-                help="Removes this attempt from the conversation; nothing of it was sent to the model's memory",
-            )
+        if svc.can_change(conversation):
+            _failure_actions(svc, conversation, turn, retry)
         if reply is not None:
             _late_or_partial(svc, conversation, reply)
             if reply.settings:
                 st.caption(_settings_caption(reply))
 
 
-def _late_or_partial(svc: StudioService, conversation: Conversation, reply: Turn) -> None:
+def _failure_actions(svc: Workspace, conversation: Conversation, turn: Turn, retry: bool) -> None:
+    """The owner's ways on from a turn that did not go through."""
+    with st.container(horizontal=True):
+        if retry:
+            st.button(
+                "Send again" if turn.error_kind in ("stale", "busy", "cancelled") else "Retry",
+                icon=":material/replay:",
+                key=f"retry-{turn.id}",
+                on_click=act,
+                args=(svc, "retry", turn.id, conversation.version),
+            )
+        with st.popover("Edit and resend", icon=":material/edit:"):
+            st.text_area(
+                "Your message",
+                value=turn.text,
+                key=f"edit-{turn.id}",
+                height=160,
+                help=f"At most {MAX_PROMPT_CHARS:,} characters.",
+            )
+            st.caption(f"{len(st.session_state.get(f'edit-{turn.id}', turn.text)):,} / {MAX_PROMPT_CHARS:,} characters")
+            st.button(
+                "Send",
+                type="primary",
+                key=f"resend-{turn.id}",
+                on_click=act,
+                args=(svc, "resend", turn.id, conversation.version),
+            )
+        st.button(
+            "Remove",
+            icon=":material/delete:",
+            key=f"remove-{turn.id}",
+            on_click=act,
+            args=(svc, "remove", turn.id, conversation.version),
+            help="Removes this attempt from the conversation; nothing of it was sent to the model's memory",
+        )
+
+
+def _late_or_partial(svc: Workspace, conversation: Conversation, reply: Turn) -> None:
     """An answer kept beside a turn that did not end ok: shown (it may be billed), not replayed."""
     image = reply.result_image
     if image is None or not image.image_hash:
@@ -244,7 +248,7 @@ def _late_or_partial(svc: StudioService, conversation: Conversation, reply: Turn
         _actions(svc, conversation, reply, image.image_hash, last=False, late=True)
 
 
-def render_exchange(svc: StudioService, conversation: Conversation, exchange: Exchange, last: bool) -> None:
+def render_exchange(svc: Workspace, conversation: Conversation, exchange: Exchange, last: bool) -> None:
     request, reply = exchange.request, exchange.reply
     render_user(svc, request)
     if request.status.in_flight:

@@ -1,0 +1,56 @@
+"""The person at this tab, from Streamlit's sign-in (`st.user`), a trusted proxy header
+(`st.context.headers`) or the embedded default; the rules themselves are in core/people.py."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.people import Mode, Refusal, User, identify, policy_from
+from core.workspace import Workspace
+from ui.common import service, settings
+
+
+def _auth_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets.toml: no sign-in configured
+        return False
+
+
+def current_user() -> User:
+    """The signed-in person; anyone else sees a clear refusal and nothing of the studio."""
+    policy = policy_from(settings(), _auth_configured())
+    claims = st.user.to_dict() if policy.mode == Mode.OIDC else None
+    headers = dict(st.context.headers) if policy.mode == Mode.PROXY else None
+    found = identify(policy, claims, headers)
+    if isinstance(found, Refusal):
+        st.title("Nano Banana Studio")
+        st.warning(found.message, icon=":material/lock:")
+        if found.can_sign_in:
+            if claims and claims.get("is_logged_in"):
+                st.button("Sign out", on_click=st.logout)
+            else:
+                st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login)
+        st.stop()
+    assert isinstance(found, User)
+    st.session_state["studio-mode"] = policy.mode.value
+    return found
+
+
+def workspace() -> Workspace:
+    return service().as_user(current_user())
+
+
+def who_panel(ws: Workspace) -> None:
+    """In the sidebar: who you are, and what that means for this studio."""
+    mode = st.session_state.get("studio-mode")
+    if mode == Mode.LOCAL.value:
+        st.caption(
+            ":material/info: No sign-in is configured: anyone who can reach this machine's port shares this "
+            "studio (it listens on 127.0.0.1 only)."
+        )
+        return
+    label = f"Signed in as {ws.user.name} ({ws.user.email})" + (" · admin" if ws.user.is_admin else "")
+    st.caption(label.replace(":", ":\u2060"))
+    if mode == Mode.OIDC.value:
+        st.button("Sign out", on_click=st.logout, type="tertiary", icon=":material/logout:")
