@@ -17,4 +17,5 @@ current_user()
 
 studio = st.Page("pages/studio.py", title="Studio", icon=":material/brush:", default=True)
 conversations = st.Page("pages/conversations.py", title="Conversations", icon=":material/forum:")
-st.navigation([studio, conversations]).run()
+gallery = st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:")
+st.navigation([studio, conversations, gallery]).run()

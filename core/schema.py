@@ -45,6 +45,7 @@ class TurnRow(Base):
         # Also the index for "turns of a conversation": its first column is conversation_id.
         UniqueConstraint("conversation_id", "position", name="uq_turn_position"),
         Index("ix_turns_in_flight", "status", "lease_until"),
+        Index("ix_turns_results", "role", "status", "created_at"),
         # Ids are never reused after a delete (revision 0004), so caches keyed by id stay true.
         {"sqlite_autoincrement": True},
     )
@@ -125,3 +126,13 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(30))
     conversation_id: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class FavouriteRow(Base):
+    """A result a person starred in the gallery ("the one we chose"), revision 0006."""
+
+    __tablename__ = "favourites"
+
+    person: Mapped[str] = mapped_column(String(200), primary_key=True)
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

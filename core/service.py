@@ -15,6 +15,7 @@ from core.catalog import ModelCatalog, ModelSpec, load_catalog
 from core.client import GeminiClient
 from core.config import Settings
 from core.errors import InvalidInput
+from core.gallery import Gallery
 from core.library import ImageLibrary
 from core.lifecycle import INTERRUPTED_MESSAGE, TurnLife
 from core.people import LOCAL_EMAIL, User
@@ -54,6 +55,7 @@ class StudioService:
             owner=owner,
         )
         self.sharing = SharingStore(store.db)
+        self.gallery = Gallery(store.db)
         self.runner = TurnRunner(self.life, self.turns.execute, owner=owner, workers=workers, lease_s=settings.lease_s)
 
     @classmethod

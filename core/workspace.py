@@ -15,6 +15,7 @@ from core.values import Conversation, ConversationSummary, GenerationSettings, S
 
 if TYPE_CHECKING:
     from core.audit_view import AuditEntry
+    from core.gallery import GalleryItem
     from core.service import StudioService
 
 READ_ONLY = "Only its owner can change this conversation. Make a copy to go on from it."
@@ -112,6 +113,15 @@ class Workspace:
         if not self.service.sharing.image_in(conversation_id, image_hash):
             raise NotFound("That image is not part of this conversation.")
         return self.images.download(image_hash)
+
+    def gallery(self, **filters: Any) -> list[GalleryItem]:
+        """Every result this person may see, newest first (search, model, person, favourites)."""
+        return self.service.gallery.items(self.user, **filters)
+
+    def favourite(self, reply_id: int) -> bool:
+        turn = self.service.store.turn(reply_id)
+        self._head(turn.conversation_id)
+        return self.service.gallery.toggle(self.user, reply_id)
 
     # Conversations ------------------------------------------------------------------------
 

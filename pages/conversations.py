@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from zoneinfo import ZoneInfo
-
 import streamlit as st
 
 from core.errors import StudioError
@@ -13,20 +10,10 @@ from core.workspace import Workspace
 from ui.common import STUDIO_PAGE, offline_banner, plain, preview
 from ui.identity import workspace
 from ui.router import ensure_router
+from ui.times import local_time
 
 PAGE = 50
 EMPTY = {"mine": "No conversations yet.", "team": "Nothing shared with the team yet.", "trash": "The trash is empty."}
-
-
-def local_time(when: dt.datetime) -> str:
-    """A stored UTC time in the person's own time zone (from their browser)."""
-    zone_name = st.context.timezone
-    try:
-        zone = ZoneInfo(zone_name) if zone_name else dt.UTC
-    except (KeyError, ValueError):
-        zone = dt.UTC
-    local = when.replace(tzinfo=dt.UTC).astimezone(zone)
-    return f"{local:%Y-%m-%d %H:%M}" + ("" if zone_name else " UTC")
 
 
 def _act(svc: Workspace, verb: str, conversation_id: str) -> None:

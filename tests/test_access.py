@@ -173,3 +173,24 @@ def test_who_is_who_in_each_mode():
     assert isinstance(boss, User) and boss.is_admin
     refused = identify(oidc, {"is_logged_in": True, "email": "x@other.org"}, None)
     assert isinstance(refused, Refusal) and "other.org" in refused.message
+
+
+def test_the_gallery_shows_what_each_person_may_see_with_their_own_favourites(service, fake, people):
+    ann, bob, admin = people
+    private = ann.new_conversation()
+    shared = ann.new_conversation()
+    assert service.send(private.id, "Ann's private idea").ok
+    assert service.send(shared.id, "a team poster").ok
+    ann.share(shared.id, True)
+    assert [i.prompt for i in ann.gallery()] == ["a team poster", "Ann's private idea"]  # newest first
+    assert [i.prompt for i in bob.gallery()] == ["a team poster"]  # never another's private work
+    assert len(admin.gallery()) == 2
+    poster = bob.gallery()[0]
+    assert bob.favourite(poster.reply_id) is True
+    assert [i.prompt for i in bob.gallery(favourites_only=True)] == ["a team poster"]
+    assert ann.gallery(favourites_only=True) == []  # favourites are each person's own
+    with pytest.raises(NotFound):
+        bob.favourite(ann.gallery(search="private")[0].reply_id)
+    assert [i.prompt for i in ann.gallery(search="POSTER")] == ["a team poster"]
+    ann.delete(shared.id)
+    assert bob.gallery() == []  # the trash is nobody's gallery

@@ -388,3 +388,53 @@ def test_images_have_alt_text_and_results_are_announced(app_env, fake):
         'aria-live="polite"' in h.proto.body and "A new image is ready, for: a kite over the dunes" in h.proto.body
         for h in at.get("html")
     )
+
+
+def oidc_studio(monkeypatch, user: dict, **query) -> AppTest:
+    monkeypatch.setenv("STUDIO_ALLOWED_DOMAINS", "example.com")
+    monkeypatch.setenv("STUDIO_ADMINS", "boss@example.com")
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "not-a-real-secret",
+        "client_id": "studio",
+        "client_secret": "not-a-real-secret",
+        "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+    }
+    at.user = user
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def test_sign_in_with_oidc_lets_in_only_allowed_people_and_shows_nothing_before(app_env, monkeypatch, settings, fake):
+    svc = StudioService.from_settings(settings)
+    secret = svc.new_conversation(owner="ann@example.com")
+    svc.send(secret.id, "Ann's secret campaign")
+    signed_out = oidc_studio(monkeypatch, {"is_logged_in": False})
+    assert not signed_out.exception
+    assert [b.label for b in signed_out.button] == ["Sign in"]
+    assert not signed_out.chat_input and "secret" not in all_text(signed_out)
+    outsider = oidc_studio(monkeypatch, {"is_logged_in": True, "email": "eve@other.org", "name": "Eve"})
+    assert any("eve@other.org may not use this studio" in w.value for w in outsider.warning)
+    assert not outsider.chat_input
+    bob = oidc_studio(monkeypatch, {"is_logged_in": True, "email": "bob@example.com", "name": "Bob"}, session=secret.id)
+    assert any("does not exist" in e.value for e in bob.error) and "secret" not in all_text(bob)
+    ann = oidc_studio(monkeypatch, {"is_logged_in": True, "email": "ann@example.com", "name": "Ann"}, session=secret.id)
+    assert "Ann's secret campaign" in all_text(ann) and ann.chat_input
+    assert any("Signed in as Ann (ann@example.com)" in c.value.replace("\u2060", "") for c in ann.caption)
+
+
+def test_the_gallery_page_lists_results_and_stars_them(app_env, settings, fake):
+    svc = StudioService.from_settings(settings)
+    conversation = svc.new_conversation()
+    svc.send(conversation.id, "a lantern festival")
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("pages/gallery.py").run()
+    assert not at.exception
+    assert any("a lantern festival" in c.value for c in at.caption)
+    reply = svc.conversation(conversation.id).exchanges[0].reply
+    at.button(key=f"star-{reply.id}").click().run()
+    at.toggle(key="gallery-favourites").set_value(True).run()
+    assert any("a lantern festival" in c.value for c in at.caption)
+    assert [link.proto.query_string for link in at.get("page_link") if link.label == "Open"]

@@ -86,6 +86,18 @@ def share_token(conversation_id: str) -> str | None:
     return st.session_state.get(f"share-{conversation_id}")
 
 
+def _open_at_turn(svc: Workspace, conversation_id: str, visible: int) -> None:
+    """`?turn=<answer id>` (from the gallery): show enough of the history to include it."""
+    wanted = st.query_params.get("turn")
+    if not wanted or not wanted.isdigit():
+        return
+    outline = svc.conversation(conversation_id, visible=0, token=share_token(conversation_id))
+    for back, exchange in enumerate(reversed(outline.exchanges), start=1):
+        if exchange.reply is not None and exchange.reply.id == int(wanted):
+            st.session_state[visible_key(conversation_id)] = max(visible, back)
+    del st.query_params["turn"]
+
+
 def load_open_conversation(svc: Workspace, visible: int | None = None) -> Conversation | None:
     """The conversation in `?session=` (or the one a `?share=` link names), with parts loaded for
     its newest `visible` exchanges. One the person may not read is "not found", as a missing one."""
@@ -97,6 +109,8 @@ def load_open_conversation(svc: Workspace, visible: int | None = None) -> Conver
             st.session_state[f"share-{conversation_id}"] = token
         if conversation_id is None:
             return None
+        if visible is not None:
+            _open_at_turn(svc, conversation_id, visible)
         shown = None if visible is None else st.session_state.get(visible_key(conversation_id), visible)
         return svc.conversation(conversation_id, visible=shown, token=share_token(conversation_id))
     except NotFound as missing:

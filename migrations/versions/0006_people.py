@@ -1,4 +1,4 @@
-"""People: who may read a conversation, the trash, share links and the audit log.
+"""People: who may read a conversation, the trash, share links, the audit log, favourites.
 
 Existing conversations stay private to their owner; ones with no owner (made before people
 existed) belong to the embedded studio's local person.
@@ -37,9 +37,20 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text(), nullable=True),
     )
     op.create_index("ix_audit_at", "audit", ["at"])
+    # The gallery: every result, newest first, and each person's favourites.
+    op.create_index("ix_turns_results", "turns", ["role", "status", "created_at"])
+    op.create_table(
+        "favourites",
+        sa.Column("person", sa.String(200), primary_key=True),
+        sa.Column("turn_id", sa.Integer(), sa.ForeignKey("turns.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+    )
+    op.create_index("ix_favourites_turn_id", "favourites", ["turn_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("favourites")
+    op.drop_index("ix_turns_results", "turns")
     op.drop_table("audit")
     with op.batch_alter_table("conversations") as batch:
         batch.drop_index("ix_conversations_visibility")
