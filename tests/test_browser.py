@@ -47,8 +47,9 @@ def free_port() -> int:
 
 
 class StudioServer:
-    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], port: int | None = None, args: list[str] | None = None) -> None:
         self.port = port or free_port()
+        self.args = args or []
         self.env = {**os.environ, **env}
         self.process: subprocess.Popen | None = None
         self.log = ARTIFACTS / f"streamlit-{self.port}.log"
@@ -72,6 +73,7 @@ class StudioServer:
                 "127.0.0.1",
                 "--server.headless",
                 "true",
+                *self.args,
             ],
             cwd=ROOT,
             env=self.env,
@@ -618,3 +620,41 @@ def test_two_people_behind_a_proxy_private_work_sharing_copy_and_trash(browser, 
     ]
     # Bob's copy replays Ann's model turns exactly: the strict fake checked every signature.
     assert [json.dumps(m) for m in last if m["role"] == "model"] == [json.dumps(m) for m in fake.issued[:2]]
+
+
+def test_sign_in_through_an_oidc_provider_and_a_refused_domain(browser, fake, settings, tmp_path):
+    from tests.mock_oidc import CLIENT_ID, CLIENT_SECRET, MockOIDC
+
+    port = free_port()
+    with MockOIDC() as provider:
+        secrets_file = tmp_path / "secrets.toml"
+        secrets_file.write_text(
+            "[auth]\n"
+            f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+            'cookie_secret = "a-test-cookie-secret-of-some-length"\n'
+            f'client_id = "{CLIENT_ID}"\n'
+            f'client_secret = "{CLIENT_SECRET}"\n'
+            f'server_metadata_url = "{provider.url}/.well-known/openid-configuration"\n'
+        )
+        env = {**fake_env(settings), "STUDIO_ALLOWED_DOMAINS": "example.com"}
+        server = StudioServer(env, port=port, args=["--secrets.files", str(secrets_file)]).start()
+        try:
+            page = browser.new_context().new_page()
+            page.goto(server.url)
+            page.get_by_text("Sign in to use the studio").wait_for(timeout=30_000)
+            assert page.locator("[data-testid=stChatInput]").count() == 0  # nothing of the studio
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_text("Signed in as Ann").wait_for(timeout=30_000)
+            send(page, "a signed-in picture")
+            page.get_by_text("Result 1").wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-oidc.png"))
+
+            provider.next_user = {"email": "eve@other.org", "name": "Eve"}
+            eve = browser.new_context().new_page()
+            eve.goto(server.url)
+            eve.get_by_role("button", name="Sign in").click()
+            eve.get_by_text("eve@other.org may not use this studio").wait_for(timeout=30_000)
+            assert eve.locator("[data-testid=stChatInput]").count() == 0
+            assert eve.get_by_text("a signed-in picture").count() == 0
+        finally:
+            server.stop()
