@@ -108,6 +108,38 @@ def turn_against_floor(service: StudioService, canned: CannedClient, conversatio
     )
 
 
+def gallery_at_scale(settings, sizes: tuple[int, ...] = (100, 5000), repeat: int = 5) -> None:  # type: ignore[no-untyped-def]
+    """The gallery's first page with few and with thousands of results: paged in SQL, so alike."""
+    from core.people import User
+    from core.values import Part, TurnStatus
+
+    print("\n== gallery: first page (24 previews' rows) with few and with thousands of results")
+    timings = {}
+    for total in sizes:
+        database_url = f"sqlite:///{tempfile.mkdtemp(prefix='studio-bench-')}/gallery.db"
+        service = StudioService.from_settings(dataclasses.replace(settings, database_url=database_url))
+        image = service.images.put(photo_like_jpeg(1, (64, 64)), "image/jpeg")
+        owner = service.turns.owner
+        for c in range(max(1, total // 50)):
+            conversation = service.new_conversation()
+            for n in range(min(50, total - c * 50)):
+                request = service.turns.start(conversation.id, f"edit {c}-{n}")
+                service.life.claim(request.id, owner)
+                part = Part(kind="image", image_hash=image.hash, mime_type="image/jpeg", signature="s")
+                service.life.finish(request.id, owner, status=TurnStatus.OK, reply_parts=[part], reply_weight=1)
+        person = service.as_user(User(email="you@localhost", name="you"))
+        assert len(person.gallery(limit=24)) == min(24, total)
+        timings[total] = (
+            median_time(lambda p=person: p.gallery(limit=24), repeat),
+            median_time(lambda p=person: p.gallery(limit=24, search="edit 1-"), repeat),
+        )
+        service.close()
+    small, large = sizes
+    for n, label in enumerate(("newest first", "searching prompts")):
+        few, many = timings[small][n] * 1000, timings[large][n] * 1000
+        print(f"  {label:<17} {small:>5}: {few:6.1f} ms   {large:>5}: {many:6.1f} ms   ratio {many / few:.2f}x")
+
+
 def postgres_beside(settings, images: list[bytes], sizes: list[int], repeat: int) -> None:  # type: ignore[no-untyped-def]
     """The same turns at the 20 MB budget on a real PostgreSQL server, beside SQLite."""
     try:
@@ -236,6 +268,7 @@ def main() -> None:
             f"{len(plan.kept) + len(plan.dropped)} answered exchanges; {timing}"
         )
 
+    gallery_at_scale(settings, repeat=args.repeat)
     postgres_beside(settings, images, sizes, args.repeat)
 
     print(f"\npeak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

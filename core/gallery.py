@@ -42,6 +42,7 @@ class Gallery:
         model: str | None = None,
         person: str | None = None,
         favourites_only: bool = False,
+        since: dt.datetime | None = None,
     ) -> list[GalleryItem]:
         image = aliased(PartRow)
         later = aliased(PartRow)
@@ -84,6 +85,8 @@ class Gallery:
             query = query.where(or_(ConversationRow.owner == user.key, ConversationRow.visibility == "team"))
         if model:
             query = query.where(ConversationRow.model == model)
+        if since is not None:
+            query = query.where(TurnRow.created_at >= since)
         if person:
             query = query.where(ConversationRow.owner == person.lower())
         if favourites_only:

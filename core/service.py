@@ -56,7 +56,14 @@ class StudioService:
         )
         self.sharing = SharingStore(store.db)
         self.gallery = Gallery(store.db)
-        self.runner = TurnRunner(self.life, self.turns.execute, owner=owner, workers=workers, lease_s=settings.lease_s)
+        self.runner = TurnRunner(
+            self.life,
+            self.turns.execute,
+            owner=owner,
+            workers=workers,
+            lease_s=settings.lease_s,
+            maintenance=lambda: Workspace(self, User(email="studio@localhost", name="studio")).purge_expired(),
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, *, workers: int = 8, **client_options: Any) -> StudioService:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from core.database import Database
 from core.errors import InvalidInput, NotFound
+from core.rows import part_rows, turn_value
 from core.schema import AuditRow, ConversationRow, PartRow, TurnRow, utcnow
 from core.store import IN_FLIGHT, NO_CONVERSATION, touch
 
@@ -126,20 +127,7 @@ class SharingStore:
                     started_at=turn.started_at,
                     finished_at=turn.finished_at,
                     weight=turn.weight,
-                    parts=[
-                        PartRow(
-                            position=p.position,
-                            kind=p.kind,
-                            text=p.text,
-                            thought=p.thought,
-                            signature=p.signature,
-                            mime_type=p.mime_type,
-                            image_hash=p.image_hash,
-                            extra=p.extra,
-                            snake=p.snake,
-                        )
-                        for p in turn.parts
-                    ],
+                    parts=part_rows(turn_value(turn).parts),
                 )
                 db.add(row)
                 db.flush()

@@ -135,6 +135,7 @@ class Store:
         search: str | None = None,
         model: str | None = None,
         offset: int = 0,
+        since: dt.datetime | None = None,
     ) -> list[ConversationSummary]:
         """Summaries, newest activity first. `search` looks in titles and in the words of prompts."""
         turn_count = (
@@ -180,6 +181,8 @@ class Store:
         )
         if model:
             query = query.where(ConversationRow.model == model)
+        if since is not None:
+            query = query.where(ConversationRow.updated_at >= since)
         if search and search.strip():
             pattern = f"%{search.strip().lower()}%"
             in_prompts = (

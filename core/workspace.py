@@ -4,6 +4,7 @@ the service directly, so nobody can read, change or spend through another person
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from core import access
@@ -88,17 +89,19 @@ class Workspace:
         offset: int = 0,
         search: str | None = None,
         model: str | None = None,
+        person: str | None = None,
+        since: dt.datetime | None = None,
     ) -> list[ConversationSummary]:
+        """Mine, shared with the team (others' only; `person` narrows to one owner), or the trash."""
         store = self.service.store
+        filters: dict[str, Any] = {"search": search, "model": model, "offset": offset, "since": since}
         if tab == "team":
-            found = store.conversations(
-                None, limit + 1, visibility=access.TEAM, search=search, model=model, offset=offset
-            )
+            owner = person.strip().lower() if person and person.strip() else None
+            found = store.conversations(owner, limit + 1, visibility=access.TEAM, **filters)
             return [s for s in found if not access.is_owner(self.user, s)][:limit]
         if tab == "trash":
-            owner = None if self.user.is_admin else self.user.key
-            return store.conversations(owner, limit, deleted=True, search=search, model=model, offset=offset)
-        return store.conversations(self.user.key, limit, search=search, model=model, offset=offset)
+            return store.conversations(None if self.user.is_admin else self.user.key, limit, deleted=True, **filters)
+        return store.conversations(self.user.key, limit, **filters)
 
     def meter(self, conversation: Conversation, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
         return self.service.turns.meter(conversation, text, image_hashes)
@@ -181,6 +184,17 @@ class Workspace:
         if not access.can_restore(self.user, head):
             raise Forbidden("Only its owner or an admin can restore this conversation.")
         self.service.sharing.restore(conversation_id, self.user.key)
+
+    def purge_expired(self) -> int:
+        """The trash keeps 30 days; older ones go, except while a turn in them still runs."""
+        gone = 0
+        for conversation_id in self.service.sharing.expired():
+            try:
+                self.service.sharing.purge(conversation_id, "studio")
+                gone += 1
+            except InvalidInput:
+                continue
+        return gone
 
     def delete_forever(self, conversation_id: str) -> None:
         head = self._head(conversation_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import streamlit as st
 
 from core.errors import StudioError
@@ -117,10 +120,10 @@ def mine(svc: Workspace, summary: ConversationSummary) -> None:
         st.rerun()
 
 
-def listing(svc: Workspace, tab: str, search: str, model: str | None) -> None:
+def listing(svc: Workspace, tab: str, **filters: Any) -> None:
     pages_key = f"pages-{tab}"
     shown = st.session_state.get(pages_key, 1) * PAGE
-    found = svc.conversations(tab, limit=shown + 1, search=search or None, model=model)
+    found = svc.conversations(tab, limit=shown + 1, **filters)
     if not found:
         st.info(
             {
@@ -145,18 +148,24 @@ def main() -> None:
     st.title("Conversations")
     if flash := st.session_state.pop("conversations-flash", None):
         st.error(plain(flash))
-    search_col, model_col = st.columns([3, 2])
+    search_col, model_col, person_col, since_col = st.columns([3, 2, 2, 2])
     search = search_col.text_input("Search titles and prompts", key="conversation-search", placeholder="bicycle")
     models = {m.id: m.label for m in svc.catalog.models.values()}
     picked = model_col.selectbox("Model", ["any", *models], format_func=lambda m: models.get(m, "Any model"))
+    person = person_col.text_input("Person (team tab)", key="conversation-person", placeholder="ann@example.com")
+    since = since_col.date_input("Active since", value=None, key="conversation-since")
+    filters: dict[str, Any] = {
+        "search": search or None,
+        "model": None if picked == "any" else picked,
+        "since": dt.datetime.combine(since, dt.time()) if since else None,
+    }
     mine_tab, team_tab, trash_tab = st.tabs(["Mine", "Shared with the team", "Trash"])
-    model = None if picked == "any" else picked
     with mine_tab:
-        listing(svc, "mine", search, model)
+        listing(svc, "mine", **filters)
     with team_tab:
-        listing(svc, "team", search, model)
+        listing(svc, "team", person=person or None, **filters)
     with trash_tab:
-        listing(svc, "trash", search, model)
+        listing(svc, "trash", **filters)
     if svc.user.is_admin and st.session_state.get("studio-mode") != "local":
         with st.expander("Audit log (admins)", icon=":material/policy:"):
             st.dataframe(

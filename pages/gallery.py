@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import streamlit as st
 
 from core.errors import StudioError
@@ -29,11 +31,12 @@ def main() -> None:
     st.title("Gallery")
     if flash := st.session_state.pop("gallery-flash", None):
         st.error(plain(flash))
-    search_col, model_col, person_col, fav_col = st.columns([3, 2, 2, 1], vertical_alignment="bottom")
+    search_col, model_col, person_col, since_col, fav_col = st.columns([3, 2, 2, 2, 1], vertical_alignment="bottom")
     search = search_col.text_input("Search prompts and titles", key="gallery-search", placeholder="bicycle")
     models = {m.id: m.label for m in svc.catalog.models.values()}
     picked = model_col.selectbox("Model", ["any", *models], format_func=lambda m: models.get(m, "Any model"))
     person = person_col.text_input("Person (email)", key="gallery-person")
+    since = since_col.date_input("Since", value=None, key="gallery-since")
     favourites = fav_col.toggle("Favourites", key="gallery-favourites")
     pages = st.session_state.get("gallery-pages", 1)
     items = svc.gallery(
@@ -42,6 +45,7 @@ def main() -> None:
         model=None if picked == "any" else picked,
         person=person.strip() or None,
         favourites_only=favourites,
+        since=dt.datetime.combine(since, dt.time()) if since else None,
     )
     if not items:
         st.info("No images yet." if not (search or favourites) else "Nothing matches.")

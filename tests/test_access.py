@@ -3,13 +3,16 @@ PostgreSQL. Someone who may not read a conversation learns nothing of it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 
 import pytest
+from sqlalchemy import update
 
 from core.errors import Forbidden, NotFound
 from core.people import Mode, PeoplePolicy, Refusal, User, identify
+from core.schema import ConversationRow, utcnow
 from core.values import TurnStatus
 
 ANN = User(email="ann@example.com", name="Ann")
@@ -194,3 +197,30 @@ def test_the_gallery_shows_what_each_person_may_see_with_their_own_favourites(se
     assert [i.prompt for i in ann.gallery(search="POSTER")] == ["a team poster"]
     ann.delete(shared.id)
     assert bob.gallery() == []  # the trash is nobody's gallery
+
+
+def test_the_trash_keeps_thirty_days_then_purges_but_never_a_running_turn(service, fake, people):
+    ann, _bob, _admin = people
+    old, busy = ann.new_conversation(), ann.new_conversation()
+    assert service.send(old.id, "an old idea").ok
+    service.turns.start(busy.id, "still being made")
+    ann.delete(old.id)
+    ann.delete(busy.id)
+    with service.store.write() as db:  # both were deleted 31 days ago
+        db.execute(update(ConversationRow).values(deleted_at=utcnow() - dt.timedelta(days=31)))
+    assert ann.purge_expired() == 1
+    assert [s.id for s in ann.conversations("trash")] == [busy.id]
+
+
+def test_conversations_filter_by_person_model_and_date(service, fake, people):
+    ann, bob, _admin = people
+    for who, title in ((ann, "Ann's"), (bob, "Bob's")):
+        conversation = who.new_conversation()
+        who.rename(conversation.id, title)
+        who.share(conversation.id, True)
+    admin_view = service.as_user(User(email="carol@example.com", name="Carol"))
+    assert {s.title for s in admin_view.conversations("team")} == {"Ann's", "Bob's"}
+    assert [s.title for s in admin_view.conversations("team", person="BOB@example.com")] == ["Bob's"]
+    tomorrow = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=1)
+    assert admin_view.conversations("team", since=tomorrow) == []
+    assert admin_view.conversations("team", model="no-such-model") == []
