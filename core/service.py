@@ -23,7 +23,8 @@ from core.runner import TurnRunner, process_identity
 from core.schema import utcnow
 from core.sharing import SharingStore
 from core.store import Store
-from core.turns import NEW_TITLE, TurnOutcome, TurnService
+from core.turn_rules import NEW_TITLE
+from core.turns import TurnOutcome, TurnService
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, TurnStatus
 from core.workspace import Workspace
 

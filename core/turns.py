@@ -34,12 +34,11 @@ from core.replay import (
 )
 from core.schema import utcnow
 from core.store import Store
+from core.turn_rules import check_message, meta_of, new_title
 from core.values import Conversation, Exchange, GenerationSettings, Part, Turn, TurnStatus
 from core.wire import ModelReply, parse_response, part_from_wire, request_body
 
 log = logging.getLogger("studio")
-MAX_PROMPT_CHARS = 32_000
-NEW_TITLE = "New conversation"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,7 +87,7 @@ class TurnService:
         text = text.strip()
         conversation = self.store.conversation(conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
-        _check(spec, text, hashes)
+        check_message(spec, text, hashes)
         parts = self._user_parts(text, hashes, strict=True)
         self._check_size(parts)
         return self._add(conversation, spec, text, parts, seen=seen)
@@ -127,7 +126,7 @@ class TurnService:
             settings=settings,
             weight=self.weigh(parts),
             lease_owner=self.owner,
-            title=_new_title(conversation, text),
+            title=new_title(conversation, text),
         )
         return self.life.add(new, seen=seen, replace=replace)
 
@@ -151,7 +150,7 @@ class TurnService:
             settings=conversation.settings,
             weight=self.weigh(parts),
             status=TurnStatus.FAILED,
-            title=_new_title(conversation, text),
+            title=new_title(conversation, text),
             error_kind=reason.kind,
             error_message=reason.message,
         )
@@ -174,7 +173,7 @@ class TurnService:
         hashes = [p.image_hash for p in old.parts if p.image_hash]
         conversation = self.store.conversation(old.conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
-        _check(spec, text.strip(), hashes)
+        check_message(spec, text.strip(), hashes)
         parts = self._user_parts(text.strip(), hashes, strict=True)
         self._check_size(parts)
         return self._add(conversation, spec, text.strip(), parts, seen=seen, replace=[old.id])
@@ -199,7 +198,7 @@ class TurnService:
         hashes = [p.image_hash for p in old.parts if p.image_hash]
         conversation = self.store.conversation(old.conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
-        _check(spec, text.strip(), hashes)
+        check_message(spec, text.strip(), hashes)
         parts = self._user_parts(text.strip(), hashes, strict=True)
         return self._add(conversation, spec, text.strip(), parts, seen=seen, replace=replace)
 
@@ -312,7 +311,7 @@ class TurnService:
             status=TurnStatus.OK,
             reply_parts=parts,
             reply_weight=self.weigh(parts, sizes),
-            meta=_meta(reply),
+            meta=meta_of(reply),
         )
         return TurnOutcome(
             request=finished.request,
@@ -357,7 +356,7 @@ class TurnService:
             if isinstance(error.reply, ModelReply):
                 reply_parts, sizes = self._store_parts(error.reply)
                 weight = self.weigh(reply_parts, sizes)
-                meta = _meta(error.reply)
+                meta = meta_of(error.reply)
             finished = self.life.finish(
                 request.id,
                 self.owner,
@@ -389,39 +388,7 @@ class TurnService:
             return False
         hashes = [p.image_hash for p in turn.parts if p.image_hash]
         try:
-            _check(spec, turn.text.strip(), hashes)
+            check_message(spec, turn.text.strip(), hashes)
         except InvalidInput:
             return False
         return True
-
-
-def _check(spec: ModelSpec, text: str, hashes: list[str]) -> None:
-    """What a message must be before anything is queued or sent."""
-    if not text and not hashes:
-        raise InvalidInput("Type a prompt or attach an image.")
-    if len(text) > MAX_PROMPT_CHARS:
-        raise InvalidInput(
-            f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}. Shorten it."
-        )
-    if len(hashes) > spec.max_input_images:
-        raise InvalidInput(f"{spec.label} accepts at most {spec.max_input_images} images in one message.")
-
-
-def _meta(reply: ModelReply) -> dict[str, object]:
-    return {
-        "finish_reason": reply.finish_reason,
-        "usage": reply.usage,
-        "model_version": reply.model_version,
-        "response_id": reply.response_id,
-        "grounding": reply.grounding,
-    }
-
-
-def _new_title(conversation: Conversation, text: str) -> str | None:
-    """A new conversation takes its title from its first words."""
-    return _title_from(text) if conversation.title == NEW_TITLE and text else None
-
-
-def _title_from(text: str) -> str:
-    words = " ".join(text.split())
-    return words if len(words) <= 60 else words[:57].rsplit(" ", 1)[0] + "…"

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.errors import InvalidInput, StudioError
 from core.images import EXTENSIONS
-from core.turns import MAX_PROMPT_CHARS
+from core.turn_rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Seed
 from core.workspace import Workspace
 from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, share_token, visible_key

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.errors import StudioError
 from core.images import EXTENSIONS
-from core.turns import MAX_PROMPT_CHARS
+from core.turn_rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Exchange, Turn, TurnStatus
 from core.workspace import Workspace
 from ui.common import hold_seed, plain, preview, safe_markdown, share_token

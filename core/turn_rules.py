@@ -1,0 +1,44 @@
+"""The rules a message must meet before anything is queued, and what a turn records of an
+answer: small pure functions the turn service and any other entry share."""
+
+from __future__ import annotations
+
+from core.catalog import ModelSpec
+from core.errors import InvalidInput
+from core.values import Conversation
+from core.wire import ModelReply
+
+MAX_PROMPT_CHARS = 32_000
+NEW_TITLE = "New conversation"
+
+
+def check_message(spec: ModelSpec, text: str, hashes: list[str]) -> None:
+    """What a message must be before anything is queued or sent."""
+    if not text and not hashes:
+        raise InvalidInput("Type a prompt or attach an image.")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InvalidInput(
+            f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}. Shorten it."
+        )
+    if len(hashes) > spec.max_input_images:
+        raise InvalidInput(f"{spec.label} accepts at most {spec.max_input_images} images in one message.")
+
+
+def meta_of(reply: ModelReply) -> dict[str, object]:
+    return {
+        "finish_reason": reply.finish_reason,
+        "usage": reply.usage,
+        "model_version": reply.model_version,
+        "response_id": reply.response_id,
+        "grounding": reply.grounding,
+    }
+
+
+def new_title(conversation: Conversation, text: str) -> str | None:
+    """A new conversation takes its title from its first words."""
+    return title_from(text) if conversation.title == NEW_TITLE and text else None
+
+
+def title_from(text: str) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= 60 else words[:57].rsplit(" ", 1)[0] + "…"
