@@ -183,14 +183,7 @@ class TurnLife:
             result = db.execute(
                 update(TurnRow)
                 .where(TurnRow.status.in_(IN_FLIGHT), TurnRow.lease_until < utcnow())
-                .values(
-                    status=TurnStatus.INTERRUPTED.value,
-                    error_kind="interrupted",
-                    error_message=INTERRUPTED_MESSAGE,
-                    lease_owner=None,
-                    lease_until=None,
-                    finished_at=utcnow(),
-                )
+                .values(**_closed(TurnStatus.INTERRUPTED, "interrupted", INTERRUPTED_MESSAGE))
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -203,14 +196,7 @@ class TurnLife:
             result = db.execute(
                 update(TurnRow)
                 .where(TurnRow.id == turn_id, TurnRow.status == was)
-                .values(
-                    status=TurnStatus.CANCELLED.value,
-                    error_kind="cancelled",
-                    error_message=CANCELLED_MESSAGE,
-                    lease_owner=None,
-                    lease_until=None,
-                    finished_at=utcnow(),
-                )
+                .values(**_closed(TurnStatus.CANCELLED, "cancelled", CANCELLED_MESSAGE))
             )
             return TurnStatus(was) if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
@@ -242,14 +228,7 @@ class TurnLife:
                     TurnRow.status == TurnStatus.RUNNING.value,
                     TurnRow.lease_owner == owner,
                 )
-                .values(
-                    status=status.value,
-                    error_kind=error_kind,
-                    error_message=error_message,
-                    lease_owner=None,
-                    lease_until=None,
-                    finished_at=now,
-                )
+                .values(**_closed(status, error_kind, error_message))
             ).rowcount  # type: ignore[attr-defined]
             reply = None
             if reply_parts is not None:
@@ -274,6 +253,18 @@ class TurnLife:
             return Finished(
                 request=turn_value(request), reply=turn_value(reply) if reply is not None else None, held=held == 1
             )
+
+
+def _closed(status: TurnStatus, kind: str | None, message: str | None) -> dict[str, Any]:
+    """The columns of a turn that has ended: nobody holds it any more."""
+    return {
+        "status": status.value,
+        "error_kind": kind,
+        "error_message": message,
+        "lease_owner": None,
+        "lease_until": None,
+        "finished_at": utcnow(),
+    }
 
 
 def _next_position(db: Session, conversation_id: str) -> int:
