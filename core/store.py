@@ -258,9 +258,6 @@ class Store:
             rows = db.execute(select(*OUTLINE_COLUMNS).where(TurnRow.id.in_(turn_ids)))
             return {row.id: outline_value(row) for row in rows}
 
-    def statuses(self, turn_ids: set[int]) -> dict[int, TurnStatus]:
-        return {i: t.status for i, t in self.outlines(turn_ids).items()}
-
     def version(self, conversation_id: str) -> int | None:
         """The newest turn's id: a tab compares it with the one it shows to see new turns."""
         with self.read() as db:
