@@ -230,7 +230,7 @@ def test_server_killed_mid_call_shows_interrupted_then_retry_works(browser, fake
         server = StudioServer(env).start()
         page.goto(url.replace(url.split("/?")[0], server.url))
         page.get_by_text("The studio stopped while this turn was being made").wait_for(timeout=30_000)
-        assert page.get_by_text("a lighthouse in a storm").count() >= 1  # the words are still there
+        page.get_by_text("a lighthouse in a storm").first.wait_for(timeout=10_000)  # the words are still there
         page.get_by_role("button", name="Retry").click()
         page.get_by_text("Result").first.wait_for(timeout=30_000)
         html = page.content()
@@ -288,7 +288,7 @@ def test_two_tabs_on_one_conversation_never_fork_and_lose_nothing(browser, fake,
         # The other tab's turn shows up by itself, and the words typed here are kept.
         for page in (first, second):
             page.get_by_text("Result 2").wait_for(timeout=40_000)
-        assert loser.get_by_text(lost_words).count() >= 1
+        loser.get_by_text(lost_words).first.wait_for(timeout=10_000)
         loser.screenshot(path=str(ARTIFACTS / "browser-two-tabs.png"), full_page=True)
         fake.during_call = None
         loser.get_by_role("button", name="Send again").click()
@@ -513,13 +513,13 @@ def test_nothing_typed_or_attached_is_lost_and_text_shows_as_typed(browser, fake
         page.wait_for_timeout(800)
         send(page, "use all of these")
         page.get_by_text("accepts at most 14 images").first.wait_for(timeout=20_000)
-        assert page.get_by_text("use all of these").count() >= 1
+        page.get_by_text("use all of these").first.wait_for(timeout=20_000)  # the words are kept
 
         page.set_input_files("[data-testid=stChatInput] input[type=file]", str(big))
         page.wait_for_timeout(800)
         send(page, "and this big one")
         page.get_by_text("the limit is 1 MB").first.wait_for(timeout=20_000)
-        assert page.get_by_text("and this big one").count() >= 1
+        page.get_by_text("and this big one").first.wait_for(timeout=20_000)
 
         page.set_input_files("[data-testid=stChatInput] input[type=file]", str(empty))
         page.wait_for_timeout(800)
