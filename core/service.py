@@ -158,9 +158,6 @@ class StudioService:
             raise InvalidInput("A title cannot be empty.")
         self.store.rename(conversation_id, title)
 
-    def delete(self, conversation_id: str) -> None:
-        self.store.delete(conversation_id)
-
     def update_settings(self, conversation_id: str, settings: GenerationSettings) -> GenerationSettings:
         conversation = self.store.conversation(conversation_id, with_turns=False)
         fitted = self.fit_settings(self.catalog.get(conversation.model), settings)

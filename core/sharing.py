@@ -7,14 +7,14 @@ import datetime as dt
 import secrets
 import uuid
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.database import Database
 from core.errors import InvalidInput, NotFound
 from core.rows import part_rows, turn_value
 from core.schema import AuditRow, ConversationRow, PartRow, TurnRow, utcnow
-from core.store import IN_FLIGHT, NO_CONVERSATION, touch
+from core.store import IN_FLIGHT, NO_CONVERSATION, delete_conversation, touch
 
 TRASH_DAYS = 30
 
@@ -68,7 +68,7 @@ class SharingStore:
             touch(db, conversation_id, stamp=False, title=ConversationRow.title)
             if _busy(db, conversation_id):
                 raise InvalidInput("A turn in this conversation is still being made; delete it when that is done.")
-            db.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
+            delete_conversation(db, conversation_id)
             self.audit(db, actor, "deleted forever", conversation_id)
 
     def expired(self, now: dt.datetime | None = None) -> list[str]:

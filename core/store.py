@@ -225,15 +225,6 @@ class Store:
         with self.write() as db:
             touch(db, conversation_id, model=model, stamp=False)
 
-    def delete(self, conversation_id: str) -> None:
-        with self.write() as db:
-            db.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
-            # Images no part refers to any more, leaving recent ones alone: a tab may hold one
-            # (an upload or a seed) for a message not sent yet.
-            cutoff = utcnow() - dt.timedelta(days=1)
-            used = select(PartRow.image_hash).where(PartRow.image_hash.is_not(None))
-            db.execute(delete(ImageRow).where(ImageRow.hash.not_in(used), ImageRow.created_at < cutoff))
-
     # Turn reads ---------------------------------------------------------------------------
 
     def user_images(self, conversation_id: str) -> dict[int, list[Part]]:
@@ -299,6 +290,15 @@ class Store:
         with self.read() as db:
             row = db.scalar(select(TurnRow).where(TurnRow.reply_to_id == request_id))
             return turn_value(row) if row is not None else None
+
+
+def delete_conversation(db: Session, conversation_id: str) -> None:
+    """Delete a conversation for good, and the images no part refers to any more, leaving recent
+    ones alone: a tab may hold one (an upload or a seed) for a message not sent yet."""
+    db.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
+    cutoff = utcnow() - dt.timedelta(days=1)
+    used = select(PartRow.image_hash).where(PartRow.image_hash.is_not(None))
+    db.execute(delete(ImageRow).where(ImageRow.hash.not_in(used), ImageRow.created_at < cutoff))
 
 
 def touch(db: Session, conversation_id: str, *, stamp: bool = True, **values: Any) -> None:

@@ -14,6 +14,7 @@ from core.errors import Forbidden, NotFound
 from core.people import Mode, PeoplePolicy, Refusal, User, identify
 from core.schema import ConversationRow, utcnow
 from core.values import TurnStatus
+from tests.fake_gemini import image_bytes
 
 ANN = User(email="ann@example.com", name="Ann")
 BOB = User(email="bob@example.com", name="Bob")
@@ -224,3 +225,20 @@ def test_conversations_filter_by_person_model_and_date(service, fake, people):
     tomorrow = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=1)
     assert admin_view.conversations("team", since=tomorrow) == []
     assert admin_view.conversations("team", model="no-such-model") == []
+
+
+def test_deleting_forever_also_drops_images_nothing_refers_to(service, fake, people):
+    from core.schema import ImageRow
+
+    ann, _bob, _admin = people
+    gone, kept = ann.new_conversation(), ann.new_conversation()
+    only_here = service.send(gone.id, "only in the deleted one").reply.result_image.image_hash
+    shared = service.images.add_upload(image_bytes((18, 18), (5, 6, 7)), "shared.png").image.hash
+    service.send(gone.id, "uses the shared photo", [shared])
+    service.send(kept.id, "uses it too", [shared])
+    with service.store.write() as db:  # old enough that no tab can still hold them for a draft
+        db.execute(update(ImageRow).values(created_at=utcnow() - dt.timedelta(days=2)))
+    ann.delete(gone.id)
+    ann.delete_forever(gone.id)
+    assert service.images.store.info(only_here) is None
+    assert service.images.store.info(shared) is not None  # still in the other conversation
