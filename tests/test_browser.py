@@ -601,6 +601,32 @@ def test_two_people_behind_a_proxy_private_work_sharing_copy_and_trash(browser, 
         send(bob, "add a bell")
         bob.get_by_text("Result 3").wait_for(timeout=30_000)
         bob.screenshot(path=str(ARTIFACTS / "browser-copy.png"), full_page=True)
+        copied_request = fake.requests[-1]
+
+        # Private again, with a read-only link: Bob's tab on the link picks up Ann's next turn.
+        ann.goto(f"{server.url}/conversations")
+        share_menu = ann.locator("[data-testid=stPopover] button").filter(has_text="Share").first
+
+        def in_share_menu(name: str):  # type: ignore[no-untyped-def]
+            button = ann.get_by_role("button", name=name)
+            if not button.is_visible():
+                share_menu.click()
+            button.wait_for(timeout=10_000)
+            return button
+
+        in_share_menu("Make private").click()
+        ann.get_by_role("button", name="Share with the team").wait_for(timeout=10_000)
+        in_share_menu("Create a read-only link").click()
+        ann.get_by_role("button", name="Revoke the link").wait_for(timeout=10_000)
+        share_link = ann.locator("[data-testid=stCode] code").first.inner_text().strip()
+        assert "/studio?share=" in share_link
+        bob.goto(share_link)
+        bob.get_by_text("Result 2").wait_for(timeout=30_000)
+        ann.goto(link)
+        ann.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        send(ann, "make it silver")
+        bob.get_by_text("Result 4").wait_for(timeout=30_000)  # by itself, through the link
+        assert bob.locator("[data-testid=stChatInput]").count() == 0
 
         ann.goto(f"{server.url}/conversations")
         ann.get_by_role("button", name="Delete").first.click()
@@ -614,7 +640,7 @@ def test_two_people_behind_a_proxy_private_work_sharing_copy_and_trash(browser, 
         ann.get_by_text("Ann's secret launch poster").first.wait_for(timeout=10_000)
     finally:
         server.stop()
-    last = fake.requests[-1]["contents"]
+    last = copied_request["contents"]
     assert [p["text"] for m in last if m["role"] == "user" for p in m["parts"]] == [
         "Ann's secret launch poster",
         "make it gold",

@@ -85,14 +85,14 @@ def _live(
     """The chat itself, redrawn on its own every second or so: new turns from other tabs and
     processes, statuses, results. Only this fragment reruns, never the whole page, so a message
     being typed or sent in the chat input is never caught up in a refresh."""
+    # A full run stores a fresh copy (live_chat); a fragment run goes on from the last one drawn.
     key = f"live-{conversation.id}"
     shown: Conversation = st.session_state.get(key) or conversation
-    if shown.version != conversation.version and shown.version is not None and conversation.version is not None:
-        shown = conversation if conversation.version > shown.version else shown
+    token = share_token(shown.id)
     mine = {t.id: t for t in shown.in_flight}
-    newest, states = svc.watch(shown.id, set(mine), token=share_token(shown.id))
+    newest, states = svc.watch(shown.id, set(mine), token=token)
     if newest != shown.version or any(states.get(i) is None or states[i].status != t.status for i, t in mine.items()):
-        shown = svc.conversation(shown.id, visible=st.session_state.get(visible_key(shown.id), visible))
+        shown = svc.conversation(shown.id, visible=st.session_state.get(visible_key(shown.id), visible), token=token)
         states = {t.id: t for t in shown.in_flight}
     st.session_state[key] = shown
     # What this tab shows is what its next message is sent against.
@@ -101,8 +101,9 @@ def _live(
     announce(_news(shown))
     places = svc.queue_places(list(states.values()))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    owner = svc.can_change(shown)
     for turn in states.values():
-        _status(svc, turn, places.get(turn.id), now, svc.can_change(shown))
+        _status(svc, turn, places.get(turn.id), now, owner)
 
 
 _live_fragment = st.fragment(run_every=WATCH_BUSY_S)(_live)
