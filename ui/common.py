@@ -125,20 +125,23 @@ def load_open_conversation(svc: Workspace, visible: int | None = None) -> Conver
     return None
 
 
+def _defused(text: str) -> str:
+    """An invisible word joiner where Streamlit would otherwise turn `--` into a dash, `->` into
+    an arrow, or `:material/home:` (any `:name:`) into an icon or a directive."""
+    return _TYPOGRAPHY.sub(lambda m: _WORD_JOINER.join(m.group(0)), text).replace(":", ":" + _WORD_JOINER)
+
+
 def plain(text: str) -> str:
-    """Text shown as typed wherever Streamlit reads Markdown (titles, labels, captions): escaped,
-    and with an invisible word joiner where Streamlit would otherwise turn `--` into a dash,
-    `->` into an arrow, `:material/home:` into an icon or a bare URL into a link."""
-    text = _TYPOGRAPHY.sub(lambda m: _WORD_JOINER.join(m.group(0)), text)
-    text = text.replace(":", ":" + _WORD_JOINER).replace("www.", "www" + _WORD_JOINER + ".")
+    """Text shown as typed wherever Streamlit reads Markdown (titles, labels, captions): defused,
+    no bare URL turned into a link, and every Markdown character escaped."""
+    text = _defused(text).replace("www.", "www" + _WORD_JOINER + ".")
     return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
 
 
 def safe_markdown(text: str) -> str:
     """Model text and thought summaries: their Markdown (bold, lists) renders, but nothing from
     the wire becomes an icon, a colour directive, maths or raw HTML."""
-    text = text.replace(":", ":" + _WORD_JOINER).replace("$", "\\$")
-    return _TYPOGRAPHY.sub(lambda m: _WORD_JOINER.join(m.group(0)), text)
+    return _defused(text.replace("$", "\\$"))
 
 
 def offline_banner(svc: Workspace) -> None:
