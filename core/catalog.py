@@ -8,6 +8,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.prices import Prices, prices_from
+
 DEFAULT_TABLE = Path(__file__).with_name("models.toml")
 
 
@@ -21,6 +23,7 @@ class ModelSpec:
     thinking_levels: tuple[str, ...] = ()
     search_grounding: bool = False
     retired: dt.date | None = None
+    prices: Prices | None = None
 
     def is_retired(self, today: dt.date | None = None) -> bool:
         return self.retired is not None and self.retired <= (today or dt.date.today())
@@ -78,20 +81,23 @@ def _spec(model_id: str, raw: dict) -> ModelSpec:
         thinking_levels=tuple(raw.get("thinking_levels", ())),
         search_grounding=bool(raw.get("search_grounding", False)),
         retired=retired,
+        prices=prices_from(raw.get("prices")),
     )
 
 
 def load_catalog(extra_file: str | Path | None = None) -> ModelCatalog:
-    """The shipped table, with entries from `extra_file` added or overriding by id."""
+    """The shipped table, with entries from `extra_file` added or overriding by id, key by key
+    (so an operator's file may hold only `[models."<id>".prices]` with their own rates)."""
     tables = [tomllib.loads(DEFAULT_TABLE.read_text())]
     if extra_file:
         tables.append(tomllib.loads(Path(extra_file).read_text()))
-    models: dict[str, ModelSpec] = {}
+    raws: dict[str, dict] = {}
     default_id = ""
     for table in tables:
         for model_id, raw in table.get("models", {}).items():
-            models[model_id] = _spec(model_id, raw)
+            raws[model_id] = {**raws.get(model_id, {}), **raw}
         default_id = table.get("default", default_id)
+    models = {model_id: _spec(model_id, raw) for model_id, raw in raws.items()}
     if default_id not in models:
         default_id = next(iter(models))
     return ModelCatalog(models=models, default_id=default_id)

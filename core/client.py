@@ -12,6 +12,9 @@ import datetime as dt
 import email.utils
 import json
 import re
+import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -52,15 +55,50 @@ def retry_delay_from_body(body: bytes | None) -> float | None:
     return None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Attempt:
+    """One HTTP attempt of a call, for the ledger: what came back and whether it may be billed."""
+
+    outcome: str  # "ok", "retried", or the StudioError kind it ended with
+    http_status: int | None
+    duration_ms: int
+    may_be_billed: bool
+
+
+class _Attempts(threading.local):
+    # The call in progress on this thread: Retry objects are copied per attempt, so they cannot
+    # carry it themselves.
+    log: list[Attempt] | None = None
+    started: float = 0.0
+
+
+_attempts = _Attempts()
+
+
+def _note(outcome: str, status: int | None, may_be_billed: bool) -> None:
+    if _attempts.log is not None:
+        elapsed = int((time.monotonic() - _attempts.started) * 1000)
+        _attempts.log.append(
+            Attempt(outcome=outcome, http_status=status, duration_ms=elapsed, may_be_billed=may_be_billed)
+        )
+
+
 class GeminiRetry(Retry):
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[no-untyped-def]
         new = super().increment(method, url, response, error, _pool, _stacktrace)
+        # A retry is certain from here: this attempt is over. 429 and 5xx answers are not billed;
+        # a connection that failed never delivered the request.
+        _note("retried", response.status if response is not None else None, False)
         # Only once a retry is certain: the body is read here so `get_retry_after` can see it;
         # urllib3 drains it right after, so the final response is never touched.
         if response is not None and response.status == 429 and not response.headers.get("Retry-After"):
             with contextlib.suppress(Exception):  # a broken body just means no hint
                 response.read(cache_content=True)
         return new
+
+    def sleep(self, response=None) -> None:  # type: ignore[no-untyped-def]
+        super().sleep(response)
+        _attempts.started = time.monotonic()  # the next attempt starts after the backoff
 
     def get_retry_after(self, response) -> float | None:  # type: ignore[no-untyped-def]
         delay = super().get_retry_after(response)
@@ -107,7 +145,24 @@ class GeminiClient:
     def endpoint(self, model: str) -> str:
         return f"{self.base_url}/v1beta/models/{model}:generateContent"
 
-    def generate(self, model: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
+    def generate(
+        self, model: str, body: dict[str, Any] | bytes, attempts: list[Attempt] | None = None
+    ) -> dict[str, Any]:
+        """POST one request. With `attempts`, every HTTP attempt (retries included) is appended
+        to it as it ends, whatever the outcome."""
+        _attempts.log, _attempts.started = attempts, time.monotonic()
+        try:
+            payload = self._generate(model, body)
+        except StudioError as error:
+            _note(error.kind, error.http_status, error.may_be_billed)
+            raise
+        else:
+            _note("ok", 200, True)
+            return payload
+        finally:
+            _attempts.log = None
+
+    def _generate(self, model: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
         data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "x-goog-api-key": self.settings.api_key.reveal()}
         try:
@@ -119,17 +174,16 @@ class GeminiClient:
             )
         except requests.exceptions.RetryError:
             raise ServiceDownError("The image service kept failing after several retries. Try again later.") from None
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectTimeout):
-            raise ServiceTimeout(
-                "The image service did not answer in time "
-                f"(waited {self.settings.read_timeout_s:.0f} s). Large images can be slow; try again."
+        except requests.exceptions.ConnectTimeout:
+            raise ServiceDownError(
+                "Could not reach the image service in time (nothing was sent). Check the network and "
+                "COMETAPI_BASE_URL, then try again."
             ) from None
+        except requests.exceptions.ReadTimeout:
+            raise self._timeout() from None
         except requests.exceptions.ConnectionError as exc:
             if _timed_out(exc):
-                raise ServiceTimeout(
-                    "The image service did not answer in time "
-                    f"(waited {self.settings.read_timeout_s:.0f} s). Large images can be slow; try again."
-                ) from None
+                raise self._timeout() from None
             raise ServiceDownError(
                 "Could not reach the image service (connection failed or was reset). Check the network "
                 "and COMETAPI_BASE_URL, then try again."
@@ -138,19 +192,33 @@ class GeminiClient:
             raise ServiceDownError(f"The request to the image service failed ({exc.__class__.__name__}).") from None
         return self._decode(response)
 
+    def _timeout(self) -> ServiceTimeout:
+        error = ServiceTimeout(
+            "The image service did not answer in time "
+            f"(waited {self.settings.read_timeout_s:.0f} s). Large images can be slow; try again. "
+            "The request was sent, so the call may be billed."
+        )
+        error.may_be_billed = True  # the request went out; the model may have finished it
+        return error
+
     def _decode(self, response: requests.Response) -> dict[str, Any]:
         if response.status_code == 200:
             try:
                 payload = response.json()
             except ValueError:
-                raise UnreadableResponse(
+                error = UnreadableResponse(
                     "The image service answered with something that is not JSON "
                     f"({_describe_body(response)}). Try again."
-                ) from None
-            if not isinstance(payload, dict):
-                raise UnreadableResponse("The image service answered with unexpected JSON.")
-            return payload
-        raise error_for_status(response)
+                )
+            else:
+                if isinstance(payload, dict):
+                    return payload
+                error = UnreadableResponse("The image service answered with unexpected JSON.")
+            error.http_status, error.may_be_billed = 200, True  # an answer came: it may be charged
+            raise error
+        error = error_for_status(response)
+        error.http_status = response.status_code
+        raise error
 
 
 def _timed_out(exc: Exception) -> bool:
@@ -209,11 +277,13 @@ def error_for_status(response: requests.Response) -> StudioError:
         hint = f" Wait about {wait:.0f} s and try again." if wait is not None else " Wait a little and try again."
         return QuotaError("The image service's rate limit or quota was reached." + hint + said)
     if code in (504, 524):
-        return ServiceTimeout(
+        gave_up = ServiceTimeout(
             f"The gateway stopped waiting for the model (HTTP {code}). The model may still have made the image, "
             "and the call may be billed, so the studio did not send it again by itself. Your words are kept; "
             "Retry sends them once more." + said
         )
+        gave_up.may_be_billed = True
+        return gave_up
     if code == 408:
         return ServiceTimeout("The image service timed out on this request. Try again." + said)
     if code >= 500:

@@ -55,6 +55,18 @@ class Settings:
     lease_s: float = 30.0
     # The embedded default migrates at start-up; replicas may migrate as a deploy step instead.
     migrate_on_start: bool = True
+    # Limits (core/limits.py); None means no limit. STUDIO_DEMO=1 sets stricter defaults.
+    limit_person_day_usd: float | None = None
+    limit_person_month_usd: float | None = None
+    limit_team_month_usd: float | None = None
+    limit_turns_per_minute: int | None = None
+    limit_running: int | None = None
+    allowed_sizes: tuple[str, ...] = ()
+    allowed_models: tuple[str, ...] = ()
+    limits_exempt_admins: bool = False
+    # A public demo on the operator's key: examples on the start page, strict limits, and no
+    # operator detail (keys, settings) in what visitors see.
+    demo: bool = False
 
     @property
     def offline(self) -> bool:
@@ -87,7 +99,29 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         except ValueError:
             raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
+    demo = _flag(get("STUDIO_DEMO", "0"))
+
+    def limit(name: str) -> float | None:
+        raw = get(name)
+        if raw.lower() in ("off", "none", "no"):
+            return None
+        if not raw:
+            return DEMO_LIMITS.get(name) if demo else None
+        return number(name, 0.0)
+
+    turns = limit("STUDIO_LIMIT_TURNS_PER_MINUTE")
+    running = limit("STUDIO_LIMIT_RUNNING")
+    sizes = get("STUDIO_ALLOWED_SIZES") or (DEMO_SIZES if demo else "")
     return Settings(
+        demo=demo,
+        limit_person_day_usd=limit("STUDIO_LIMIT_PERSON_DAY_USD"),
+        limit_person_month_usd=limit("STUDIO_LIMIT_PERSON_MONTH_USD"),
+        limit_team_month_usd=limit("STUDIO_LIMIT_TEAM_MONTH_USD"),
+        limit_turns_per_minute=None if turns is None else int(turns),
+        limit_running=None if running is None else int(running),
+        allowed_sizes=tuple(w.upper() if w.lower().endswith("k") else w for w in _words(sizes)),
+        allowed_models=_words(get("STUDIO_ALLOWED_MODELS")),
+        limits_exempt_admins=_flag(get("STUDIO_LIMITS_EXEMPT_ADMINS", "0")),
         api_key=Secret(get("COMETAPI_KEY")),
         base_url=get("COMETAPI_BASE_URL", DEFAULT_BASE_URL).rstrip("/"),
         database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -102,8 +136,23 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         allowed_domains=_words(get("STUDIO_ALLOWED_DOMAINS")),
         admins=_words(get("STUDIO_ADMINS")),
         upload_long_side=int(max(256, number("STUDIO_UPLOAD_LONG_SIDE", 2048))),
-        migrate_on_start=get("STUDIO_MIGRATE_ON_START", "1").lower() not in ("0", "false", "no", "off"),
+        migrate_on_start=_flag(get("STUDIO_MIGRATE_ON_START", "1")),
     )
+
+
+# A public demo's defaults, each overridden by its own setting (or switched off with "off").
+DEMO_LIMITS: dict[str, float] = {
+    "STUDIO_LIMIT_PERSON_DAY_USD": 1.0,
+    "STUDIO_LIMIT_PERSON_MONTH_USD": 5.0,
+    "STUDIO_LIMIT_TEAM_MONTH_USD": 100.0,
+    "STUDIO_LIMIT_TURNS_PER_MINUTE": 3,
+    "STUDIO_LIMIT_RUNNING": 1,
+}
+DEMO_SIZES = "512 1K"
+
+
+def _flag(raw: str) -> bool:
+    return raw.lower() not in ("0", "false", "no", "off", "")
 
 
 def _words(raw: str) -> tuple[str, ...]:

@@ -10,6 +10,10 @@ from typing import Any
 
 class StudioError(Exception):
     kind = "error"
+    # For the ledger (core/usage_ledger.py): the HTTP status of the attempt that ended in this
+    # error, and whether the service may have charged for it.
+    http_status: int | None = None
+    may_be_billed: bool = False
 
     def __init__(self, message: str, *, reply: Any = None) -> None:
         super().__init__(message)

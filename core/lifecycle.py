@@ -15,8 +15,11 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from core import ledger
 from core.database import Database
 from core.errors import ConversationBusy, InvalidInput, NotFound, StaleConversation
+from core.ledger import Bill, Charge
+from core.limits import Limits, admit
 from core.rows import part_rows, turn_value
 from core.schema import TurnRow, utcnow
 from core.store import IN_FLIGHT, touch
@@ -39,6 +42,8 @@ class NewTurn:
     title: str | None = None
     error_kind: str | None = None
     error_message: str | None = None
+    # Whose it is and what it should cost: checked against the limits, reserved in the ledger.
+    charge: Charge | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,9 +56,10 @@ class Finished:
 
 
 class TurnLife:
-    def __init__(self, db: Database, lease_s: float = 30.0) -> None:
+    def __init__(self, db: Database, lease_s: float = 30.0, limits: Limits | None = None) -> None:
         self.db = db
         self.lease = dt.timedelta(seconds=lease_s)
+        self.limits = limits or Limits()
 
     # Writing a user turn ------------------------------------------------------------------
 
@@ -78,6 +84,9 @@ class TurnLife:
                 self._refuse_if_busy(db, turn.conversation_id)
             for turn_id in replace or []:
                 self._replace(db, turn_id)
+            sends = turn.charge is not None and turn.status.in_flight
+            if sends and turn.charge is not None:
+                admit(db, self.limits, turn.charge)  # in this transaction: a burst cannot slip past
             now = utcnow()
             row = TurnRow(
                 conversation_id=turn.conversation_id,
@@ -96,6 +105,8 @@ class TurnLife:
             )
             db.add(row)
             db.flush()
+            if sends and turn.charge is not None:
+                ledger.reserve(db, turn.charge, conversation_id=turn.conversation_id, turn_id=row.id)
             return turn_value(row)
 
     def _refuse_if_busy(self, db: Session, conversation_id: str) -> None:
@@ -162,7 +173,10 @@ class TurnLife:
                 .where(TurnRow.id == turn_id, TurnRow.status == TurnStatus.QUEUED.value, TurnRow.lease_owner == owner)
                 .values(status=TurnStatus.RUNNING.value, started_at=now, lease_until=now + self.lease)
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            claimed = result.rowcount == 1  # type: ignore[attr-defined]
+            if claimed:
+                ledger.sending(db, turn_id)
+            return bool(claimed)
 
     def renew(self, owner: str, turn_ids: set[int]) -> int:
         """The heartbeat: the queued or running turns this process's workers hold live on. A
@@ -180,12 +194,18 @@ class TurnLife:
     def sweep(self) -> int:
         """Lapsed leases (their process died) become interrupted; live ones are left alone."""
         with self.db.write() as db:
-            result = db.execute(
-                update(TurnRow)
-                .where(TurnRow.status.in_(IN_FLIGHT), TurnRow.lease_until < utcnow())
-                .values(**_closed(TurnStatus.INTERRUPTED, "interrupted", INTERRUPTED_MESSAGE))
+            gone = list(
+                db.scalars(
+                    update(TurnRow)
+                    .where(TurnRow.status.in_(IN_FLIGHT), TurnRow.lease_until < utcnow())
+                    .values(**_closed(TurnStatus.INTERRUPTED, "interrupted", INTERRUPTED_MESSAGE))
+                    .returning(TurnRow.id)
+                )
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            ledger.lapsed(db, gone)
+            ledger.interrupted(db, gone)
+            ledger.abandon(db, list(db.scalars(select(TurnRow.id).where(TurnRow.status.in_(IN_FLIGHT)))))
+            return len(gone)
 
     def cancel(self, turn_id: int) -> TurnStatus | None:
         """queued | running -> cancelled. The status it had, or None if it was no longer in flight."""
@@ -198,7 +218,11 @@ class TurnLife:
                 .where(TurnRow.id == turn_id, TurnRow.status == was)
                 .values(**_closed(TurnStatus.CANCELLED, "cancelled", CANCELLED_MESSAGE))
             )
-            return TurnStatus(was) if result.rowcount == 1 else None  # type: ignore[attr-defined]
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            # Not sent yet: its reservation is released. Sent: the call may still answer (and bill).
+            ledger.lapsed(db, [turn_id])
+            return TurnStatus(was)
 
     def finish(
         self,
@@ -211,6 +235,7 @@ class TurnLife:
         meta: dict[str, Any] | None = None,
         error_kind: str | None = None,
         error_message: str | None = None,
+        bill: Bill | None = None,
     ) -> Finished:
         """running -> ok | failed, with the model turn (if the service answered with content)
         at the next position, in one transaction. If the turn is no longer held by `owner`, its
@@ -230,6 +255,10 @@ class TurnLife:
                 )
                 .values(**_closed(status, error_kind, error_message))
             ).rowcount  # type: ignore[attr-defined]
+            cost = None
+            if bill is not None:
+                cancelled = held == 0 and request.status == TurnStatus.CANCELLED.value
+                cost = ledger.close(db, request_id, bill, cancelled=cancelled)
             reply = None
             if reply_parts is not None:
                 reply = TurnRow(
@@ -245,6 +274,7 @@ class TurnLife:
                     error_message=error_message,
                     created_at=now,
                     finished_at=now,
+                    cost_micro=cost,
                     **(meta or {}),
                 )
                 db.add(reply)

@@ -45,6 +45,7 @@ TURN_COLUMNS = (
     TurnRow.grounding,
     TurnRow.created_at,
     TurnRow.finished_at,
+    TurnRow.cost_micro,
 )
 DISPLAY_PART_COLUMNS = (
     PartRow.turn_id,
@@ -118,6 +119,7 @@ def turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None
         grounding=row.grounding,
         created_at=row.created_at,
         finished_at=row.finished_at,
+        cost_micro=row.cost_micro,
         parts_loaded=True,
     )
 

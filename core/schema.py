@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -72,6 +72,8 @@ class TurnRow(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     # Bytes the turn adds to a request body, measured once when written (core/replay.turn_size).
     weight: Mapped[int | None] = mapped_column(Integer)
+    # Revision 0007: an answer's cost in micro-dollars, from its usageMetadata (NULL: unknown).
+    cost_micro: Mapped[int | None] = mapped_column(BigInteger)
 
     conversation: Mapped[ConversationRow] = relationship(back_populates="turns")
     parts: Mapped[list[PartRow]] = relationship(
@@ -136,3 +138,44 @@ class FavouriteRow(Base):
     person: Mapped[str] = mapped_column(String(200), primary_key=True)
     turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), primary_key=True, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LedgerRow(Base):
+    """One HTTP attempt to the image service (revision 0007), or the reservation of one not yet
+    sent. Written when the turn is queued (outcome "queued", its estimate held against the
+    limits), then "sending", then what happened. Retried attempts are rows of their own. Kept
+    when a conversation is deleted: what was spent stays spent."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (
+        Index("ix_ledger_person_at", "person", "at"),
+        Index("ix_ledger_open", "outcome"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    person: Mapped[str] = mapped_column(String(200))
+    conversation_id: Mapped[str] = mapped_column(String(32), index=True)
+    turn_id: Mapped[int] = mapped_column(Integer, index=True)
+    model: Mapped[str] = mapped_column(String(100))
+    image_size: Mapped[str | None] = mapped_column(String(10))
+    # 0 while reserved; then which attempt of the call this was (1, 2, ...).
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(20))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    # The service may have charged for it: answered, timed out after sending, 504/524, or unknown.
+    may_be_billed: Mapped[bool] = mapped_column(Boolean, default=True)
+    estimate_micro: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micro: Mapped[int | None] = mapped_column(BigInteger)
+    history_micro: Mapped[int | None] = mapped_column(BigInteger)
+    prompt_text_tokens: Mapped[int | None] = mapped_column(Integer)
+    prompt_image_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_text_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_image_tokens: Mapped[int | None] = mapped_column(Integer)
+    thinking_tokens: Mapped[int | None] = mapped_column(Integer)
+    # Request bytes that re-sent earlier turns, and bytes of the new message itself.
+    history_bytes: Mapped[int | None] = mapped_column(Integer)
+    new_bytes: Mapped[int | None] = mapped_column(Integer)
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -18,11 +18,13 @@ from core.errors import InvalidInput
 from core.gallery import Gallery
 from core.library import ImageLibrary
 from core.lifecycle import INTERRUPTED_MESSAGE, TurnLife
+from core.limits import limits_from
 from core.people import LOCAL_EMAIL, User
 from core.runner import TurnRunner, process_identity
 from core.schema import utcnow
 from core.sharing import SharingStore
 from core.store import Store
+from core.turn_costs import TurnCosts
 from core.turn_rules import NEW_TITLE
 from core.turns import TurnOutcome, TurnService
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, TurnStatus
@@ -44,7 +46,8 @@ class StudioService:
         self.client = client
         self.catalog = catalog
         self.images = ImageLibrary(store.images, settings.max_upload_bytes, settings.upload_long_side)
-        self.life = TurnLife(store.db, settings.lease_s)
+        self.life = TurnLife(store.db, settings.lease_s, limits_from(settings))
+        self.costs = TurnCosts(store.db, catalog, offline=client.offline)
         owner = owner or process_identity()
         self.turns = TurnService(
             settings=settings,
@@ -54,6 +57,7 @@ class StudioService:
             catalog=catalog,
             library=self.images,
             owner=owner,
+            costs=self.costs,
         )
         self.sharing = SharingStore(store.db)
         self.gallery = Gallery(store.db)
@@ -84,6 +88,7 @@ class StudioService:
     def settings(self, value: Settings) -> None:
         # One source of truth: the turn service plans with these (a bench or test may change the budget).
         self.turns.settings = value
+        self.life.limits = limits_from(value)
 
     def close(self) -> None:
         self.runner.close()

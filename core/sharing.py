@@ -120,6 +120,7 @@ class SharingStore:
                     error_message=turn.error_message,
                     finish_reason=turn.finish_reason,
                     usage=turn.usage,
+                    cost_micro=turn.cost_micro,
                     model_version=turn.model_version,
                     response_id=turn.response_id,
                     grounding=turn.grounding,

@@ -14,13 +14,15 @@ import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from core import images
 from core.catalog import ModelCatalog, ModelSpec, settings_in_text
-from core.client import GeminiClient
+from core.client import Attempt, GeminiClient
 from core.config import Settings
 from core.errors import InvalidInput, NotFound, RequestTooLarge, StudioError
 from core.library import ImageLibrary
+from core.ledger import Bill
 from core.lifecycle import NewTurn, TurnLife
 from core.replay import (
     CONTENT_OVERHEAD,
@@ -38,7 +40,19 @@ from core.turn_rules import check_message, meta_of, new_title
 from core.values import Conversation, Exchange, GenerationSettings, Part, Turn, TurnStatus
 from core.wire import ModelReply, parse_response, part_from_wire, request_body
 
+if TYPE_CHECKING:
+    from core.turn_costs import TurnCosts
+
 log = logging.getLogger("studio")
+
+
+@dataclass
+class _Call:
+    """What one run of a turn learns on its way, for the ledger (filled in as it goes)."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+    body_bytes: int | None = None
+    new_bytes: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +81,7 @@ class TurnService:
         catalog: ModelCatalog,
         library: ImageLibrary,
         owner: str,
+        costs: TurnCosts,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -75,6 +90,7 @@ class TurnService:
         self.catalog = catalog
         self.images = library
         self.owner = owner
+        self.costs = costs
 
     # Queueing -----------------------------------------------------------------------------
 
@@ -120,6 +136,7 @@ class TurnService:
                 aspect_ratio=typed.get("aspect_ratio", settings.aspect_ratio),
                 image_size=typed.get("image_size", settings.image_size),
             )
+        images = sum(1 for p in parts if p.image_hash)
         new = NewTurn(
             conversation_id=conversation.id,
             parts=parts,
@@ -127,6 +144,7 @@ class TurnService:
             weight=self.weigh(parts),
             lease_owner=self.owner,
             title=new_title(conversation, text),
+            charge=self.costs.charge(conversation, text, images, settings),
         )
         return self.life.add(new, seen=seen, replace=replace)
 
@@ -271,15 +289,17 @@ class TurnService:
             # Cancelled (or taken over) before it ran: nothing was sent.
             return TurnOutcome(request=self.store.turn(request_id))
         request = self.store.turn(request_id)
+        call = _Call()
         try:
-            return self._run(request)
+            return self._run(request, call)
         except StudioError as error:
-            return self._fail(request, error)
+            return self._fail(request, error, call)
         except Exception as exc:
             log.exception("turn %s failed unexpectedly", request_id)
-            return self._fail(request, StudioError(f"Something went wrong in the studio ({exc.__class__.__name__})."))
+            problem = StudioError(f"Something went wrong in the studio ({exc.__class__.__name__}).")
+            return self._fail(request, problem, call)
 
-    def _run(self, request: Turn) -> TurnOutcome:
+    def _run(self, request: Turn, call: _Call) -> TurnOutcome:
         # Plan on the outline; read parts and signatures only for the exchanges that are sent.
         conversation = self.store.conversation_window(request.conversation_id, 0)
         spec = self.catalog.get(conversation.model)
@@ -301,8 +321,9 @@ class TurnService:
                 f"This message alone is {len(body) / 1_048_576:.1f} MB, over the "
                 f"{self.settings.max_request_mb:g} MB request limit. Attach fewer or smaller images."
             )
+        call.body_bytes, call.new_bytes = len(body), self.weigh(request.parts)
         # No DB session is open here: the call may take minutes.
-        payload = self.client.generate(spec.id, body)
+        payload = self.client.generate(spec.id, body, call.attempts)
         reply = parse_response(payload)
         parts, sizes = self._store_parts(reply)
         finished = self.life.finish(
@@ -312,6 +333,7 @@ class TurnService:
             reply_parts=parts,
             reply_weight=self.weigh(parts, sizes),
             meta=meta_of(reply),
+            bill=self._bill(spec.id, request, reply, call, "ok"),
         )
         return TurnOutcome(
             request=finished.request,
@@ -347,12 +369,25 @@ class TurnService:
             parts.append(part)
         return parts, sizes
 
-    def _fail(self, request: Turn, error: StudioError) -> TurnOutcome:
+    def _bill(self, model: str, request: Turn, reply: ModelReply | None, call: _Call, outcome: str) -> Bill:
+        return self.costs.bill(
+            model,
+            request,
+            reply,
+            call.attempts,
+            outcome=outcome,
+            body_bytes=call.body_bytes,
+            new_bytes=call.new_bytes,
+        )
+
+    def _fail(self, request: Turn, error: StudioError, call: _Call) -> TurnOutcome:
         message = self._scrub(error.message)
         reply_parts = None
         weight = 0
         meta: dict[str, object] = {}
+        answer = error.reply if isinstance(error.reply, ModelReply) else None
         try:
+            model = self.store.conversation(request.conversation_id, with_turns=False).model
             if isinstance(error.reply, ModelReply):
                 reply_parts, sizes = self._store_parts(error.reply)
                 weight = self.weigh(reply_parts, sizes)
@@ -366,6 +401,7 @@ class TurnService:
                 meta=meta,
                 error_kind=error.kind,
                 error_message=message,
+                bill=self._bill(model, request, answer, call, error.kind),
             )
         except NotFound:
             # The conversation was deleted while its turn ran: nothing is left to record.

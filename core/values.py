@@ -97,6 +97,8 @@ class Turn:
     lease_until: dt.datetime | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    # An answer's cost in micro-dollars from its usageMetadata; None when unknown.
+    cost_micro: int | None = None
     # False on display copies of turns scrolled out of view: only an outline (id, role, position,
     # status, pairing) was loaded; parts, settings and usage were not.
     parts_loaded: bool = True

@@ -1,0 +1,188 @@
+"""The ledger of calls, written inside the transactions that change a turn (core/lifecycle.py):
+
+    queued (estimate held against limits) -> sending -> ok | <error kind> | cancelled
+                                          \\-> not_sent (cancelled or lapsed before it went out)
+                                   sending -> interrupted (its process died: may be billed)
+
+Each retried HTTP attempt is a row of its own. What counts against a limit is a row's cost when
+known, else its estimate while it may be billed (reserved, sent, timed out), else nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy.orm import Session
+
+from core.client import Attempt
+from core.prices import Cost
+from core.schema import LedgerRow, utcnow
+
+QUEUED, SENDING, NOT_SENT, INTERRUPTED, RETRIED, CANCELLED = (
+    "queued",
+    "sending",
+    "not_sent",
+    "interrupted",
+    "retried",
+    "cancelled",
+)
+OPEN = (QUEUED, SENDING)
+# A call cancelled while running may still answer; after this long nobody is waiting for it.
+ABANDONED_AFTER = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Charge:
+    """Whose a queued turn is and what it should cost: written with the turn, checked by limits."""
+
+    person: str
+    model: str
+    image_size: str | None
+    estimate_micro: int
+    offline: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bill:
+    """What a finished call cost, for the ledger: its attempts, tokens and cost."""
+
+    attempts: list[Attempt]
+    cost: Cost | None
+    # The turn's outcome as the person sees it: "ok", or the kind of error it ended with.
+    outcome: str
+    history_bytes: int | None = None
+    new_bytes: int | None = None
+
+
+def counted() -> ColumnElement[int]:
+    """What a row counts against a limit (micro-dollars)."""
+    return func.coalesce(
+        LedgerRow.cost_micro, case((LedgerRow.may_be_billed.is_(True), LedgerRow.estimate_micro), else_=0)
+    )
+
+
+def reserve(db: Session, charge: Charge, *, conversation_id: str, turn_id: int) -> None:
+    db.add(
+        LedgerRow(
+            at=utcnow(),
+            person=charge.person,
+            conversation_id=conversation_id,
+            turn_id=turn_id,
+            model=charge.model,
+            image_size=charge.image_size,
+            attempt=0,
+            outcome=QUEUED,
+            may_be_billed=True,
+            estimate_micro=charge.estimate_micro,
+            offline=charge.offline,
+        )
+    )
+
+
+def sending(db: Session, turn_id: int) -> None:
+    db.execute(
+        update(LedgerRow).where(LedgerRow.turn_id == turn_id, LedgerRow.outcome == QUEUED).values(outcome=SENDING)
+    )
+
+
+def lapsed(db: Session, turn_ids: list[int]) -> None:
+    """Turns that ended without an answer (cancelled, or their process died): what never went out
+    is released; what went out may have been billed."""
+    if not turn_ids:
+        return
+    db.execute(
+        update(LedgerRow)
+        .where(LedgerRow.turn_id.in_(turn_ids), LedgerRow.outcome == QUEUED)
+        .values(outcome=NOT_SENT, may_be_billed=False)
+    )
+
+
+def interrupted(db: Session, turn_ids: list[int]) -> None:
+    if turn_ids:
+        db.execute(
+            update(LedgerRow)
+            .where(LedgerRow.turn_id.in_(turn_ids), LedgerRow.outcome == SENDING)
+            .values(outcome=INTERRUPTED)
+        )
+
+
+def abandon(db: Session, in_flight: list[int]) -> int:
+    """Calls still "sending" long after their turn ended (cancelled, then the process died before
+    the answer came): nobody will record them now."""
+    result = db.execute(
+        update(LedgerRow)
+        .where(
+            LedgerRow.outcome == SENDING,
+            LedgerRow.at < utcnow() - ABANDONED_AFTER,
+            LedgerRow.turn_id.not_in(in_flight) if in_flight else True,
+        )
+        .values(outcome=INTERRUPTED)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def close(db: Session, turn_id: int, bill: Bill, *, cancelled: bool = False) -> int | None:
+    """Record how the call went, on the turn's reserved row; each retried attempt gets its own
+    row. The cost it adds (micro-dollars, None when unknown)."""
+    row = db.scalar(
+        select(LedgerRow)
+        .where(LedgerRow.turn_id == turn_id, LedgerRow.outcome != RETRIED)
+        .order_by(LedgerRow.id.desc())
+        .limit(1)
+    )
+    if row is None:
+        return None
+    final = bill.attempts[-1] if bill.attempts else None
+    for number, attempt in enumerate(bill.attempts[:-1], start=1):
+        db.add(
+            LedgerRow(
+                at=row.at,
+                person=row.person,
+                conversation_id=row.conversation_id,
+                turn_id=turn_id,
+                model=row.model,
+                image_size=row.image_size,
+                attempt=number,
+                outcome=RETRIED,
+                http_status=attempt.http_status,
+                duration_ms=attempt.duration_ms,
+                may_be_billed=attempt.may_be_billed,
+                estimate_micro=0,
+                offline=row.offline,
+            )
+        )
+    cost = bill.cost
+    tokens = cost.tokens if cost else None
+    row.attempt = len(bill.attempts)
+    row.outcome = (CANCELLED if cancelled else bill.outcome) if final else NOT_SENT
+    row.http_status = final.http_status if final else None
+    row.duration_ms = final.duration_ms if final else None
+    row.may_be_billed = bool(final and final.may_be_billed)
+    row.cost_micro = cost.micro if cost else None
+    row.history_micro = cost.history_micro if cost else None
+    row.history_bytes, row.new_bytes = bill.history_bytes, bill.new_bytes
+    if tokens is not None:
+        row.prompt_text_tokens = tokens.prompt_text
+        row.prompt_image_tokens = tokens.prompt_image
+        row.output_text_tokens = tokens.output_text
+        row.output_image_tokens = tokens.output_image
+        row.thinking_tokens = tokens.thinking
+    return row.cost_micro
+
+
+def conversation_total(db: Session, conversation_id: str) -> tuple[int, int]:
+    """(known cost, estimate of calls that may be billed at an unknown cost), micro-dollars."""
+    known = func.coalesce(func.sum(LedgerRow.cost_micro), 0)
+    unknown = func.coalesce(
+        func.sum(
+            case(
+                (LedgerRow.cost_micro.is_(None) & LedgerRow.may_be_billed.is_(True), LedgerRow.estimate_micro),
+                else_=0,
+            )
+        ),
+        0,
+    )
+    found = db.execute(select(known, unknown).where(LedgerRow.conversation_id == conversation_id)).one()
+    return int(found[0]), int(found[1])

@@ -1,0 +1,101 @@
+"""What a turn should cost before it is sent, and what it did cost once it came back: the
+estimate shown next to the size meter, the charge a queued turn reserves against the limits,
+and the bill a finished call leaves in the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from core.catalog import ModelCatalog
+from core.client import Attempt
+from core.database import Database
+from core.ledger import Bill, Charge, conversation_total
+from core.prices import Estimate, cost_of, estimate, new_input_tokens
+from core.schema import TurnRow
+from core.values import Conversation, GenerationSettings, Turn, TurnStatus
+from core.wire import ModelReply, is_image_part
+
+
+class TurnCosts:
+    def __init__(self, db: Database, catalog: ModelCatalog, *, offline: bool) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.offline = offline
+
+    def _last_usage(self, conversation_id: str) -> dict[str, Any] | None:
+        # The newest answer that is replayed: its prompt plus its output is the history the next
+        # request re-sends, as the service itself counted it.
+        with self.db.read() as db:
+            return db.scalar(
+                select(TurnRow.usage)
+                .where(
+                    TurnRow.conversation_id == conversation_id,
+                    TurnRow.role == "model",
+                    TurnRow.status == TurnStatus.OK.value,
+                )
+                .order_by(TurnRow.position.desc())
+                .limit(1)
+            )
+
+    def estimate(
+        self, conversation: Conversation, text: str, images: int, settings: GenerationSettings | None = None
+    ) -> Estimate:
+        """The next turn's cost: the replayed history (usually most of it), the new words and
+        images, and the answer expected at this size."""
+        settings = settings or conversation.settings
+        spec = self.catalog.get(conversation.model)
+        usage = self._last_usage(conversation.id) or {}
+        history = int(usage.get("promptTokenCount") or 0) + int(usage.get("candidatesTokenCount") or 0)
+        return estimate(
+            spec.prices,
+            history_tokens=history,
+            text=text,
+            images=images,
+            size=settings.image_size,
+            thinking_tokens=int(usage.get("thoughtsTokenCount") or 0),
+            image_only=settings.image_only,
+        )
+
+    def charge(self, conversation: Conversation, text: str, images: int, settings: GenerationSettings) -> Charge:
+        return Charge(
+            person=(conversation.owner or "").lower(),
+            model=conversation.model,
+            image_size=settings.image_size,
+            estimate_micro=self.estimate(conversation, text, images, settings).micro,
+            offline=self.offline,
+        )
+
+    def bill(
+        self,
+        model: str,
+        request: Turn,
+        reply: ModelReply | None,
+        attempts: list[Attempt],
+        *,
+        outcome: str,
+        body_bytes: int | None,
+        new_bytes: int | None,
+    ) -> Bill:
+        spec = self.catalog.get(model)
+        images_out = 0 if reply is None else sum(1 for p in reply.parts if is_image_part(p) and not p.get("thought"))
+        new_tokens = new_input_tokens(spec.prices, request.text, len(request.images))
+        cost = (
+            None
+            if reply is None
+            else cost_of(
+                spec.prices, reply.usage, images_out=images_out, size=request.settings.image_size, new_tokens=new_tokens
+            )
+        )
+        return Bill(
+            attempts=attempts,
+            cost=cost,
+            outcome=outcome,
+            history_bytes=None if body_bytes is None or new_bytes is None else max(0, body_bytes - new_bytes),
+            new_bytes=new_bytes,
+        )
+
+    def conversation_total(self, conversation_id: str) -> tuple[int, int]:
+        with self.db.read() as db:
+            return conversation_total(db, conversation_id)
