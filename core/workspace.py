@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from core import access
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
+from core import usage
 from core.people import User
+from core.prices import Estimate
 from core.replay import ReplayPlan
 from core.store import NO_CONVERSATION
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from core.audit_view import AuditEntry
     from core.gallery import GalleryItem
     from core.service import StudioService
+    from core.usage import UsageReport
 
 READ_ONLY = "Only its owner can change this conversation. Make a copy to go on from it."
 
@@ -209,7 +212,54 @@ class Workspace:
 
         return entries(self.service.sharing.log(limit))
 
+    # Cost ---------------------------------------------------------------------------------
+
+    def estimate(self, conversation: Conversation, text: str = "", images: int = 0) -> Estimate:
+        """What the next turn here should cost, before anything is sent."""
+        self._head(conversation.id)
+        return self.service.costs.estimate(conversation, text, images)
+
+    def spent(self, conversation_id: str, token: str | None = None) -> tuple[int, int]:
+        """(known cost, estimate of calls that may be billed at an unknown cost) in this
+        conversation, micro-dollars."""
+        self._head(conversation_id, token)
+        return self.service.costs.conversation_total(conversation_id)
+
+    def _usage_person(self, person: str | None) -> str | None:
+        if self.user.is_admin:
+            return person.strip().lower() if person and person.strip() else None
+        return self.user.key  # a person sees only their own spending
+
+    def usage(self, since: dt.datetime, until: dt.datetime | None = None, person: str | None = None) -> UsageReport:
+        with self.service.store.read() as db:
+            return usage.report(db, since=since, until=until, person=self._usage_person(person))
+
+    def usage_csv(self, since: dt.datetime, until: dt.datetime | None = None, person: str | None = None) -> str:
+        with self.service.store.read() as db:
+            return "".join(usage.csv_lines(db, since=since, until=until, person=self._usage_person(person)))
+
     # Turns --------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str],
+        *,
+        problems: list[str] | None = None,
+        seen: int | bool | None = False,
+    ) -> tuple[Turn, StudioError | None]:
+        """Queue a message; or, when it cannot be sent (a bad attachment, a limit, a stale tab),
+        keep its words and good images as a failed turn that says why. Nothing typed is lost."""
+        self._owned(conversation_id)
+        try:
+            if problems:
+                raise InvalidInput(" ".join(problems))
+            return self.service.queue(conversation_id, text, image_hashes, seen=seen), None
+        except (NotFound, Forbidden):
+            raise
+        except StudioError as error:
+            return self.service.turns.reject(conversation_id, text, image_hashes, error), error
 
     def queue(
         self, conversation_id: str, text: str, image_hashes: list[str] | None = None, *, seen: int | bool | None = False

@@ -62,6 +62,10 @@ class FakeGemini:
     issued: list[dict[str, Any]] = field(default_factory=list)
     script: deque = field(default_factory=deque)
     during_call: Callable[[dict[str, Any]], None] | None = None
+    # The usageMetadata of its own answers (None: leave it out, as some gateways do).
+    usage: dict[str, Any] | None = field(
+        default_factory=lambda: {"promptTokenCount": 10, "candidatesTokenCount": 1290, "totalTokenCount": 1300}
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # Scripting --------------------------------------------------------------------------
@@ -209,10 +213,11 @@ class FakeGemini:
             self.issued.append(content)
         payload: dict[str, Any] = {
             "candidates": [{"content": content, "finishReason": "STOP", "index": 0}],
-            "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 1290, "totalTokenCount": 1300},
             "modelVersion": "fake-gemini",
             "responseId": f"resp-{n}",
         }
+        if self.usage is not None:
+            payload["usageMetadata"] = self.usage
         if body.get("tools"):
             payload["candidates"][0]["groundingMetadata"] = {
                 "searchEntryPoint": {"renderedContent": "<div class='chip'>weather in Paris</div>"},
