@@ -216,9 +216,9 @@ class GeminiClient:
                 error = UnreadableResponse("The image service answered with unexpected JSON.")
             error.http_status, error.may_be_billed = 200, True  # an answer came: it may be charged
             raise error
-        error = error_for_status(response)
-        error.http_status = response.status_code
-        raise error
+        refused = error_for_status(response)
+        refused.http_status = response.status_code
+        raise refused
 
 
 def _timed_out(exc: Exception) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.client import Attempt
 from core.prices import Cost
-from core.schema import LedgerRow, utcnow
+from core.schema import LedgerRow, TurnRow, utcnow
 
 QUEUED, SENDING, NOT_SENT, INTERRUPTED, RETRIED, CANCELLED = (
     "queued",
@@ -108,15 +108,16 @@ def interrupted(db: Session, turn_ids: list[int]) -> None:
         )
 
 
-def abandon(db: Session, in_flight: list[int]) -> int:
+def abandon(db: Session) -> int:
     """Calls still "sending" long after their turn ended (cancelled, then the process died before
     the answer came): nobody will record them now."""
+    in_flight = select(TurnRow.id).where(TurnRow.status.in_(("queued", "running")))
     result = db.execute(
         update(LedgerRow)
         .where(
             LedgerRow.outcome == SENDING,
             LedgerRow.at < utcnow() - ABANDONED_AFTER,
-            LedgerRow.turn_id.not_in(in_flight) if in_flight else True,
+            LedgerRow.turn_id.not_in(in_flight),
         )
         .values(outcome=INTERRUPTED)
     )

@@ -204,7 +204,7 @@ class TurnLife:
             )
             ledger.lapsed(db, gone)
             ledger.interrupted(db, gone)
-            ledger.abandon(db, list(db.scalars(select(TurnRow.id).where(TurnRow.status.in_(IN_FLIGHT)))))
+            ledger.abandon(db)
             return len(gone)
 
     def cancel(self, turn_id: int) -> TurnStatus | None:

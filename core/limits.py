@@ -116,7 +116,13 @@ def admit(db: Session, limits: Limits, charge: Charge) -> None:
     now = utcnow()
     cost = charge.estimate_micro
     caps = (
-        ("your daily spending limit", limits.person_day_micro, day_start(now), day_start(now) + dt.timedelta(days=1), True),
+        (
+            "your daily spending limit",
+            limits.person_day_micro,
+            day_start(now),
+            day_start(now) + dt.timedelta(days=1),
+            True,
+        ),
         ("your monthly spending limit", limits.person_month_micro, month_start(now), next_month(now), True),
         ("the team's monthly spending limit", limits.team_month_micro, month_start(now), next_month(now), False),
     )

@@ -189,7 +189,9 @@ def estimate(
         image = prices.image_tokens(size) * prices.output_image
     words = 0 if image_only else ANSWER_TEXT_TOKENS
     output = image + words * prices.output_text + thinking_tokens * prices.thinking
-    return Estimate(history_micro=round(history_tokens * prices.input_text), new_micro=round(new), output_micro=round(output))
+    return Estimate(
+        history_micro=round(history_tokens * prices.input_text), new_micro=round(new), output_micro=round(output)
+    )
 
 
 def dollars(micro: int | None, *, unknown: str = "unknown") -> str:

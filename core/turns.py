@@ -21,8 +21,8 @@ from core.catalog import ModelCatalog, ModelSpec, settings_in_text
 from core.client import Attempt, GeminiClient
 from core.config import Settings
 from core.errors import InvalidInput, NotFound, RequestTooLarge, StudioError
-from core.library import ImageLibrary
 from core.ledger import Bill
+from core.library import ImageLibrary
 from core.lifecycle import NewTurn, TurnLife
 from core.replay import (
     CONTENT_OVERHEAD,

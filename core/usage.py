@@ -8,6 +8,7 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
@@ -90,10 +91,8 @@ def report(
     ]
     calls = func.sum(case((_sent(), 1), else_=0))
 
-    def grouped(column: ColumnElement[str]) -> list[Spend]:
-        rows = db.execute(
-            select(column, known, calls).where(*where).group_by(column).order_by(known.desc()).limit(50)
-        )
+    def grouped(column: Any) -> list[Spend]:
+        rows = db.execute(select(column, known, calls).where(*where).group_by(column).order_by(known.desc()).limit(50))
         return [Spend(key=k, micro=int(v), calls=int(c or 0)) for k, v, c in rows]
 
     spent = func.sum(LedgerRow.cost_micro)

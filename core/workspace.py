@@ -7,9 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from core import access
+from core import access, usage
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
-from core import usage
 from core.people import User
 from core.prices import Estimate
 from core.replay import ReplayPlan

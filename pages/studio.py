@@ -6,12 +6,13 @@ import dataclasses
 
 import streamlit as st
 
-from core.errors import InvalidInput, StudioError
+from core.errors import InvalidInput
 from core.images import EXTENSIONS
 from core.turn_rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Seed
 from core.workspace import Workspace
 from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, share_token, visible_key
+from ui.cost_panel import render_cost
 from ui.identity import who_panel, workspace
 from ui.live import live_chat, shown_version_key
 from ui.router import ensure_router
@@ -67,13 +68,9 @@ def submit(svc: Workspace, conversation: Conversation | None, text: str, files: 
             f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}. "
             "Shorten it with Edit and resend."
         )
-    try:
-        if problems:
-            raise InvalidInput(" ".join(problems))
-        request = svc.queue(conversation.id, text, hashes, seen=seen)
-    except StudioError as error:
-        # Nothing is sent, and nothing is lost: the words and good images stay as a failed turn.
-        svc.reject(conversation.id, text, hashes, error)
+    request, error = svc.submit(conversation.id, text, hashes, problems=problems, seen=seen)
+    if error is not None:
+        # Nothing was sent, and nothing is lost: the words and good images stay as a failed turn.
         st.session_state["flash"] = error.message
         st.rerun()
     if request.settings != conversation.settings:
@@ -153,6 +150,7 @@ def main() -> None:
                 render_meter(plan, conversation)
         else:
             spec = svc.catalog.get(conversation.model) if conversation else svc.catalog.default
+        render_cost(svc, conversation)
         st.divider()
         render_recent(svc, conversation.id if conversation else None)
         who_panel(svc)

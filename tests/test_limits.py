@@ -112,7 +112,9 @@ def test_running_turns_at_once(httpserver, fake, db_url):
 
 
 def test_sizes_and_models_the_site_does_not_offer(httpserver, fake, db_url):
-    svc = studio(httpserver, db_url, STUDIO_ALLOWED_SIZES="512, 1K", STUDIO_ALLOWED_MODELS="gemini-3.1-flash-image-preview")
+    svc = studio(
+        httpserver, db_url, STUDIO_ALLOWED_SIZES="512, 1K", STUDIO_ALLOWED_MODELS="gemini-3.1-flash-image-preview"
+    )
     ws = svc.as_user(ANN)
     conversation = ws.new_conversation()
     # Typed in the message, 4K would set the size: refused, kept.

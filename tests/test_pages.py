@@ -438,3 +438,52 @@ def test_the_gallery_page_lists_results_and_stars_them(app_env, settings, fake):
     at.toggle(key="gallery-favourites").set_value(True).run()
     assert any("a lantern festival" in c.value for c in at.caption)
     assert [link.proto.query_string for link in at.get("page_link") if link.label == "Open"]
+
+
+def test_each_answer_and_the_conversation_show_their_cost_and_the_next_turn_an_estimate(app_env, fake):
+    at = settle(studio().chat_input[0].set_value("a red bicycle on a beach").run())
+    assert not at.exception
+    text = all_text(at)
+    # The fake reports 10 prompt and 1290 output tokens with no details: for Nano Banana 2 a 1K
+    # image is 1120 of them at $60/M, the other 170 text at $3/M: 5 + 67,200 + 510 micro-dollars.
+    assert "$0.068" in text
+    assert "Spent here: **$0.068**" in text
+    assert "Next turn ≈" in text and "re-sending the history" in text
+
+
+def test_the_usage_page_shows_spend_and_its_charts_and_a_person_sees_only_their_own(
+    app_env, monkeypatch, settings, fake
+):
+    svc = StudioService.from_settings(settings)
+    mine = svc.new_conversation(owner="bob@example.com")
+    svc.send(mine.id, "a lantern festival")
+    theirs = svc.new_conversation(owner="ann@example.com")
+    svc.send(theirs.id, "Ann's secret campaign")
+    bob = {"is_logged_in": True, "email": "bob@example.com", "name": "Bob"}
+    at = oidc_studio(monkeypatch, bob)
+    at.switch_page("pages/usage.py").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Spent"] == "$0.068" and metrics["Calls"] == "1"
+    assert len(at.get("vega_lite_chart")) == 2  # by day, by model; by person is for admins
+    links = [link.label for link in at.get("page_link")]
+    assert any("a lantern festival" in label for label in links)
+    assert not any("secret" in label for label in links)
+    assert "Download every call (CSV)" in [b.label for b in at.get("download_button")]
+    boss = oidc_studio(monkeypatch, {"is_logged_in": True, "email": "boss@example.com", "name": "Boss"})
+    boss.switch_page("pages/usage.py").run()
+    assert {m.label: m.value for m in boss.metric}["Spent"] == "$0.135"
+    assert len(boss.get("vega_lite_chart")) == 3
+    assert svc.as_user(svc_user("bob@example.com")).usage_csv(since_month()).count("\n") == 2  # header + 1 call
+
+
+def svc_user(email: str):  # type: ignore[no-untyped-def]
+    from core.people import User
+
+    return User(email=email, name=email)
+
+
+def since_month():  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    return dt.datetime(2000, 1, 1)

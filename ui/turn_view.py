@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.errors import StudioError
 from core.images import EXTENSIONS
+from core.prices import dollars
 from core.turn_rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Exchange, Turn, TurnStatus
 from core.workspace import Workspace
@@ -67,7 +68,7 @@ def _download_upload(svc: Workspace, turn: Turn, image_hash: str, index: int) ->
     )
 
 
-def _settings_caption(turn: Turn) -> str:
+def _settings_caption(turn: Turn, offline: bool = False) -> str:
     s = turn.settings
     bits = [s.aspect_ratio, s.image_size or "default size", "image only" if s.image_only else "image + text"]
     if s.grounding:
@@ -80,6 +81,9 @@ def _settings_caption(turn: Turn) -> str:
         if usage.get("thoughtsTokenCount"):
             tokens += f" ({usage['thoughtsTokenCount']:,} thinking)"
         bits.append(tokens)
+    if turn.role == "model":
+        cost = dollars(turn.cost_micro, unknown="cost unknown (no usage reported)")
+        bits.append(f"{cost}, not billed (offline demo)" if offline and turn.cost_micro is not None else cost)
     if turn.finish_reason:
         bits.append(plain(turn.finish_reason))
     if turn.model_version:
@@ -193,7 +197,7 @@ def render_failure(svc: Workspace, conversation: Conversation, turn: Turn, reply
         if reply is not None:
             _late_or_partial(svc, conversation, reply)
             if reply.settings:
-                st.caption(_settings_caption(reply))
+                st.caption(_settings_caption(reply, svc.offline))
 
 
 def _failure_actions(svc: Workspace, conversation: Conversation, turn: Turn, retry: bool) -> None:
@@ -282,4 +286,4 @@ def render_exchange(svc: Workspace, conversation: Conversation, exchange: Exchan
                 preview(svc, image.image_hash, alt=f"Result for: {request.text[:200] or 'your image'}")
                 _actions(svc, conversation, reply, image.image_hash, last)
         _grounding(reply.grounding)
-        st.caption(_settings_caption(reply))
+        st.caption(_settings_caption(reply, svc.offline))

@@ -1,0 +1,51 @@
+"""The sidebar's money: what this conversation has cost, what the next turn should cost (the
+replayed history is most of it), and when starting afresh from the latest image is cheaper."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.prices import Estimate, dollars
+from core.values import Conversation
+from core.workspace import Workspace
+from ui.common import hold_seed, share_token
+
+
+def _estimate(svc: Workspace, conversation: Conversation) -> Estimate:
+    # Stored once per version and settings: a rerun (any click) does not ask the database again.
+    key = ("estimate", conversation.id, conversation.version, conversation.settings)
+    cache = st.session_state.setdefault("cost-cache", {})
+    if key not in cache:
+        cache.clear()
+        cache[key] = svc.estimate(conversation)
+    return cache[key]
+
+
+def render_cost(svc: Workspace, conversation: Conversation | None) -> None:
+    if conversation is None:
+        return
+    known, unknown = svc.spent(conversation.id, token=share_token(conversation.id))
+    spent = f"Spent here: **{dollars(known)}**"
+    if unknown:
+        spent += f", and up to {dollars(unknown)} that may be billed at a cost not yet known"
+    if svc.offline:
+        spent += " (offline demo: priced as the real service, not billed)"
+    st.caption(spent)
+    if not svc.can_change(conversation):
+        return
+    estimate = _estimate(svc, conversation)
+    if not estimate.known:
+        st.caption("Next turn: no price for this model in the table (`STUDIO_MODELS_FILE`).")
+        return
+    st.caption(
+        f"Next turn ≈ **{dollars(estimate.micro)}**: re-sending the history {dollars(estimate.history_micro)}, "
+        f"the new image {dollars(estimate.output_micro)}."
+    )
+    latest = conversation.latest_image
+    if estimate.history_dominates and latest is not None and latest.image_hash:
+        st.caption(
+            "Re-sending the history now costs more than the new work. Continuing from the latest image starts "
+            "afresh with it and costs less; the model then no longer sees the earlier turns."
+        )
+        if st.button("Continue from the latest image", icon=":material/fork_right:", key="continue-cheaper"):
+            hold_seed(svc.continue_from(conversation.id, latest.image_hash))
