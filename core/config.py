@@ -67,6 +67,8 @@ class Settings:
     # A public demo on the operator's key: examples on the start page, strict limits, and no
     # operator detail (keys, settings) in what visitors see.
     demo: bool = False
+    # The operator's chosen example conversations for the demo's start page, by id.
+    demo_examples: tuple[str, ...] = ()
 
     @property
     def offline(self) -> bool:
@@ -114,6 +116,7 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
     sizes = get("STUDIO_ALLOWED_SIZES") or (DEMO_SIZES if demo else "")
     return Settings(
         demo=demo,
+        demo_examples=_words(get("STUDIO_DEMO_EXAMPLES")),
         limit_person_day_usd=limit("STUDIO_LIMIT_PERSON_DAY_USD"),
         limit_person_month_usd=limit("STUDIO_LIMIT_PERSON_MONTH_USD"),
         limit_team_month_usd=limit("STUDIO_LIMIT_TEAM_MONTH_USD"),

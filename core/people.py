@@ -52,6 +52,8 @@ class PeoplePolicy:
     admins: frozenset[str] = frozenset()
     user_header: str | None = None
     name_header: str = "X-Forwarded-User"
+    # A public demo: the embedded "you" is a visitor, not the operator.
+    demo: bool = False
 
 
 def policy_from(settings: Any, auth_configured: bool) -> PeoplePolicy:
@@ -62,6 +64,7 @@ def policy_from(settings: Any, auth_configured: bool) -> PeoplePolicy:
         allowed_domains=frozenset(getattr(settings, "allowed_domains", ()) or ()),
         admins=frozenset(a.lower() for a in (getattr(settings, "admins", ()) or ())),
         user_header=header,
+        demo=bool(getattr(settings, "demo", False)),
     )
 
 
@@ -76,7 +79,7 @@ def identify(
 ) -> User | Refusal:
     """The person behind this request, or why there is nobody."""
     if policy.mode == Mode.LOCAL:
-        return User(email=LOCAL_EMAIL, name="you", is_admin=True)
+        return User(email=LOCAL_EMAIL, name="you", is_admin=not policy.demo)
     if policy.mode == Mode.PROXY:
         found = {k.lower(): v for k, v in (headers or {}).items()}
         email = (found.get((policy.user_header or "").lower()) or "").strip()

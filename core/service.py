@@ -60,6 +60,7 @@ class StudioService:
             costs=self.costs,
         )
         self.sharing = SharingStore(store.db)
+        self._examples: list[str] | None = None
         self.gallery = Gallery(store.db)
         self.runner = TurnRunner(
             self.life,
@@ -75,6 +76,15 @@ class StudioService:
         store = Store(settings.database_url, run_migrations=settings.migrate_on_start)
         client = GeminiClient(settings, **client_options)
         return cls(settings, store, client, load_catalog(settings.models_file), workers=workers)
+
+    def example_ids(self) -> list[str]:
+        """The demo's examples: the operator's chosen ones, or the offline model's, drawn once."""
+        if self._examples is None:
+            from core.demo import build_offline_examples
+
+            chosen = list(self.settings.demo_examples)
+            self._examples = chosen or build_offline_examples(self)
+        return self._examples
 
     def as_user(self, user: User) -> Workspace:
         """The studio as this person sees it: what entries (pages, a CLI, an API) talk to."""
@@ -121,15 +131,25 @@ class StudioService:
         changes: dict[str, Any] = {}
         if settings.aspect_ratio not in spec.aspect_ratios:
             changes["aspect_ratio"] = spec.aspect_ratios[0]
+        sizes = self.image_sizes(spec)
         if not spec.image_sizes:
             changes["image_size"] = None
-        elif settings.image_size not in spec.image_sizes:
-            changes["image_size"] = "1K" if "1K" in spec.image_sizes else spec.image_sizes[0]
+        elif settings.image_size not in sizes:
+            changes["image_size"] = "1K" if "1K" in sizes else (sizes or spec.image_sizes)[0]
         if settings.thinking_level and settings.thinking_level not in spec.thinking_levels:
             changes["thinking_level"] = None
         if settings.grounding and not spec.search_grounding:
             changes["grounding"] = False
         return GenerationSettings(**{**settings.to_dict(), **changes}) if changes else settings
+
+    def image_sizes(self, spec: ModelSpec) -> tuple[str, ...]:
+        """The sizes this model offers that this studio allows (STUDIO_ALLOWED_SIZES)."""
+        allowed = self.settings.allowed_sizes
+        return tuple(s for s in spec.image_sizes if not allowed or s in allowed)
+
+    def offered_models(self) -> list[ModelSpec]:
+        allowed = self.settings.allowed_models
+        return [m for m in self.catalog.offered() if not allowed or m.id in allowed]
 
     def conversations(self, owner: str | None = None, limit: int = 200) -> list[ConversationSummary]:
         return self.store.conversations(owner, limit)

@@ -46,6 +46,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("studio")
 
 
+# Failures whose messages name the operator's keys or settings, and what a demo visitor sees.
+OPERATOR_KINDS = {
+    "bad_key": "The studio cannot use the image service right now. Your words are kept; try again later.",
+    "service_down": "The image service could not be reached. Your words are kept; try again in a while.",
+}
+
+
 @dataclass
 class _Call:
     """What one run of a turn learns on its way, for the ledger (filled in as it goes)."""
@@ -382,6 +389,10 @@ class TurnService:
 
     def _fail(self, request: Turn, error: StudioError, call: _Call) -> TurnOutcome:
         message = self._scrub(error.message)
+        if self.settings.demo and error.kind in OPERATOR_KINDS:
+            # Visitors of a public demo never see the operator's configuration; the log keeps it.
+            log.warning("turn %s: %s", request.id, message)
+            message = OPERATOR_KINDS[error.kind]
         reply_parts = None
         weight = 0
         meta: dict[str, object] = {}

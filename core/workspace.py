@@ -17,6 +17,7 @@ from core.values import Conversation, ConversationSummary, GenerationSettings, S
 
 if TYPE_CHECKING:
     from core.audit_view import AuditEntry
+    from core.demo import Example
     from core.gallery import GalleryItem
     from core.service import StudioService
     from core.usage import UsageReport
@@ -34,6 +35,8 @@ class Workspace:
         self.offline = service.offline
         self.workers = service.runner.workers
         self.fit_settings = service.fit_settings
+        self.image_sizes = service.image_sizes
+        self.offered_models = service.offered_models
 
     # Reading ------------------------------------------------------------------------------
 
@@ -210,6 +213,32 @@ class Workspace:
         from core.audit_view import entries
 
         return entries(self.service.sharing.log(limit))
+
+    # Demo ---------------------------------------------------------------------------------
+
+    def examples(self) -> list[Example]:
+        """The demo's start page: example conversations anyone may try."""
+        from core.demo import example_of
+
+        found = []
+        for conversation_id in self.service.example_ids():
+            try:
+                conversation = self.service.conversation(conversation_id)
+            except NotFound:
+                continue  # an operator's example that was deleted since
+            found.append(example_of(conversation, studio_offline=self.offline))
+        return found
+
+    def try_example(self, example: Example) -> str | Seed:
+        """A copy of your own that replays exactly, or, where it cannot, a fresh start from its
+        final image (a seed: nothing is created until the first message)."""
+        if example.conversation_id not in self.service.example_ids():
+            raise NotFound(NO_CONVERSATION)
+        if example.exact:
+            return self.service.sharing.copy(example.conversation_id, self.user.key, self.user.key)
+        if example.image_hash is None:
+            raise InvalidInput("That example has no image to start from.")
+        return self.service.continue_from(example.conversation_id, example.image_hash)
 
     # Cost ---------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from core.values import Conversation, Seed
 from core.workspace import Workspace
 from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, share_token, visible_key
 from ui.cost_panel import render_cost
+from ui.examples import render_examples
 from ui.identity import who_panel, workspace
 from ui.live import live_chat, shown_version_key
 from ui.router import ensure_router
@@ -163,6 +164,8 @@ def main() -> None:
             "*make it blue*, *add a bell*, *4K, 16:9*."
         )
         render_seed(svc)
+        if svc.settings.demo and SEED_KEY not in st.session_state:
+            render_examples(svc)
     else:
         st.title(plain(conversation.title))
         st.session_state[f"unseen-{conversation.id}"] = {e.request.id for e in plan.dropped} if plan else set()

@@ -487,3 +487,40 @@ def since_month():  # type: ignore[no-untyped-def]
     import datetime as dt
 
     return dt.datetime(2000, 1, 1)
+
+
+def test_demo_mode_offers_examples_to_try_strict_limits_and_no_operator_detail(monkeypatch, db_url):
+    monkeypatch.delenv("COMETAPI_KEY", raising=False)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("STUDIO_DEMO", "1")
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    text = all_text(at)
+    assert [h.value for h in at.subheader] == ["Try an example"]
+    assert "1. a red bicycle on a beach at sunset" in text
+    assert "COMETAPI_KEY" not in text and "127.0.0.1" not in text
+    at.button(key=next(b.key for b in at.button if b.label == "Try it")).click().run()
+    assert not at.exception
+    opened = at.query_params["session"]
+    opened = opened[0] if isinstance(opened, list) else opened
+    svc = StudioService.from_settings(__import__("core.config", fromlist=["x"]).load_settings())
+    copy = svc.conversation(opened)
+    assert copy.title.startswith("Copy of A bicycle") and copy.owner == "you@localhost"
+    assert len(copy.exchanges) == 3
+    settle(at.chat_input[0].set_value("now at night").run())
+    assert not at.exception
+    copy = svc.conversation(opened)
+    assert copy.exchanges[-1].request.status == TurnStatus.OK  # the offline model accepted the exact replay
+    assert "4K" not in svc.image_sizes(svc.catalog.default)
+    assert svc.settings.limit_running == 1 and svc.settings.limit_person_day_usd == 1.0
+
+
+def test_demo_visitors_never_see_the_operators_configuration(app_env, monkeypatch, settings, fake):
+    monkeypatch.setenv("STUDIO_DEMO", "1")
+    monkeypatch.setenv("STUDIO_DEMO_EXAMPLES", "none-chosen")
+    fake.api_key = "another-key"  # the service refuses the studio's key
+    at = settle(studio().chat_input[0].set_value("a kite").run())
+    assert not at.exception
+    text = all_text(at)
+    assert "cannot use the image service right now" in text
+    assert "COMETAPI_KEY" not in text and "secrets.toml" not in text

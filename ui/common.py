@@ -145,7 +145,12 @@ def safe_markdown(text: str) -> str:
 
 
 def offline_banner(svc: Workspace) -> None:
-    if svc.offline:
+    if svc.offline and svc.settings.demo:
+        st.info(
+            "**Offline demo model.** Images here are drawn by the studio's built-in stand-in, not by Gemini.",
+            icon=":material/cloud_off:",
+        )
+    elif svc.offline:
         st.info(
             "**Offline demo model.** No `COMETAPI_KEY` is set, so images are drawn by the studio's built-in "
             "stand-in, not by Gemini. Set the key in the environment or `.streamlit/secrets.toml` to use CometAPI.",

@@ -44,6 +44,12 @@ def workspace() -> Workspace:
 def who_panel(ws: Workspace) -> None:
     """In the sidebar: who you are, and what that means for this studio."""
     mode = st.session_state.get("studio-mode")
+    if mode == Mode.LOCAL.value and ws.settings.demo:
+        st.caption(
+            ":material/info: A public demo: what you make here can be seen by whoever else uses this demo "
+            "without signing in. Limits keep it fair for everyone."
+        )
+        return
     if mode == Mode.LOCAL.value:
         st.caption(
             ":material/info: No sign-in is configured: anyone who can reach this machine's port shares this "

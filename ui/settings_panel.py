@@ -34,7 +34,7 @@ def draft_choice() -> tuple[str | None, GenerationSettings]:
 
 
 def _model_picker(svc: Workspace, conversation: Conversation | None, current: ModelSpec) -> ModelSpec:
-    offered = svc.catalog.offered()
+    offered = svc.offered_models()
     if current not in offered:
         offered = [current, *offered]
     ids = [m.id for m in offered]
@@ -52,7 +52,7 @@ def _model_picker(svc: Workspace, conversation: Conversation | None, current: Mo
     if locked and conversation is not None:
         with st.popover("Use another model", icon=":material/swap_horiz:", width="stretch"):
             st.caption("Starts a new conversation seeded with the current image.")
-            others = [m for m in svc.catalog.offered() if m.id != current.id]
+            others = [m for m in svc.offered_models() if m.id != current.id]
             target = st.selectbox("New model", [m.id for m in others], format_func=labels.get, key="switch-target")
             if target and st.button("Start new conversation", type="primary"):
                 seed = svc.switch_model(conversation.id, target)
@@ -107,7 +107,7 @@ def render_settings(svc: Workspace, conversation: Conversation | None) -> tuple[
     if spec.image_sizes:
         st.segmented_control(
             "Size",
-            spec.image_sizes,
+            svc.image_sizes(spec),
             default=stored.image_size,
             **saver("image_size", f"size-{scope}"),  # type: ignore[arg-type]
         )

@@ -184,7 +184,7 @@ def render_failure(svc: Workspace, conversation: Conversation, turn: Turn, reply
         if turn.status in (TurnStatus.INTERRUPTED, TurnStatus.CANCELLED) or turn.error_kind in ("stale", "busy"):
             st.warning(plain(message), icon=":material/pause_circle:")
         else:
-            advice = ADVICE.get(turn.error_kind or "", "")
+            advice = "" if svc.settings.demo else ADVICE.get(turn.error_kind or "", "")
             if turn.error_kind == "bad_input":
                 advice = (
                     "Retry sends your words with the images that could be read."

@@ -1,0 +1,99 @@
+"""Demo mode (STUDIO_DEMO=1): example conversations a visitor can try in one click.
+
+The examples are the operator's chosen conversations (STUDIO_DEMO_EXAMPLES, by id), or else
+three drawn once by the offline model. Trying one makes the visitor a copy that replays exactly
+when the studio can replay it (the operator's own examples, or the offline model's in an offline
+studio). An offline example cannot be replayed to the real service, whose signatures it lacks,
+so there it becomes a fresh start from its final image, its prompts shown beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete
+
+from core import access
+from core.config import Secret
+from core.schema import LedgerRow
+from core.values import Conversation, TurnStatus
+
+if TYPE_CHECKING:
+    from core.service import StudioService
+
+EXAMPLE_OWNER = "examples@studio.local"
+OFFLINE_VERSION = "offline-demo"
+BUILT = (
+    ("A bicycle, refined", ("a red bicycle on a beach at sunset", "make it blue", "add a bell on the handlebar")),
+    (
+        "A poster for a coffee shop",
+        ("a poster for a coffee shop called Banana Beans, flat illustration", "make the title bigger, in yellow"),
+    ),
+    (
+        "A product shot",
+        ("a studio photo of a ceramic mug on a wooden table", "soft morning light from the left", "add rising steam"),
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Example:
+    conversation_id: str
+    title: str
+    prompts: tuple[str, ...]
+    image_hash: str | None
+    # A copy replays exactly here; otherwise trying it starts afresh from its final image.
+    exact: bool
+
+
+def build_offline_examples(service: StudioService) -> list[str]:
+    """Draw the built-in examples once with the offline model (they cost nothing, so their
+    calls leave nothing in the ledger); later starts find them."""
+    store = service.store
+    existing = store.conversations(EXAMPLE_OWNER, 50)
+    if existing:
+        return [s.id for s in existing]
+    from core.service import StudioService
+
+    offline = dataclasses.replace(
+        service.settings,
+        api_key=Secret(""),
+        demo=False,
+        limit_person_day_usd=None,
+        limit_person_month_usd=None,
+        limit_team_month_usd=None,
+        limit_turns_per_minute=None,
+        limit_running=None,
+        allowed_sizes=(),
+        allowed_models=(),
+    )
+    # Its own offline client on the same database; no limits (nobody pays for these).
+    drawer = StudioService(offline, store, type(service.client)(offline), service.catalog, workers=1)
+    made = []
+    try:
+        for title, prompts in BUILT:
+            conversation = drawer.new_conversation(title=title, owner=EXAMPLE_OWNER)
+            for prompt in prompts:
+                drawer.send(conversation.id, prompt)
+            service.sharing.set_visibility(conversation.id, access.TEAM, EXAMPLE_OWNER)
+            made.append(conversation.id)
+    finally:
+        drawer.close()
+    with store.write() as db:
+        db.execute(delete(LedgerRow).where(LedgerRow.person == EXAMPLE_OWNER))
+    return made
+
+
+def example_of(conversation: Conversation, *, studio_offline: bool) -> Example:
+    answered = [e for e in conversation.exchanges if e.reply is not None and e.request.status == TurnStatus.OK]
+    drawn_offline = any(e.reply.model_version == OFFLINE_VERSION for e in answered if e.reply)
+    latest = conversation.latest_image
+    return Example(
+        conversation_id=conversation.id,
+        title=conversation.title,
+        prompts=tuple(e.request.text for e in answered if e.request.text),
+        image_hash=latest.image_hash if latest else None,
+        exact=studio_offline or not drawn_offline,
+    )

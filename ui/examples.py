@@ -1,0 +1,39 @@
+"""The demo's start page: example conversations with their prompts, each one click from being
+your own to go on with."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.demo import Example
+from core.values import Seed
+from core.workspace import Workspace
+from ui.common import hold_seed, plain, preview
+
+
+def _try(svc: Workspace, example: Example) -> None:
+    made = svc.try_example(example)
+    if isinstance(made, Seed):
+        hold_seed(made)
+    st.query_params.clear()
+    st.query_params["session"] = made
+    st.rerun()
+
+
+def render_examples(svc: Workspace) -> None:
+    examples = svc.examples()
+    if not examples:
+        return
+    st.subheader("Try an example")
+    st.caption("Each one is a real conversation, turn by turn. Try it to go on from where it ends.")
+    columns = st.columns(len(examples))
+    for column, example in zip(columns, examples, strict=True):
+        with column, st.container(border=True):
+            if example.image_hash:
+                preview(svc, example.image_hash, width=280, alt=f"The result of the example {example.title}")
+            st.markdown(f"**{plain(example.title)}**")
+            for number, prompt in enumerate(example.prompts, start=1):
+                st.caption(f"{number}. {plain(prompt)}")
+            label = "Try it" if example.exact else "Start from this image"
+            if st.button(label, key=f"example-{example.conversation_id}", icon=":material/play_arrow:"):
+                _try(svc, example)
