@@ -181,14 +181,40 @@ def answer(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         parts.append({"text": f"Here is turn {turn_number} ({size[0]}×{size[1]}), drawn offline."})
     return 200, {
         "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
-        "usageMetadata": {
-            "promptTokenCount": sum(len(json.dumps(c)) for c in contents) // 400,
-            "candidatesTokenCount": 1290,
-            "thoughtsTokenCount": len(plan) // 4,
-            "totalTokenCount": 1290 + len(plan) // 4,
-        },
+        "usageMetadata": _usage(contents, parts, config),
         "modelVersion": "offline-demo",
         "responseId": uuid.uuid4().hex,
+    }
+
+
+# Tokens as Gemini 3 image models count them, so the demo's costs look like the real ones.
+IMAGE_IN_TOKENS = 560
+IMAGE_OUT_TOKENS = {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}
+
+
+def _usage(contents: list[dict[str, Any]], parts: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any]:
+    def is_image(p: dict[str, Any]) -> bool:
+        return "inlineData" in p or "inline_data" in p
+
+    sent = [p for c in contents for p in c.get("parts", [])]
+    prompt_text = sum(len(p.get("text", "")) for p in sent) // 4 + 1
+    prompt_images = IMAGE_IN_TOKENS * sum(1 for p in sent if is_image(p) and not p.get("thought"))
+    image = IMAGE_OUT_TOKENS.get(config.get("imageConfig", {}).get("imageSize", "1K"), 1120)
+    text = sum(len(p.get("text", "")) for p in parts if not p.get("thought")) // 4
+    thinking = sum(len(p.get("text", "")) for p in parts if p.get("thought")) // 4
+    return {
+        "promptTokenCount": prompt_text + prompt_images,
+        "candidatesTokenCount": image + text,
+        "thoughtsTokenCount": thinking,
+        "totalTokenCount": prompt_text + prompt_images + image + text + thinking,
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": prompt_text},
+            {"modality": "IMAGE", "tokenCount": prompt_images},
+        ],
+        "candidatesTokensDetails": [
+            {"modality": "TEXT", "tokenCount": text},
+            {"modality": "IMAGE", "tokenCount": image},
+        ],
     }
 
 

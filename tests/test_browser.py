@@ -686,3 +686,39 @@ def test_sign_in_through_an_oidc_provider_and_a_refused_domain(browser, fake, se
             assert eve.get_by_text("a signed-in picture").count() == 0
         finally:
             server.stop()
+
+
+def test_demo_examples_limits_and_the_usage_page_in_a_browser(browser, db_url):
+    env = {"COMETAPI_KEY": "", "DATABASE_URL": db_url, "STUDIO_DEMO": "1", "STUDIO_LIMIT_TURNS_PER_MINUTE": "2"}
+    server = StudioServer(env).start()
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(server.url)
+        page.get_by_text("Try an example").wait_for(timeout=60_000)
+        assert "COMETAPI_KEY" not in page.inner_text("body")
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(ARTIFACTS / "demo.png"))
+        page.get_by_role("button", name="Try it").first.click()
+        page.get_by_text("Copy of A bicycle, refined").first.wait_for(timeout=30_000)
+        page.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        for n, prompt in enumerate(["now at night", "with fireflies"], start=4):
+            send(page, prompt)
+            page.get_by_text(f"Here is turn {n}").wait_for(timeout=60_000)
+        page.get_by_text("Spent here:").wait_for(timeout=10_000)
+        assert "not billed (offline demo)" in page.inner_text("body")
+        send(page, "and a full moon")
+        page.get_by_text("2 turns a minute").first.wait_for(timeout=30_000)
+        # Refused, nothing sent, and the words are kept in the conversation.
+        page.get_by_text("and a full moon").first.wait_for(timeout=10_000)
+        page.get_by_role("link", name="Usage").click()
+        page.get_by_text("Re-sending history").wait_for(timeout=30_000)
+        page.wait_for_selector(".vega-embed canvas, .vega-embed svg", timeout=30_000)
+        body = page.inner_text("body")
+        assert "Most expensive conversations" in body and "Copy of A bicycle, refined" in body
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / "usage.png"), full_page=True)
+    finally:
+        server.stop()
+    if os.environ.get("STUDIO_UPDATE_SCREENSHOT"):
+        shutil.copy(ARTIFACTS / "usage.png", ROOT / "docs" / "usage.png")
+        shutil.copy(ARTIFACTS / "demo.png", ROOT / "docs" / "demo.png")
