@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from bench.synthetic import build_conversation, model_content, photo_like_jpeg, response_payload
+from bench.usage_bench import limits_overhead, usage_page
 from core.config import load_settings
 from core.service import StudioService
 
@@ -268,7 +269,9 @@ def main() -> None:
             f"{len(plan.kept) + len(plan.dropped)} answered exchanges; {timing}"
         )
 
+    limits_overhead(service, conversations[sizes[1] if len(sizes) > 1 else sizes[0]], send_seconds, args.repeat)
     gallery_at_scale(settings, repeat=args.repeat)
+    usage_page(settings, args.repeat)
     postgres_beside(settings, images, sizes, args.repeat)
 
     print(f"\npeak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -152,6 +152,20 @@ class FavouriteRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+REPORT_COLUMNS = (
+    "person",
+    "at",
+    "model",
+    "conversation_id",
+    "cost_micro",
+    "estimate_micro",
+    "history_micro",
+    "may_be_billed",
+    "outcome",
+    "attempt",
+)
+
+
 class LedgerRow(Base):
     """One HTTP attempt to the image service (revision 0007), or the reservation of one not yet
     sent. Written when the turn is queued (outcome "queued", its estimate held against the
@@ -160,15 +174,20 @@ class LedgerRow(Base):
 
     __tablename__ = "ledger"
     __table_args__ = (
-        Index("ix_ledger_person_at", "person", "at"),
         Index("ix_ledger_open", "outcome"),
+        # One person's calls by time (limits, their Usage page), and covering the Usage page's
+        # grouped scans over everyone, so those read the index alone.
+        Index("ix_ledger_report", *REPORT_COLUMNS),
+        # The same, led by time (the team's month, spend by day) and by conversation (its total).
+        Index("ix_ledger_time", "at", *(c for c in REPORT_COLUMNS if c != "at")),
+        Index("ix_ledger_conversation", "conversation_id", *(c for c in REPORT_COLUMNS if c != "conversation_id")),
         {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     person: Mapped[str] = mapped_column(String(200))
-    conversation_id: Mapped[str] = mapped_column(String(32), index=True)
+    conversation_id: Mapped[str] = mapped_column(String(32))
     turn_id: Mapped[int] = mapped_column(Integer, index=True)
     model: Mapped[str] = mapped_column(String(100))
     image_size: Mapped[str | None] = mapped_column(String(10))

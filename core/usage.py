@@ -8,7 +8,6 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
@@ -68,39 +67,53 @@ def _sent() -> ColumnElement[bool]:
 def report(
     db: Session, *, since: dt.datetime, until: dt.datetime | None = None, person: str | None = None, top: int = 10
 ) -> UsageReport:
+    """Three grouped scans (by day and model, by person, by conversation), each one pass over a
+    covering index (ix_ledger_report): the totals are the sum of the first."""
     where = _scope(since, until, person)
     known = func.coalesce(func.sum(LedgerRow.cost_micro), 0)
     unknown_case = LedgerRow.cost_micro.is_(None) & LedgerRow.may_be_billed.is_(True) & LedgerRow.outcome.not_in(OPEN)
-    totals = db.execute(
+    calls = func.coalesce(func.sum(case((_sent(), 1), else_=0)), 0)
+    day = func.date(LedgerRow.at)
+    rows = db.execute(
         select(
+            day,
+            LedgerRow.model,
             known,
             func.coalesce(func.sum(case((unknown_case, LedgerRow.estimate_micro), else_=0)), 0),
             func.coalesce(func.sum(case((unknown_case, 1), else_=0)), 0),
             func.coalesce(func.sum(case((LedgerRow.outcome.in_(OPEN), LedgerRow.estimate_micro), else_=0)), 0),
             func.coalesce(func.sum(LedgerRow.history_micro), 0),
-            func.coalesce(func.sum(case((_sent(), 1), else_=0)), 0),
+            calls,
             func.coalesce(func.sum(case((LedgerRow.outcome == RETRIED, 1), else_=0)), 0),
-        ).where(*where)
-    ).one()
-    day = func.date(LedgerRow.at)
-    by_day = [
-        DaySpend(day=_as_date(d), model=m, micro=int(v))
-        for d, m, v in db.execute(
-            select(day, LedgerRow.model, known).where(*where).group_by(day, LedgerRow.model).order_by(day)
+        )
+        .where(*where)
+        .group_by(day, LedgerRow.model)
+        .order_by(day)
+    ).all()
+    by_model: dict[str, list[int]] = {}
+    for row in rows:
+        spent = by_model.setdefault(row[1], [0, 0])
+        spent[0] += int(row[2])
+        spent[1] += int(row[7])
+
+    def total(index: int) -> int:
+        return sum(int(r[index]) for r in rows)
+
+    by_person = [
+        Spend(key=k, micro=int(v), calls=int(c))
+        for k, v, c in db.execute(
+            select(LedgerRow.person, known, calls)
+            .where(*where)
+            .group_by(LedgerRow.person)
+            .order_by(known.desc())
+            .limit(50)
         )
     ]
-    calls = func.sum(case((_sent(), 1), else_=0))
-
-    def grouped(column: Any) -> list[Spend]:
-        rows = db.execute(select(column, known, calls).where(*where).group_by(column).order_by(known.desc()).limit(50))
-        return [Spend(key=k, micro=int(v), calls=int(c or 0)) for k, v, c in rows]
-
-    spent = func.sum(LedgerRow.cost_micro)
     conversations = db.execute(
-        select(LedgerRow.conversation_id, func.max(LedgerRow.person), func.coalesce(spent, 0), calls)
+        select(LedgerRow.conversation_id, func.max(LedgerRow.person), known, calls)
         .where(*where)
         .group_by(LedgerRow.conversation_id)
-        .order_by(func.coalesce(spent, 0).desc())
+        .order_by(known.desc())
         .limit(top)
     ).all()
     titles = dict(
@@ -111,18 +124,18 @@ def report(
         ).all()
     )
     return UsageReport(
-        known_micro=int(totals[0]),
-        unknown_micro=int(totals[1]),
-        unknown_calls=int(totals[2]),
-        in_flight_micro=int(totals[3]),
-        history_micro=int(totals[4]),
-        calls=int(totals[5]),
-        retried=int(totals[6]),
-        by_day=by_day,
-        by_person=grouped(LedgerRow.person),
-        by_model=grouped(LedgerRow.model),
+        known_micro=total(2),
+        unknown_micro=total(3),
+        unknown_calls=total(4),
+        in_flight_micro=total(5),
+        history_micro=total(6),
+        calls=total(7),
+        retried=total(8),
+        by_day=[DaySpend(day=_as_date(r[0]), model=r[1], micro=int(r[2])) for r in rows],
+        by_person=by_person,
+        by_model=sorted((Spend(key=m, micro=v[0], calls=v[1]) for m, v in by_model.items()), key=lambda s: -s.micro),
         top_conversations=[
-            Spend(key=cid, micro=int(v), calls=int(c or 0), label=titles.get(cid, "(deleted)") + f" · {who}")
+            Spend(key=cid, micro=int(v), calls=int(c), label=titles.get(cid, "(deleted)") + f" · {who}")
             for cid, who, v, c in conversations
         ],
     )

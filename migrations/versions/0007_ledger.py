@@ -13,6 +13,19 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+REPORT = (
+    "person",
+    "at",
+    "model",
+    "conversation_id",
+    "cost_micro",
+    "estimate_micro",
+    "history_micro",
+    "may_be_billed",
+    "outcome",
+    "attempt",
+)
+
 
 def upgrade() -> None:
     with op.batch_alter_table("turns") as batch:
@@ -44,10 +57,14 @@ def upgrade() -> None:
         sa.Column("offline", sa.Boolean(), nullable=False),
         sqlite_autoincrement=True,
     )
-    op.create_index("ix_ledger_at", "ledger", ["at"])
-    op.create_index("ix_ledger_person_at", "ledger", ["person", "at"])
     op.create_index("ix_ledger_open", "ledger", ["outcome"])
-    op.create_index("ix_ledger_conversation_id", "ledger", ["conversation_id"])
+    # One person's calls by time, and covering the Usage page's grouped scans; the same led by
+    # time (the team's month, spend by day) and by conversation (its total). See core.schema.
+    op.create_index("ix_ledger_report", "ledger", list(REPORT))
+    op.create_index("ix_ledger_time", "ledger", ["at", *(c for c in REPORT if c != "at")])
+    op.create_index(
+        "ix_ledger_conversation", "ledger", ["conversation_id", *(c for c in REPORT if c != "conversation_id")]
+    )
     op.create_index("ix_ledger_turn_id", "ledger", ["turn_id"])
 
 
