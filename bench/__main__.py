@@ -72,8 +72,12 @@ class CannedClient:
         self.reply = json.dumps(response_payload(model_content(image, 999))).encode()
         self.last_body = b""
 
-    def generate(self, model: str, body: bytes) -> dict:  # type: ignore[type-arg]
+    def generate(self, model: str, body: bytes, attempts: list | None = None) -> dict:  # type: ignore[type-arg]
+        from core.client import Attempt
+
         self.last_body = body
+        if attempts is not None:  # one answered attempt, as the real client records it
+            attempts.append(Attempt(outcome="ok", http_status=200, duration_ms=0, may_be_billed=True))
         return json.loads(self.reply)  # what requests would do with the response
 
 

@@ -9,9 +9,7 @@ answer and the turn's status are stored in one transaction that checks the turn 
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -25,20 +23,15 @@ from core.ledger import Bill
 from core.library import ImageLibrary
 from core.lifecycle import NewTurn, TurnLife
 from core.replay import (
-    CONTENT_OVERHEAD,
     ReplayPlan,
-    build_contents,
     carried_images,
-    curated,
-    part_size,
-    plan_replay,
-    turn_size,
 )
 from core.schema import utcnow
 from core.store import Store
+from core.turn_plan import TurnPlanner
 from core.turn_rules import check_message, meta_of, new_title
-from core.values import Conversation, Exchange, GenerationSettings, Part, Turn, TurnStatus
-from core.wire import ModelReply, parse_response, part_from_wire, request_body
+from core.values import Conversation, Exchange, Part, Turn, TurnStatus
+from core.wire import ModelReply, parse_response, part_from_wire
 
 if TYPE_CHECKING:
     from core.turn_costs import TurnCosts
@@ -98,6 +91,7 @@ class TurnService:
         self.images = library
         self.owner = owner
         self.costs = costs
+        self.planner = TurnPlanner(store, lambda: self.settings)
 
     # Queueing -----------------------------------------------------------------------------
 
@@ -244,49 +238,14 @@ class TurnService:
         return parts
 
     def weigh(self, parts: list[Part], sizes: dict[str, int] | None = None) -> int:
-        if sizes is None:
-            sizes = self.store.images.sizes({p.image_hash for p in parts if p.image_hash})
-        return CONTENT_OVERHEAD + sum(part_size(p, lambda h: sizes.get(h, 0)) for p in parts)
-
-    # Planning -----------------------------------------------------------------------------
+        return self.planner.weigh(parts, sizes)
 
     def plan(self, conversation: Conversation, request: Turn) -> ReplayPlan:
-        history = curated(conversation.exchanges, before_position=request.position)
-        if any(not e.request.parts_loaded for e in history):
-            # A display copy: its off-screen requests need their images, which may be carried.
-            found = self.store.user_images(conversation.id)
-            history = [
-                e
-                if e.request.parts_loaded
-                else Exchange(request=dataclasses.replace(e.request, parts=found.get(e.request.id, [])), reply=e.reply)
-                for e in history
-            ]
-        stored = self.store.turn_weights({t.id for e in history for t in (e.request, e.reply) if t})
-        hashes = {p.image_hash for e in history for p in e.request.parts if p.image_hash}
-        sizes = self.store.images.sizes(hashes | {p.image_hash for p in request.parts if p.image_hash})
-
-        def weigh(turn: Turn) -> int:
-            if turn.id in stored:
-                return stored[turn.id]
-            return turn_size(turn, lambda h: sizes.get(h, 0))
-
-        return plan_replay(
-            history,
-            request,
-            weigh,
-            self.settings.max_request_bytes,
-            weigh_part=lambda p: part_size(p, lambda h: sizes.get(h, 0)),
-        )
+        return self.planner.plan(conversation, request)
 
     def meter(self, conversation: Conversation, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
         """What the next request would weigh, for the size meter, without sending anything."""
-        parts = [Part("text", text)] + [
-            Part("image", image_hash=h, mime_type="image/png") for h in (image_hashes or [])
-        ]
-        probe = Turn(
-            id=-1, conversation_id=conversation.id, role="user", position=1 << 30, status=TurnStatus.QUEUED, parts=parts
-        )
-        return self.plan(conversation, probe)
+        return self.planner.meter(conversation, text, image_hashes)
 
     # Running ------------------------------------------------------------------------------
 
@@ -314,7 +273,7 @@ class TurnService:
         whole = self.store.turns({t.id for e in plan.kept for t in (e.request, e.reply) if t})
         plan.kept = [Exchange(request=whole[e.request.id], reply=whole[e.reply.id]) for e in plan.kept if e.reply]
         # The turn's own settings, as recorded on it: never the conversation's current ones.
-        body = self._encode(plan, request, spec, request.settings)
+        body = self.planner.encode(plan, request, spec, request.settings)
         # The plan is an estimate; the encoded body is the truth. Cut more whole exchanges if needed.
         while len(body) > plan.limit_bytes and (plan.kept or plan.carried):
             if plan.carried:  # references give way before any exchange does
@@ -322,7 +281,7 @@ class TurnService:
             else:
                 plan.dropped.append(plan.kept.pop(0))
                 plan.carried = carried_images(plan.dropped, plan.kept, request)
-            body = self._encode(plan, request, spec, request.settings)
+            body = self.planner.encode(plan, request, spec, request.settings)
         if len(body) > plan.limit_bytes:
             raise RequestTooLarge(
                 f"This message alone is {len(body) / 1_048_576:.1f} MB, over the "
@@ -349,21 +308,6 @@ class TurnService:
             dropped_positions=[e.request.position for e in plan.dropped],
             late=not finished.held,
         )
-
-    def _encode(self, plan: ReplayPlan, request: Turn, spec: ModelSpec, settings: GenerationSettings) -> bytes:
-        kept = plan.kept
-        hashes = {p.image_hash for e in kept for t in (e.request, e.reply) if t for p in t.parts if p.image_hash}
-        hashes |= {p.image_hash for p in [*request.parts, *plan.carried] if p.image_hash}
-        blobs = self.store.images.datas(hashes)
-        encoded: dict[str, str] = {}
-
-        def image_b64(image_hash: str) -> str:
-            if image_hash not in encoded:
-                encoded[image_hash] = base64.b64encode(blobs[image_hash]).decode("ascii")
-            return encoded[image_hash]
-
-        body = request_body(build_contents(kept, request, image_b64, plan.carried), spec, settings)
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
     def _store_parts(self, reply: ModelReply) -> tuple[list[Part], dict[str, int]]:
         parts, sizes = [], {}
