@@ -21,7 +21,7 @@ from core.errors import ConversationBusy, InvalidInput, NotFound, StaleConversat
 from core.ledger import Bill, Charge
 from core.limits import Limits, admit
 from core.rows import part_rows, turn_value
-from core.schema import TurnRow, utcnow
+from core.schema import ConversationRow, TurnRow, utcnow
 from core.store import IN_FLIGHT, touch
 from core.values import GenerationSettings, Part, Turn, TurnStatus
 
@@ -44,6 +44,9 @@ class NewTurn:
     error_message: str | None = None
     # Whose it is and what it should cost: checked against the limits, reserved in the ledger.
     charge: Charge | None = None
+    # The answer it edits (None: from the start); it becomes the current version as it is sent.
+    parent_id: int | None = None
+    marks: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,12 +67,18 @@ class TurnLife:
     # Writing a user turn ------------------------------------------------------------------
 
     def add(self, turn: NewTurn, *, seen: int | bool | None = False, replace: list[int] | None = None) -> Turn:
+        return self.add_takes(turn, seen=seen, replace=replace)[0]
+
+    def add_takes(
+        self, turn: NewTurn, *, seen: int | bool | None = False, replace: list[int] | None = None, takes: int = 1
+    ) -> list[Turn]:
         """Write a user turn in one transaction: the conversation takes its settings (and title).
         With `seen` (the newest turn id the tab showed) nothing is
         written if another turn arrived since. `replace` turns become replaced (a retry or
-        redo), each only if it still is what the caller saw."""
+        redo), each only if it still is what the caller saw. `takes` > 1 writes that many requests
+        at once with the same parent (variations)."""
         with self.db.write() as db:
-            values: dict[str, Any] = {"settings": turn.settings.to_dict()}
+            values: dict[str, Any] = {"settings": turn.settings.to_dict(), "tip_id": turn.parent_id}
             if turn.title:
                 values["title"] = turn.title[:200]
             touch(db, turn.conversation_id, **values)
@@ -85,29 +94,38 @@ class TurnLife:
             for turn_id in replace or []:
                 self._replace(db, turn_id)
             sends = turn.charge is not None and turn.status.in_flight
-            if sends and turn.charge is not None:
-                admit(db, self.limits, turn.charge)  # in this transaction: a burst cannot slip past
-            now = utcnow()
-            row = TurnRow(
-                conversation_id=turn.conversation_id,
-                role="user",
-                position=_next_position(db, turn.conversation_id),
-                status=turn.status.value,
-                settings=turn.settings.to_dict(),
-                parts=part_rows(turn.parts),
-                weight=turn.weight,
-                lease_owner=turn.lease_owner if turn.status.in_flight else None,
-                lease_until=now + self.lease if turn.status.in_flight else None,
-                error_kind=turn.error_kind,
-                error_message=turn.error_message,
-                finished_at=None if turn.status.in_flight else now,
-                created_at=now,
-            )
-            db.add(row)
-            db.flush()
-            if sends and turn.charge is not None:
-                ledger.reserve(db, turn.charge, conversation_id=turn.conversation_id, turn_id=row.id)
-            return turn_value(row)
+            written: list[Turn] = []
+            for _ in range(max(1, takes)):
+                if sends and turn.charge is not None:
+                    admit(db, self.limits, turn.charge)  # in this transaction: a burst cannot slip past
+                row = self._row(db, turn)
+                if sends and turn.charge is not None:
+                    ledger.reserve(db, turn.charge, conversation_id=turn.conversation_id, turn_id=row.id)
+                written.append(turn_value(row))
+            return written
+
+    def _row(self, db: Session, turn: NewTurn) -> TurnRow:
+        now = utcnow()
+        row = TurnRow(
+            conversation_id=turn.conversation_id,
+            role="user",
+            position=_next_position(db, turn.conversation_id),
+            status=turn.status.value,
+            settings=turn.settings.to_dict(),
+            parts=part_rows(turn.parts),
+            weight=turn.weight,
+            lease_owner=turn.lease_owner if turn.status.in_flight else None,
+            lease_until=now + self.lease if turn.status.in_flight else None,
+            error_kind=turn.error_kind,
+            error_message=turn.error_message,
+            finished_at=None if turn.status.in_flight else now,
+            created_at=now,
+            parent_id=turn.parent_id,
+            marks=turn.marks,
+        )
+        db.add(row)
+        db.flush()
+        return row
 
     def _refuse_if_busy(self, db: Session, conversation_id: str) -> None:
         # One turn at a time per conversation: the next one must edit the result of this one.
@@ -145,6 +163,23 @@ class TurnLife:
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise refused
+
+    def branch(self, reply_id: int) -> int:
+        """Make this answer the current version (Branch from here, Use this one): the next
+        message edits it. Only an answer that is part of a replayable exchange."""
+        with self.db.write() as db:
+            reply = db.execute(
+                select(TurnRow.conversation_id, TurnRow.status, TurnRow.reply_to_id).where(
+                    TurnRow.id == reply_id, TurnRow.role == "model"
+                )
+            ).first()
+            request_ok = reply is not None and db.scalar(
+                select(func.count()).where(TurnRow.id == reply.reply_to_id, TurnRow.status == TurnStatus.OK.value)
+            )
+            if reply is None or reply.status != TurnStatus.OK.value or not request_ok:
+                raise InvalidInput("Only a result can become the current version.")
+            touch(db, reply.conversation_id, tip_id=reply_id)
+            return reply_id
 
     def remove(self, turn_id: int) -> bool:
         """Delete a user turn that never became part of the conversation (failed, cancelled,
@@ -279,6 +314,18 @@ class TurnLife:
                 )
                 db.add(reply)
             db.flush()
+            if reply is not None and status == TurnStatus.OK and held:
+                # The new answer becomes the current version, unless the person moved elsewhere
+                # meanwhile (another branch chosen, or another take landed first).
+                parent = request.parent_id
+                db.execute(
+                    update(ConversationRow)
+                    .where(
+                        ConversationRow.id == request.conversation_id,
+                        ConversationRow.tip_id.is_(None) if parent is None else ConversationRow.tip_id == parent,
+                    )
+                    .values(tip_id=reply.id)
+                )
             db.refresh(request)
             return Finished(
                 request=turn_value(request), reply=turn_value(reply) if reply is not None else None, held=held == 1

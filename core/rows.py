@@ -19,6 +19,7 @@ CONVERSATION_COLUMNS = (
     ConversationRow.visibility,
     ConversationRow.deleted_at,
     ConversationRow.share_token,
+    ConversationRow.tip_id,
 )
 # What an off-screen turn needs: enough to pair, count and curate it.
 OUTLINE_COLUMNS = (
@@ -32,6 +33,7 @@ OUTLINE_COLUMNS = (
     TurnRow.lease_until,
     TurnRow.started_at,
     TurnRow.weight,
+    TurnRow.parent_id,
 )
 TURN_COLUMNS = (
     *OUTLINE_COLUMNS,
@@ -46,6 +48,7 @@ TURN_COLUMNS = (
     TurnRow.created_at,
     TurnRow.finished_at,
     TurnRow.cost_micro,
+    TurnRow.marks,
 )
 DISPLAY_PART_COLUMNS = (
     PartRow.turn_id,
@@ -73,6 +76,7 @@ def conversation_value(row: Any, turns: list[Turn]) -> Conversation:
         visibility=row.visibility or "private",
         deleted_at=row.deleted_at,
         share_token=row.share_token,
+        tip_id=row.tip_id,
     )
 
 
@@ -88,6 +92,7 @@ def outline_value(row: Any) -> Turn:
         lease_owner=row.lease_owner,
         lease_until=row.lease_until,
         started_at=row.started_at,
+        parent_id=row.parent_id,
         parts_loaded=False,
     )
 
@@ -120,6 +125,7 @@ def turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None
         created_at=row.created_at,
         finished_at=row.finished_at,
         cost_micro=row.cost_micro,
+        marks=row.marks,
         parts_loaded=True,
     )
 

@@ -45,6 +45,8 @@ class ConversationRow(Base):
     share_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Revision 0003; unused since 0004: attachments and seeds belong to the tab, not the row.
     draft_images: Mapped[list[str] | None] = mapped_column(JSON)
+    # Revision 0008: the current version, the answer the next message edits (NULL: none yet).
+    tip_id: Mapped[int | None] = mapped_column(Integer)
 
     turns: Mapped[list[TurnRow]] = relationship(
         back_populates="conversation", cascade="all, delete-orphan", passive_deletes=True, order_by="TurnRow.position"
@@ -86,6 +88,9 @@ class TurnRow(Base):
     weight: Mapped[int | None] = mapped_column(Integer)
     # Revision 0007: an answer's cost in micro-dollars, from its usageMetadata (NULL: unknown).
     cost_micro: Mapped[int | None] = mapped_column(BigInteger)
+    # Revision 0008: the answer this request edits (NULL: from the start), and marks drawn on it.
+    parent_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    marks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     conversation: Mapped[ConversationRow] = relationship(back_populates="turns")
     parts: Mapped[list[PartRow]] = relationship(

@@ -226,26 +226,44 @@ class StudioService:
     # Turns, queued for this process's runner: what a page (or an API) does.
 
     def queue(
-        self, conversation_id: str, text: str, image_hashes: list[str] | None = None, *, seen: int | bool | None = False
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str] | None = None,
+        *,
+        seen: int | bool | None = False,
+        takes: int = 1,
+        marks: list[dict[str, Any]] | None = None,
     ) -> Turn:
-        turn = self.turns.start(conversation_id, text, image_hashes, seen=seen)
-        self.runner.submit(turn.id)
-        return turn
+        """Queue a message (or `takes` variations of it); the first turn is returned."""
+        return self.queue_takes(conversation_id, text, image_hashes, seen=seen, takes=takes, marks=marks)[0]
+
+    def queue_takes(
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str] | None = None,
+        *,
+        seen: int | bool | None = False,
+        takes: int = 1,
+        marks: list[dict[str, Any]] | None = None,
+    ) -> list[Turn]:
+        turns = self.turns.start_takes(conversation_id, text, image_hashes, seen=seen, takes=takes, marks=marks)
+        return self._submit(turns)
+
+    def _submit(self, turns: list[Turn]) -> list[Turn]:
+        for turn in turns:
+            self.runner.submit(turn.id)
+        return turns
 
     def queue_retry(self, request_id: int, *, seen: int | bool | None = False) -> Turn:
-        turn = self.turns.retry(request_id, seen=seen)
-        self.runner.submit(turn.id)
-        return turn
+        return self._submit([self.turns.retry(request_id, seen=seen)])[0]
 
     def queue_resend(self, request_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
-        turn = self.turns.resend(request_id, text, seen=seen)
-        self.runner.submit(turn.id)
-        return turn
+        return self._submit([self.turns.resend(request_id, text, seen=seen)])[0]
 
-    def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False) -> Turn:
-        turn = self.turns.regenerate(reply_id, seen=seen)
-        self.runner.submit(turn.id)
-        return turn
+    def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False, takes: int = 1) -> Turn:
+        return self._submit(self.turns.regenerate(reply_id, seen=seen, takes=takes))[0]
 
     # Turns, synchronously: for tests, a CLI or a script.
 
@@ -256,7 +274,7 @@ class StudioService:
         return self.runner.submit(self.turns.retry(request_id).id).result()
 
     def regenerate(self, reply_id: int) -> TurnOutcome:
-        return self.runner.submit(self.turns.regenerate(reply_id).id).result()
+        return self.runner.submit(self.turns.regenerate(reply_id)[0].id).result()
 
 
 def shown_status(turn: Turn, now: dt.datetime) -> Turn:

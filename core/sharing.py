@@ -128,11 +128,16 @@ class SharingStore:
                     started_at=turn.started_at,
                     finished_at=turn.finished_at,
                     weight=turn.weight,
+                    parent_id=ids.get(turn.parent_id) if turn.parent_id else None,
+                    marks=turn.marks,
                     parts=part_rows(turn_value(turn).parts),
                 )
                 db.add(row)
                 db.flush()
                 ids[turn.id] = row.id
+            copied = db.get(ConversationRow, new_id)
+            if copied is not None and source.tip_id is not None:
+                copied.tip_id = ids.get(source.tip_id)
             self.audit(db, actor, "copied", conversation_id, f"to {new_id}")
         return new_id
 

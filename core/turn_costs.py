@@ -14,7 +14,7 @@ from core.database import Database
 from core.ledger import Bill, Charge, conversation_total
 from core.prices import Estimate, cost_of, estimate, new_input_tokens
 from core.schema import TurnRow
-from core.values import Conversation, GenerationSettings, Turn, TurnStatus
+from core.values import Conversation, GenerationSettings, Turn
 from core.wire import ModelReply, is_image_part
 
 
@@ -24,29 +24,27 @@ class TurnCosts:
         self.catalog = catalog
         self.offline = offline
 
-    def _last_usage(self, conversation_id: str) -> dict[str, Any] | None:
-        # The newest answer that is replayed: its prompt plus its output is the history the next
-        # request re-sends, as the service itself counted it.
+    def _usage_of(self, reply_id: int | None) -> dict[str, Any] | None:
+        # The version being edited: its prompt plus its output is the history the next request
+        # re-sends (its branch only), as the service itself counted it.
+        if reply_id is None:
+            return None
         with self.db.read() as db:
-            return db.scalar(
-                select(TurnRow.usage)
-                .where(
-                    TurnRow.conversation_id == conversation_id,
-                    TurnRow.role == "model",
-                    TurnRow.status == TurnStatus.OK.value,
-                )
-                .order_by(TurnRow.position.desc())
-                .limit(1)
-            )
+            return db.scalar(select(TurnRow.usage).where(TurnRow.id == reply_id, TurnRow.role == "model"))
 
     def estimate(
-        self, conversation: Conversation, text: str, images: int, settings: GenerationSettings | None = None
+        self,
+        conversation: Conversation,
+        text: str,
+        images: int,
+        settings: GenerationSettings | None = None,
+        parent: int | bool | None = False,
     ) -> Estimate:
         """The next turn's cost: the replayed history (usually most of it), the new words and
         images, and the answer expected at this size."""
         settings = settings or conversation.settings
         spec = self.catalog.get(conversation.model)
-        usage = self._last_usage(conversation.id) or {}
+        usage = self._usage_of(conversation.tip_id if parent is False else parent) or {}
         history = int(usage.get("promptTokenCount") or 0) + int(usage.get("candidatesTokenCount") or 0)
         return estimate(
             spec.prices,
@@ -58,12 +56,14 @@ class TurnCosts:
             image_only=settings.image_only,
         )
 
-    def charge(self, conversation: Conversation, text: str, images: int, settings: GenerationSettings) -> Charge:
+    def charge(
+        self, conversation: Conversation, text: str, images: int, settings: GenerationSettings, parent: int | None
+    ) -> Charge:
         return Charge(
             person=(conversation.owner or "").lower(),
             model=conversation.model,
             image_size=settings.image_size,
-            estimate_micro=self.estimate(conversation, text, images, settings).micro,
+            estimate_micro=self.estimate(conversation, text, images, settings, parent).micro,
             offline=self.offline,
         )
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 from core.catalog import ModelSpec
 from core.config import Settings
-from core.replay import CONTENT_OVERHEAD, ReplayPlan, build_contents, curated, part_size, plan_replay, turn_size
+from core.replay import CONTENT_OVERHEAD, ReplayPlan, build_contents, part_size, plan_replay, turn_size
 from core.store import Store
-from core.values import Conversation, Exchange, GenerationSettings, Part, Turn, TurnStatus
+from core.values import Conversation, Exchange, GenerationSettings, Part, Turn, TurnStatus, path_to
 from core.wire import request_body
 
 
@@ -30,7 +30,8 @@ class TurnPlanner:
     # Planning -----------------------------------------------------------------------------
 
     def plan(self, conversation: Conversation, request: Turn) -> ReplayPlan:
-        history = curated(conversation.exchanges, before_position=request.position)
+        # Exactly the branch the request edits: from the start to its parent, nothing else.
+        history = path_to(conversation.exchanges, request.parent_id)
         if any(not e.request.parts_loaded for e in history):
             # A display copy: its off-screen requests need their images, which may be carried.
             found = self.store.user_images(conversation.id)
@@ -63,7 +64,13 @@ class TurnPlanner:
             Part("image", image_hash=h, mime_type="image/png") for h in (image_hashes or [])
         ]
         probe = Turn(
-            id=-1, conversation_id=conversation.id, role="user", position=1 << 30, status=TurnStatus.QUEUED, parts=parts
+            id=-1,
+            conversation_id=conversation.id,
+            role="user",
+            position=1 << 30,
+            status=TurnStatus.QUEUED,
+            parts=parts,
+            parent_id=conversation.tip_id,
         )
         return self.plan(conversation, probe)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core import images
 from core.catalog import ModelCatalog, ModelSpec, settings_in_text
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("studio")
 
+
+MAX_TAKES = 4
 
 # Failures whose messages name the operator's keys or settings, and what a demo visitor sees.
 OPERATOR_KINDS = {
@@ -98,16 +100,33 @@ class TurnService:
     def start(
         self, conversation_id: str, text: str, image_hashes: list[str] | None = None, *, seen: int | bool | None = False
     ) -> Turn:
-        """Check the input and store it as a queued user turn; nothing typed is lost after this.
-        `seen` is the newest turn the person saw: if another arrived since, nothing is queued."""
+        return self.start_takes(conversation_id, text, image_hashes, seen=seen)[0]
+
+    def start_takes(
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str] | None = None,
+        *,
+        seen: int | bool | None = False,
+        takes: int = 1,
+        marks: list[dict[str, Any]] | None = None,
+    ) -> list[Turn]:
+        """Check the input and store it as queued user turns (one, or `takes` variations with the
+        same history); nothing typed is lost after this. Each edits the current version. `seen`
+        is the newest turn the person saw: if another arrived since, nothing is queued."""
         hashes = list(dict.fromkeys(image_hashes or []))
         text = text.strip()
         conversation = self.store.conversation(conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
         check_message(spec, text, hashes)
+        if not 1 <= takes <= MAX_TAKES:
+            raise InvalidInput(f"Make between 1 and {MAX_TAKES} takes at once.")
         parts = self._user_parts(text, hashes, strict=True)
         self._check_size(parts)
-        return self._add(conversation, spec, text, parts, seen=seen)
+        return self._add(
+            conversation, spec, text, parts, seen=seen, parent=conversation.tip_id, takes=takes, marks=marks
+        )
 
     def _check_size(self, parts: list[Part]) -> None:
         # History gives way for size; the new message itself cannot, so say so before sending.
@@ -126,8 +145,11 @@ class TurnService:
         parts: list[Part],
         *,
         seen: int | bool | None,
+        parent: int | None,
         replace: list[int] | None = None,
-    ) -> Turn:
+        takes: int = 1,
+        marks: list[dict[str, Any]] | None = None,
+    ) -> list[Turn]:
         settings = conversation.settings
         typed = settings_in_text(spec, text)
         if typed:
@@ -145,9 +167,11 @@ class TurnService:
             weight=self.weigh(parts),
             lease_owner=self.owner,
             title=new_title(conversation, text),
-            charge=self.costs.charge(conversation, text, images, settings),
+            charge=self.costs.charge(conversation, text, images, settings, parent),
+            parent_id=parent,
+            marks=marks,
         )
-        return self.life.add(new, seen=seen, replace=replace)
+        return self.life.add_takes(new, seen=seen, replace=replace, takes=takes)
 
     def reject(
         self,
@@ -172,6 +196,7 @@ class TurnService:
             title=new_title(conversation, text),
             error_kind=reason.kind,
             error_message=reason.message,
+            parent_id=conversation.tip_id,
         )
         return self.life.add(new, seen=seen)
 
@@ -181,45 +206,63 @@ class TurnService:
         old = self.store.turn(request_id)
         if old.role != "user" or not (old.status.retryable or old.lapsed(utcnow())):
             raise InvalidInput("Only a turn that failed, was cancelled or was interrupted can be retried.")
-        return self._again(old, seen=seen, replace=[old.id])
+        return self._again(old, seen=seen, replace=[old.id])[0]
 
     def resend(self, request_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
-        """Edit a turn that did not go through and send it again: the new words with its images;
-        the old attempt stays visible, marked as retried."""
+        """Edit a prompt and send it again, with its images, from the version before it. A turn
+        that did not go through is marked as retried; an answered one stays, and the new one is a
+        sibling branch beside it."""
         old = self.store.turn(request_id)
-        if old.role != "user" or not (old.status.retryable or old.lapsed(utcnow())):
-            raise InvalidInput("Only a turn that failed, was cancelled or was interrupted can be edited and resent.")
+        failed = old.status.retryable or old.lapsed(utcnow())
+        if old.role != "user" or not (failed or old.status == TurnStatus.OK):
+            raise InvalidInput("Only a prompt that was answered, failed, was cancelled or interrupted can be resent.")
         hashes = [p.image_hash for p in old.parts if p.image_hash]
         conversation = self.store.conversation(old.conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
         check_message(spec, text.strip(), hashes)
         parts = self._user_parts(text.strip(), hashes, strict=True)
         self._check_size(parts)
-        return self._add(conversation, spec, text.strip(), parts, seen=seen, replace=[old.id])
+        replace = [old.id] if failed else []
+        return self._add(
+            conversation, spec, text.strip(), parts, seen=seen, parent=old.parent_id, replace=replace, marks=old.marks
+        )[0]
 
     def remove(self, request_id: int) -> bool:
         """Remove a turn that never became part of the conversation (a failed or cancelled one)."""
         return self.life.remove(request_id)
 
-    def regenerate(self, reply_id: int, *, seen: int | bool | None = False) -> Turn:
-        """Ask again for this answer (by its id): the old answer stays visible but is no longer
-        part of what the model sees. Checked and changed in one transaction."""
+    def regenerate(self, reply_id: int, *, seen: int | bool | None = False, takes: int = 1) -> list[Turn]:
+        """Another take of this answer (by its id): the same words from the same version. The
+        old answer stays a version of its own, beside the new one."""
         reply = self.store.turn(reply_id)
         if reply.role != "model" or reply.reply_to is None:
-            raise InvalidInput("Only an answer can be regenerated.")
+            raise InvalidInput("Only an answer can be made again.")
         request = self.store.turn(reply.reply_to)
         if request.status != TurnStatus.OK or reply.status != TurnStatus.OK:
-            raise InvalidInput("That answer was already regenerated or is not a result.")
-        return self._again(request, seen=seen, replace=[request.id, reply.id])
+            raise InvalidInput("That answer is not a result.")
+        return self._again(request, seen=seen, replace=[], takes=takes)
 
-    def _again(self, old: Turn, *, seen: int | bool | None, replace: list[int]) -> Turn:
+    def branch(self, reply_id: int) -> int:
+        return self.life.branch(reply_id)
+
+    def _again(self, old: Turn, *, seen: int | bool | None, replace: list[int], takes: int = 1) -> list[Turn]:
         text = "\n\n".join(p.text or "" for p in old.parts if p.kind == "text")
         hashes = [p.image_hash for p in old.parts if p.image_hash]
         conversation = self.store.conversation(old.conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
         check_message(spec, text.strip(), hashes)
         parts = self._user_parts(text.strip(), hashes, strict=True)
-        return self._add(conversation, spec, text.strip(), parts, seen=seen, replace=replace)
+        return self._add(
+            conversation,
+            spec,
+            text.strip(),
+            parts,
+            seen=seen,
+            parent=old.parent_id,
+            replace=replace,
+            takes=takes,
+            marks=old.marks,
+        )
 
     def cancel(self, request_id: int) -> TurnStatus | None:
         """Cancel a queued or running turn. A running call cannot be recalled: its answer may

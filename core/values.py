@@ -99,6 +99,10 @@ class Turn:
     finished_at: dt.datetime | None = None
     # An answer's cost in micro-dollars from its usageMetadata; None when unknown.
     cost_micro: int | None = None
+    # A request: the answer (model turn id) it edits; None when it starts from nothing.
+    parent_id: int | None = None
+    # Boxes a person drew on the image it edits, with what to change there (0..1 coordinates).
+    marks: list[dict[str, Any]] | None = None
     # False on display copies of turns scrolled out of view: only an outline (id, role, position,
     # status, pairing) was loaded; parts, settings and usage were not.
     parts_loaded: bool = True
@@ -152,6 +156,8 @@ class Conversation:
     visibility: str = "private"
     deleted_at: dt.datetime | None = None
     share_token: str | None = None
+    # The current version: the answer the next message edits (None: nothing answered yet).
+    tip_id: int | None = None
 
     @property
     def version(self) -> int | None:
@@ -167,7 +173,22 @@ class Conversation:
         return pair_exchanges(self.turns)
 
     @property
+    def path(self) -> list[Exchange]:
+        """The current branch: the answered exchanges from the start to the tip."""
+        return path_to(self.exchanges, self.tip_id)
+
+    @property
+    def shown(self) -> list[Exchange]:
+        """What the chat shows: the current branch, with the turns on it that did not go through
+        (failed, cancelled, being made), in the order they were sent."""
+        return shown_on(self.exchanges, self.tip_id)
+
+    @property
     def latest_image(self) -> Part | None:
+        """The current version's image (the tip's), else the newest one shown."""
+        for exchange in reversed(self.path):
+            if exchange.reply is not None and exchange.reply.result_image is not None:
+                return exchange.reply.result_image
         for exchange in reversed(self.exchanges):
             if exchange.reply is not None and exchange.reply.result_image is not None:
                 return exchange.reply.result_image
@@ -183,6 +204,27 @@ def pair_exchanges(turns: list[Turn]) -> list[Exchange]:
     replies = {t.reply_to: t for t in turns if t.role == "model" and t.reply_to is not None}
     ordered = sorted((t for t in turns if t.role == "user"), key=lambda t: t.position)
     return [Exchange(request=t, reply=replies.get(t.id)) for t in ordered]
+
+
+def path_to(exchanges: list[Exchange], tip_id: int | None) -> list[Exchange]:
+    """The answered exchanges from the start to the answer `tip_id`, following each request's
+    parent: exactly what a request editing that answer replays."""
+    by_reply = {e.reply.id: e for e in exchanges if e.replayable and e.reply is not None}
+    found: list[Exchange] = []
+    current = tip_id
+    while current is not None and current in by_reply and len(found) <= len(by_reply):
+        exchange = by_reply[current]
+        found.append(exchange)
+        current = exchange.request.parent_id
+    return found[::-1]
+
+
+def shown_on(exchanges: list[Exchange], tip_id: int | None) -> list[Exchange]:
+    on_path = path_to(exchanges, tip_id)
+    anchors: set[int | None] = {e.reply.id for e in on_path if e.reply is not None}
+    anchors.add(None)
+    kept = {e.request.id for e in on_path}
+    return [e for e in exchanges if e.request.id in kept or (not e.replayable and e.request.parent_id in anchors)]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -155,7 +155,7 @@ def test_model_is_fixed_once_the_conversation_has_turns(service, fake):
     )
 
 
-def test_regenerate_replaces_the_answer_clicked_in_the_replay(service, fake):
+def test_another_take_is_a_sibling_of_the_answer_clicked_and_becomes_the_current_version(service, fake):
     conversation = service.new_conversation()
     service.send(conversation.id, "a dog")
     second = service.send(conversation.id, "make it a puppy")
@@ -164,8 +164,13 @@ def test_regenerate_replaces_the_answer_clicked_in_the_replay(service, fake):
     users = [p["text"] for c in fake.requests[-1]["contents"] if c["role"] == "user" for p in c["parts"]]
     assert users == ["a dog", "make it a puppy"]
     assert json.dumps(fake.requests[-1]["contents"][1]) == json.dumps(fake.issued[0])
-    statuses = [(e.request.status, e.reply.status) for e in service.conversation(conversation.id).exchanges]
-    assert statuses == [(TurnStatus.OK,) * 2, (TurnStatus.REPLACED,) * 2, (TurnStatus.OK,) * 2]
+    after = service.conversation(conversation.id)
+    # Both takes stay, as versions with the same parent; the new one is current.
+    statuses = [(e.request.status, e.reply.status) for e in after.exchanges]
+    assert statuses == [(TurnStatus.OK,) * 2] * 3
+    assert after.exchanges[2].request.parent_id == after.exchanges[1].request.parent_id == after.exchanges[0].reply.id
+    assert after.tip_id == outcome.reply.id
+    assert [e.request.id for e in after.path] == [after.exchanges[0].request.id, outcome.request.id]
 
 
 def test_redo_acts_on_the_answer_clicked_even_when_the_newest_turn_failed(service, fake):
@@ -176,8 +181,9 @@ def test_redo_acts_on_the_answer_clicked_even_when_the_newest_turn_failed(servic
     outcome = service.regenerate(answered.reply.id)
     assert outcome.ok
     assert fake.requests[-1]["contents"] == [{"role": "user", "parts": [{"text": "a dog"}]}]
-    with pytest.raises(InvalidInput):  # the same answer twice: it was already regenerated
-        service.turns.regenerate(answered.reply.id)
+    again = service.regenerate(answered.reply.id)  # another take again: a third version at the start
+    assert again.ok and fake.requests[-1]["contents"] == [{"role": "user", "parts": [{"text": "a dog"}]}]
+    assert len([e for e in service.conversation(conversation.id).exchanges if e.request.parent_id is None]) == 3
 
 
 def test_a_turn_queued_but_never_handed_to_a_worker_lapses_instead_of_waiting_forever(settings, fake):
