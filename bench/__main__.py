@@ -273,7 +273,7 @@ def main() -> None:
             f"{len(plan.kept) + len(plan.dropped)} answered exchanges; {timing}"
         )
 
-    limits_overhead(service, conversations[sizes[1] if len(sizes) > 1 else sizes[0]], send_seconds, args.repeat)
+    limits_overhead(service, conversations[sizes[0]], send_seconds, args.repeat)
     gallery_at_scale(settings, repeat=args.repeat)
     usage_page(settings, args.repeat)
     postgres_beside(settings, images, sizes, args.repeat)
