@@ -33,6 +33,8 @@ from core.values import (
     Part,
     Turn,
     TurnStatus,
+    pair_exchanges,
+    shown_on,
 )
 
 NO_CONVERSATION = "That conversation does not exist (it may have been deleted)."
@@ -108,8 +110,9 @@ class Store:
             outline = db.execute(
                 select(*OUTLINE_COLUMNS).where(TurnRow.conversation_id == conversation_id).order_by(TurnRow.position)
             ).all()
-            requests = [t for t in outline if t.role == "user"][-visible:] if visible > 0 else []
-            wanted = {t.id for t in requests}
+            # The newest `visible` exchanges of the current branch (what the chat shows).
+            shown = shown_on(pair_exchanges([outline_value(t) for t in outline]), head.tip_id)
+            wanted = {e.request.id for e in shown[-visible:]} if visible > 0 else set()
             wanted |= {t.id for t in outline if t.reply_to_id in wanted}
             parts: dict[int, list[Any]] = {i: [] for i in wanted}
             details = {}

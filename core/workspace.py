@@ -37,6 +37,9 @@ class Workspace:
         self.fit_settings = service.fit_settings
         self.image_sizes = service.image_sizes
         self.offered_models = service.offered_models
+        from core.version_desk import VersionDesk
+
+        self.versions = VersionDesk(self)
 
     # Reading ------------------------------------------------------------------------------
 
@@ -276,6 +279,8 @@ class Workspace:
         *,
         problems: list[str] | None = None,
         seen: int | bool | None = False,
+        takes: int = 1,
+        marks: list[dict[str, Any]] | None = None,
     ) -> tuple[Turn, StudioError | None]:
         """Queue a message; or, when it cannot be sent (a bad attachment, a limit, a stale tab),
         keep its words and good images as a failed turn that says why. Nothing typed is lost."""
@@ -283,7 +288,8 @@ class Workspace:
         try:
             if problems:
                 raise InvalidInput(" ".join(problems))
-            return self.service.queue(conversation_id, text, image_hashes, seen=seen), None
+            turn = self.service.queue(conversation_id, text, image_hashes, seen=seen, takes=takes, marks=marks)
+            return turn, None
         except (NotFound, Forbidden):
             raise
         except StudioError as error:

@@ -98,7 +98,7 @@ def render_seed(svc: Workspace) -> None:
 
 def render_history(svc: Workspace, conversation: Conversation) -> None:
     unseen: set[int] = st.session_state.get(f"unseen-{conversation.id}", set())
-    exchanges = conversation.exchanges
+    exchanges = conversation.shown  # the current branch
     key = visible_key(conversation.id)
     shown = st.session_state.get(key, SHOWN_AT_FIRST)
     hidden = max(0, len(exchanges) - shown)

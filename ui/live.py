@@ -59,7 +59,7 @@ def _status(svc: Workspace, turn: Turn, place: int | None, now: dt.datetime, own
 
 def _news(conversation: Conversation) -> str:
     """One line for screen readers about the newest turn; it changes only when the turn does."""
-    exchanges = conversation.exchanges
+    exchanges = conversation.shown
     if not exchanges:
         return ""
     request, reply = exchanges[-1].request, exchanges[-1].reply

@@ -1,0 +1,69 @@
+"""Versions as one person works with them: the tree, Branch from here, another take, compare,
+marked regions and export, each checked against who may read or change the conversation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core import marks as marking
+from core.errors import InvalidInput, NotFound
+from core.values import Turn
+from core.versions import Version, VersionTree, export_zip, version_tree
+
+if TYPE_CHECKING:
+    from core.workspace import Workspace
+
+
+class VersionDesk:
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+        self.service = workspace.service
+
+    def tree(self, conversation_id: str, token: str | None = None) -> VersionTree:
+        head = self.ws._head(conversation_id, token)
+        with self.service.store.read() as db:
+            return version_tree(db, conversation_id, head.tip_id)
+
+    def branch(self, reply_id: int) -> int:
+        """Make this version the current one: the next message edits it, and the request replays
+        exactly the exchanges from the start to it."""
+        self.ws._owned_turn(reply_id)
+        return self.service.turns.branch(reply_id)
+
+    def takes(self, reply_id: int, count: int, *, seen: int | bool | None = False) -> Turn:
+        """N more takes of this version's prompt, from the version it was made from."""
+        self.ws._owned_turn(reply_id)
+        return self.service.queue_regenerate(reply_id, seen=seen, takes=count)
+
+    def mark(
+        self, conversation_id: str, image_hash: str, text: str, raw_marks: list[dict[str, Any]], **options: Any
+    ) -> tuple[Turn, Exception | None]:
+        """Send an edit of the current image limited to the boxes drawn on it: the image with the
+        marks drawn goes as a reference beside the instruction; the marks are kept with the turn."""
+        self.ws._owned(conversation_id)
+        if not self.service.sharing.image_in(conversation_id, image_hash):
+            raise NotFound("That image is not part of this conversation.")
+        boxes = marking.clean_marks(raw_marks)
+        if not boxes:
+            raise InvalidInput("Draw at least one box on the image first.")
+        data, _mime = self.service.images.download(image_hash)
+        marked = self.service.images.put(marking.draw_marks(data, boxes), "image/png")
+        return self.ws.submit(conversation_id, marking.instruction(text, boxes), [marked.hash], marks=boxes, **options)
+
+    def compare(self, conversation_id: str, left: int, right: int, at: float, token: str | None = None) -> bytes:
+        """Two versions over each other, split at `at` of the width."""
+        found = self.tree(conversation_id, token).by_reply
+        if left not in found or right not in found:
+            raise NotFound("That version is not part of this conversation.")
+        a, b = found[left].image_hash, found[right].image_hash
+        if a is None or b is None:
+            raise InvalidInput("Both versions need an image to compare.")
+        return marking.wipe(self.service.images.download(a)[0], self.service.images.download(b)[0], at)
+
+    def export(self, conversation_id: str, chosen: list[int] | None = None, token: str | None = None) -> bytes:
+        """The current branch's versions (or the chosen ones) as a zip with a prompt log."""
+        head = self.ws._head(conversation_id, token)
+        tree = self.tree(conversation_id, token)
+        versions: list[Version] = [v for v in tree.versions if v.reply_id in set(chosen)] if chosen else tree.path()
+        images = {v.image_hash: self.service.images.download(v.image_hash) for v in versions if v.image_hash}
+        return export_zip(versions, images, title=head.title, model=head.model, person=head.owner or "someone")
