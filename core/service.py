@@ -168,11 +168,12 @@ class StudioService:
         turns = [shown_status(t, now) for t in conversation.turns]
         return dataclasses.replace(conversation, turns=turns)
 
-    def watch(self, conversation_id: str, turn_ids: set[int]) -> tuple[int | None, dict[int, Turn]]:
-        """What a tab polls: the conversation's newest turn id, and the state of its turns in flight."""
+    def watch(self, conversation_id: str, turn_ids: set[int]) -> tuple[tuple[int | None, int | None], dict[int, Turn]]:
+        """What a tab polls: the conversation's newest turn id and current version, and the state
+        of its turns in flight."""
         now = utcnow()
         states = {i: shown_status(t, now) for i, t in self.store.outlines(turn_ids).items()}
-        return self.store.version(conversation_id), states
+        return (self.store.version(conversation_id), self.store.tip(conversation_id)), states
 
     def queue_places(self, turns: list[Turn]) -> dict[int, int]:
         return self.store.queue_places(turns)

@@ -257,6 +257,11 @@ class Store:
         with self.read() as db:
             return db.scalar(select(func.max(TurnRow.id)).where(TurnRow.conversation_id == conversation_id))
 
+    def tip(self, conversation_id: str) -> int | None:
+        """The current version (another tab or a Branch from here may have moved it)."""
+        with self.read() as db:
+            return db.scalar(select(ConversationRow.tip_id).where(ConversationRow.id == conversation_id))
+
     def queue_places(self, turns: list[Turn]) -> dict[int, int]:
         """1-based place of each queued turn in its process's line (oldest first)."""
         places: dict[int, int] = {}

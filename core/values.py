@@ -224,7 +224,15 @@ def shown_on(exchanges: list[Exchange], tip_id: int | None) -> list[Exchange]:
     anchors: set[int | None] = {e.reply.id for e in on_path if e.reply is not None}
     anchors.add(None)
     kept = {e.request.id for e in on_path}
-    return [e for e in exchanges if e.request.id in kept or (not e.replayable and e.request.parent_id in anchors)]
+    # The other takes made beside the current version (variations as they land) show with it.
+    takes_of = on_path[-1].request.parent_id if on_path else None
+    return [
+        e
+        for e in exchanges
+        if e.request.id in kept
+        or (not e.replayable and e.request.parent_id in anchors)
+        or (on_path and e.request.parent_id == takes_of)
+    ]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -82,7 +82,7 @@ class Workspace:
             raise NotFound("That share link does not work any more (it may have been revoked).")
         return found
 
-    def watch(self, conversation_id: str, turn_ids: set[int], token: str | None = None) -> tuple[int | None, dict]:
+    def watch(self, conversation_id: str, turn_ids: set[int], token: str | None = None) -> tuple[tuple, dict]:
         self._head(conversation_id, token)
         return self.service.watch(conversation_id, turn_ids)
 

@@ -25,6 +25,7 @@ from ui.settings_panel import (
     renew_settings_widgets,
 )
 from ui.turn_view import render_exchange
+from ui.versions_panel import render_versions
 
 # The newest exchanges are what a person refines; older ones are a click away, and not loading
 # them keeps a 50-turn conversation as quick to rerun as a fresh one.
@@ -48,7 +49,7 @@ def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tu
     return created, seeded
 
 
-def submit(svc: Workspace, conversation: Conversation | None, text: str, files: list) -> None:  # type: ignore[type-arg]
+def submit(svc: Workspace, conversation: Conversation | None, text: str, files: list, takes: int = 1) -> None:  # type: ignore[type-arg]
     """Queue the message for this process's runner, against the version this tab showed. Whatever
     cannot be sent stays in the conversation as a failed turn with its words and good images."""
     seen = st.session_state.get(shown_version_key(conversation.id), conversation.version) if conversation else None
@@ -69,7 +70,7 @@ def submit(svc: Workspace, conversation: Conversation | None, text: str, files: 
             f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}. "
             "Shorten it with Edit and resend."
         )
-    request, error = svc.submit(conversation.id, text, hashes, problems=problems, seen=seen)
+    request, error = svc.submit(conversation.id, text, hashes, problems=problems, seen=seen, takes=takes)
     if error is not None:
         # Nothing was sent, and nothing is lost: the words and good images stay as a failed turn.
         st.session_state["flash"] = error.message
@@ -168,6 +169,7 @@ def main() -> None:
             render_examples(svc)
     else:
         st.title(plain(conversation.title))
+        render_versions(svc, conversation)
         st.session_state[f"unseen-{conversation.id}"] = {e.request.id for e in plan.dropped} if plan else set()
         live_chat(svc, conversation, render_history, SHOWN_AT_FIRST)
 
@@ -186,8 +188,15 @@ def main() -> None:
         # into another conversation.
         key=f"prompt-{conversation.id if conversation else 'new'}",
     )
+    takes = st.segmented_control(
+        "Takes",
+        [1, 2, 3, 4],
+        default=1,
+        key=f"takes-{conversation.id if conversation else 'new'}",
+        help="Make several takes at once, from the same version: they arrive side by side; use the one you like.",
+    )
     if value is not None and (value.text.strip() or value.files):
-        submit(svc, conversation, value.text, list(value.files))
+        submit(svc, conversation, value.text, list(value.files), int(takes or 1))
     elif value is not None:
         st.warning("Type a prompt or attach an image.", icon=":material/edit:")
     if spec.max_input_images:

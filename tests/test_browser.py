@@ -722,3 +722,60 @@ def test_demo_examples_limits_and_the_usage_page_in_a_browser(browser, db_url):
     if os.environ.get("STUDIO_UPDATE_SCREENSHOT"):
         shutil.copy(ARTIFACTS / "usage.png", ROOT / "docs" / "usage.png")
         shutil.copy(ARTIFACTS / "demo.png", ROOT / "docs" / "demo.png")
+
+
+def test_branch_from_an_earlier_result_switch_back_compare_mark_and_export(browser, fake, settings, tmp_path):
+    server = StudioServer(fake_env(settings)).start()
+    try:
+        page = open_studio(browser, server.url, height=1600)
+        for n, prompt in enumerate(["a bicycle", "make it blue", "add a bell"], start=1):
+            send(page, prompt)
+            page.get_by_text(f"Result {n}", exact=True).wait_for(timeout=30_000)
+        page.get_by_role("button", name="Branch from here").first.click()
+        page.get_by_text("Result 2", exact=True).wait_for(state="detached", timeout=20_000)
+        send(page, "make it green")
+        page.get_by_text("Result 4", exact=True).wait_for(timeout=30_000)
+        contents = fake.requests[-1]["contents"]
+        # Exactly one earlier exchange, its model turn as issued, every signature on its own part.
+        assert [c["role"] for c in contents] == ["user", "model", "user"]
+        assert json.dumps(contents[1], sort_keys=True) == json.dumps(fake.issued[0], sort_keys=True)
+        assert contents[2]["parts"][0]["text"] == "make it green"
+        # Back to the first branch, and on there.
+        page.get_by_text("v3 · add a bell").wait_for(timeout=10_000)
+        page.locator("[data-testid=stColumn]").filter(has_text="v3 · add a bell").get_by_role(
+            "button", name="Use"
+        ).click()
+        page.get_by_text("Result 3", exact=True).wait_for(timeout=20_000)
+        send(page, "add a basket")
+        page.get_by_text("Result 5", exact=True).wait_for(timeout=30_000)
+        users = [c["parts"][0]["text"] for c in fake.requests[-1]["contents"] if c["role"] == "user"]
+        assert users == ["a bicycle", "make it blue", "add a bell", "add a basket"]
+        models = [json.dumps(c, sort_keys=True) for c in fake.requests[-1]["contents"] if c["role"] == "model"]
+        assert models == [json.dumps(fake.issued[i], sort_keys=True) for i in (0, 1, 2)]
+        # Compare two versions.
+        page.get_by_text("Compare", exact=True).click()
+        page.get_by_text("Slide between them").wait_for(timeout=20_000)
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(ARTIFACTS / "versions.png"))
+        # Mark a region and send.
+        page.get_by_text("Mark a region", exact=True).click()
+        page.get_by_label("What to change in the box").fill("a bell here")
+        page.keyboard.press("Enter")
+        page.get_by_role("button", name="Send this change").click()
+        page.get_by_text("Result 6", exact=True).wait_for(timeout=30_000)
+        last = fake.requests[-1]["contents"][-1]["parts"]
+        assert "Box 1: a bell here" in last[0]["text"] and "inlineData" in last[1]
+        # Export the branch.
+        page.get_by_text("Export", exact=True).click()
+        with page.expect_download(timeout=30_000) as download:
+            page.get_by_role("button", name="Download this branch (zip, with a prompt log)").click()
+        target = tmp_path / "branch.zip"
+        download.value.save_as(target)
+        import zipfile
+
+        names = sorted(zipfile.ZipFile(target).namelist())
+        assert names == ["001.png", "002.png", "003.png", "005.png", "006.png", "prompts.json", "prompts.md"]
+    finally:
+        server.stop()
+    if os.environ.get("STUDIO_UPDATE_SCREENSHOT"):
+        shutil.copy(ARTIFACTS / "versions.png", ROOT / "docs" / "versions.png")

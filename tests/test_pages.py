@@ -376,7 +376,7 @@ def test_typing_4k_16_9_sets_the_output_and_the_sidebar_follows(app_env, setting
     session = session[0] if isinstance(session, list) else session
     ratio = sidebar_widget(at.selectbox, "Aspect ratio")
     assert ratio.value == "16:9"
-    assert at.get("button_group")[0].value == "4K"
+    assert at.sidebar.get("button_group")[0].value == "4K"  # the sidebar's size control
 
 
 def test_images_have_alt_text_and_results_are_announced(app_env, fake):

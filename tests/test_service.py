@@ -8,7 +8,6 @@ import time
 import pytest
 from werkzeug import Response
 
-from core.errors import InvalidInput
 from core.service import StudioService
 from core.values import Seed, TurnStatus
 from tests.fake_gemini import google_error, html_response, image_bytes, json_response

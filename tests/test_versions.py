@@ -160,10 +160,7 @@ def test_marked_regions_compare_and_export(service, fake):
     names = sorted(archive.namelist())
     assert names == ["001.png", "002.png", "003.png", "prompts.json", "prompts.md"]
     log = json.loads(archive.read("prompts.json"))
-    assert [v["prompt"].splitlines()[0] for v in log["versions"]] == [
-        "a bicycle",
-        "make it blue",
-        "The second image is the first with numbered boxes drawn on it; change only inside the boxes and return the image without the boxes.",
-    ]
+    firsts = [v["prompt"].splitlines()[0] for v in log["versions"]]
+    assert firsts[:2] == ["a bicycle", "make it blue"] and firsts[2].startswith("The second image is the first")
     assert log["versions"][0]["person"] == LOCAL_EMAIL and log["versions"][0]["cost_usd"] > 0
     assert "## Version 2" in archive.read("prompts.md").decode()

@@ -85,13 +85,17 @@ def _live(
     """The chat itself, redrawn on its own every second or so: new turns from other tabs and
     processes, statuses, results. Only this fragment reruns, never the whole page, so a message
     being typed or sent in the chat input is never caught up in a refresh."""
+    if st.session_state.pop("rerun-page", False):
+        st.rerun(scope="app")  # this tab's own click changed what the whole page shows
     # A full run stores a fresh copy (live_chat); a fragment run goes on from the last one drawn.
     key = f"live-{conversation.id}"
     shown: Conversation = st.session_state.get(key) or conversation
     token = share_token(shown.id)
     mine = {t.id: t for t in shown.in_flight}
     newest, states = svc.watch(shown.id, set(mine), token=token)
-    if newest != shown.version or any(states.get(i) is None or states[i].status != t.status for i, t in mine.items()):
+    if newest != (shown.version, shown.tip_id) or any(
+        states.get(i) is None or states[i].status != t.status for i, t in mine.items()
+    ):
         shown = svc.conversation(shown.id, visible=st.session_state.get(visible_key(shown.id), visible), token=token)
         states = {t.id: t for t in shown.in_flight}
     st.session_state[key] = shown

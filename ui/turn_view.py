@@ -31,7 +31,7 @@ SEARCH_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
 SEARCH_FRAME_PX = 110
 
 
-def render_user(svc: Workspace, turn: Turn) -> None:
+def render_user(svc: Workspace, turn: Turn, conversation: Conversation | None = None) -> None:
     with st.chat_message("user"):
         if turn.text:
             # Exactly as typed: no Markdown, no icons, no typographic replacements, no autolinks.
@@ -46,6 +46,8 @@ def render_user(svc: Workspace, turn: Turn) -> None:
                     assert part.image_hash is not None
                     preview(svc, part.image_hash, width=180, alt=f"Your image {i + 1}, sent with: {turn.text[:200]}")
                     _download_upload(svc, turn, part.image_hash, i)
+        if conversation is not None and turn.status == TurnStatus.OK and svc.can_change(conversation):
+            _edit_popover(svc, conversation, turn, "Edit and resend from here")
 
 
 def _download_upload(svc: Workspace, turn: Turn, image_hash: str, index: int) -> None:
@@ -136,6 +138,10 @@ def act(svc: Workspace, kind: str, turn_id: int, seen: int | None) -> None:
             svc.queue_resend(turn_id, st.session_state.get(f"edit-{turn_id}", ""), seen=seen)
         elif kind == "remove":
             svc.remove(turn_id)
+        elif kind == "tip":
+            svc.versions.branch(turn_id)
+            # The version strip and the sidebar sit outside the live chat: redraw the whole page.
+            st.session_state["rerun-page"] = True
         else:
             svc.queue_regenerate(turn_id, seen=seen)
     except StudioError as error:
@@ -166,15 +172,25 @@ def _actions(
             help="Start a new conversation from this image (created when you send its first message)",
         ):
             hold_seed(svc.continue_from(conversation.id, image_hash))
-        if last and not late and svc.can_change(conversation):
+        if not late and svc.can_change(conversation) and turn.status == TurnStatus.OK:
             st.button(
-                "Redo",
+                "Another take",
                 icon=":material/refresh:",
                 key=f"regen-{turn.id}",
-                help="Regenerate this answer; the current one is kept but no longer sent",
+                help="Ask again from the same version; this one stays as a version beside the new one",
                 on_click=act,
                 args=(svc, "regenerate", turn.id, conversation.version),
             )
+            if not last:
+                st.button(
+                    "Branch from here",
+                    icon=":material/alt_route:",
+                    key=f"tip-{turn.id}",
+                    help="Make this the current version: your next message edits it, with only the turns up to "
+                    "here. The later turns stay, as a branch of their own.",
+                    on_click=act,
+                    args=(svc, "tip", turn.id, conversation.version),
+                )
 
 
 def render_failure(svc: Workspace, conversation: Conversation, turn: Turn, reply: Turn | None) -> None:
@@ -211,22 +227,7 @@ def _failure_actions(svc: Workspace, conversation: Conversation, turn: Turn, ret
                 on_click=act,
                 args=(svc, "retry", turn.id, conversation.version),
             )
-        with st.popover("Edit and resend", icon=":material/edit:"):
-            st.text_area(
-                "Your message",
-                value=turn.text,
-                key=f"edit-{turn.id}",
-                height=160,
-                help=f"At most {MAX_PROMPT_CHARS:,} characters.",
-            )
-            st.caption(f"{len(st.session_state.get(f'edit-{turn.id}', turn.text)):,} / {MAX_PROMPT_CHARS:,} characters")
-            st.button(
-                "Send",
-                type="primary",
-                key=f"resend-{turn.id}",
-                on_click=act,
-                args=(svc, "resend", turn.id, conversation.version),
-            )
+        _edit_popover(svc, conversation, turn, "Edit and resend")
         st.button(
             "Remove",
             icon=":material/delete:",
@@ -254,7 +255,7 @@ def _late_or_partial(svc: Workspace, conversation: Conversation, reply: Turn) ->
 
 def render_exchange(svc: Workspace, conversation: Conversation, exchange: Exchange, last: bool) -> None:
     request, reply = exchange.request, exchange.reply
-    render_user(svc, request)
+    render_user(svc, request, conversation)
     if request.status.in_flight:
         return  # its live status is drawn by the page's watcher, which refreshes by itself
     if request.status.retryable:
@@ -287,3 +288,24 @@ def render_exchange(svc: Workspace, conversation: Conversation, exchange: Exchan
                 _actions(svc, conversation, reply, image.image_hash, last)
         _grounding(reply.grounding)
         st.caption(_settings_caption(reply, svc.offline))
+
+
+def _edit_popover(svc: Workspace, conversation: Conversation, turn: Turn, label: str) -> None:
+    """The prompt, editable, sent again from the version before it (a sibling branch when it was
+    answered; the old attempt marked as retried when it was not)."""
+    with st.popover(label, icon=":material/edit:"):
+        st.text_area(
+            "Your message",
+            value=turn.text,
+            key=f"edit-{turn.id}",
+            height=160,
+            help=f"At most {MAX_PROMPT_CHARS:,} characters.",
+        )
+        st.caption(f"{len(st.session_state.get(f'edit-{turn.id}', turn.text)):,} / {MAX_PROMPT_CHARS:,} characters")
+        st.button(
+            "Send",
+            type="primary",
+            key=f"resend-{turn.id}",
+            on_click=act,
+            args=(svc, "resend", turn.id, conversation.version),
+        )
