@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.synthetic import build_conversation, model_content, photo_like_jpeg, response_payload
 from bench.usage_bench import limits_overhead, usage_page
+from bench.versions_bench import versions_at_scale
 from core.config import load_settings
 from core.service import StudioService
 
@@ -276,6 +277,7 @@ def main() -> None:
     limits_overhead(service, conversations[sizes[0]], send_seconds, args.repeat)
     gallery_at_scale(settings, repeat=args.repeat)
     usage_page(settings, args.repeat)
+    versions_at_scale(settings, args.repeat)
     postgres_beside(settings, images, sizes, args.repeat)
 
     print(f"\npeak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
