@@ -206,7 +206,8 @@ class TurnService:
         old = self.store.turn(request_id)
         if old.role != "user" or not (old.status.retryable or old.lapsed(utcnow())):
             raise InvalidInput("Only a turn that failed, was cancelled or was interrupted can be retried.")
-        return self._again(old, seen=seen, replace=[old.id])[0]
+        # A turn that never went through is sent now, against the current version.
+        return self._again(old, seen=seen, replace=[old.id], from_tip=True)[0]
 
     def resend(self, request_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
         """Edit a prompt and send it again, with its images, from the version before it. A turn
@@ -222,9 +223,10 @@ class TurnService:
         check_message(spec, text.strip(), hashes)
         parts = self._user_parts(text.strip(), hashes, strict=True)
         self._check_size(parts)
-        replace = [old.id] if failed else []
+        # Not sent before: it goes now, against the current version. Answered: a sibling branch.
+        replace, parent = ([old.id], conversation.tip_id) if failed else ([], old.parent_id)
         return self._add(
-            conversation, spec, text.strip(), parts, seen=seen, parent=old.parent_id, replace=replace, marks=old.marks
+            conversation, spec, text.strip(), parts, seen=seen, parent=parent, replace=replace, marks=old.marks
         )[0]
 
     def remove(self, request_id: int) -> bool:
@@ -245,7 +247,9 @@ class TurnService:
     def branch(self, reply_id: int) -> int:
         return self.life.branch(reply_id)
 
-    def _again(self, old: Turn, *, seen: int | bool | None, replace: list[int], takes: int = 1) -> list[Turn]:
+    def _again(
+        self, old: Turn, *, seen: int | bool | None, replace: list[int], takes: int = 1, from_tip: bool = False
+    ) -> list[Turn]:
         text = "\n\n".join(p.text or "" for p in old.parts if p.kind == "text")
         hashes = [p.image_hash for p in old.parts if p.image_hash]
         conversation = self.store.conversation(old.conversation_id, with_turns=False)
@@ -258,7 +262,7 @@ class TurnService:
             text.strip(),
             parts,
             seen=seen,
-            parent=old.parent_id,
+            parent=conversation.tip_id if from_tip else old.parent_id,
             replace=replace,
             takes=takes,
             marks=old.marks,
