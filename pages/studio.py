@@ -110,9 +110,10 @@ def render_history(svc: Workspace, conversation: Conversation) -> None:
     ):
         st.session_state[key] = shown + SHOWN_AT_FIRST
         st.rerun()
-    last_answered = max((i for i, e in enumerate(exchanges) if e.replayable), default=-1)
     for index in range(hidden, len(exchanges)):
-        render_exchange(svc, conversation, exchanges[index], last=index == last_answered)
+        reply = exchanges[index].reply
+        # The current version has no "Branch from here": it is where the next message goes already.
+        render_exchange(svc, conversation, exchanges[index], last=reply is not None and reply.id == conversation.tip_id)
         if exchanges[index].request.id in unseen:
             st.caption("The model no longer sees this turn: the conversation outgrew the request size limit.")
 

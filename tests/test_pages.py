@@ -526,3 +526,17 @@ def test_demo_visitors_never_see_the_operators_configuration(app_env, monkeypatc
     text = all_text(at)
     assert "cannot use the image service right now" in text
     assert "COMETAPI_KEY" not in text and "secrets.toml" not in text
+
+
+def test_opening_an_answer_from_another_branch_opens_that_branch(app_env, settings, fake):
+    svc = StudioService.from_settings(settings)
+    c = svc.new_conversation()
+    first = svc.send(c.id, "a bicycle").reply
+    blue = svc.send(c.id, "make it blue").reply
+    svc.turns.branch(first.id)
+    svc.send(c.id, "make it green")
+    at = studio(session=c.id, turn=str(blue.id))  # as the gallery's Open does
+    assert not at.exception
+    assert svc.conversation(c.id).tip_id == blue.id
+    assert "make it blue" in [t.value for t in at.text]
+    assert [e.request.text for e in svc.conversation(c.id).path] == ["a bicycle", "make it blue"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import os
@@ -11,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from core.config import Settings, load_settings
-from core.errors import NotFound
+from core.errors import NotFound, StudioError
 from core.images import make_preview
 from core.service import StudioService
 from core.values import Conversation, Seed
@@ -92,8 +93,15 @@ def _open_at_turn(svc: Workspace, conversation_id: str, visible: int) -> None:
     if not wanted or not wanted.isdigit():
         return
     outline = svc.conversation(conversation_id, visible=0, token=share_token(conversation_id))
-    for back, exchange in enumerate(reversed(outline.exchanges), start=1):
-        if exchange.reply is not None and exchange.reply.id == int(wanted):
+    answer = int(wanted)
+    on_branch = any(e.reply is not None and e.reply.id == answer for e in outline.path)
+    if not on_branch and svc.can_change(outline):
+        # An answer on another branch: open that branch (the owner's next message then edits it).
+        with contextlib.suppress(StudioError):  # not a result any more: open the branch as it is
+            svc.versions.branch(answer)
+            outline = svc.conversation(conversation_id, visible=0)
+    for back, exchange in enumerate(reversed(outline.shown), start=1):
+        if exchange.reply is not None and exchange.reply.id == answer:
             st.session_state[visible_key(conversation_id)] = max(visible, back)
     del st.query_params["turn"]
 

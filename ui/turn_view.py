@@ -46,8 +46,9 @@ def render_user(svc: Workspace, turn: Turn, conversation: Conversation | None = 
                     assert part.image_hash is not None
                     preview(svc, part.image_hash, width=180, alt=f"Your image {i + 1}, sent with: {turn.text[:200]}")
                     _download_upload(svc, turn, part.image_hash, i)
-        if conversation is not None and turn.status == TurnStatus.OK and svc.can_change(conversation):
-            _edit_popover(svc, conversation, turn, "Edit and resend from here")
+    # Beside the bubble, not in it: the bubble holds exactly what was typed.
+    if conversation is not None and turn.status == TurnStatus.OK and svc.can_change(conversation):
+        _edit_popover(svc, conversation, turn, "Edit and resend from here")
 
 
 def _download_upload(svc: Workspace, turn: Turn, image_hash: str, index: int) -> None:
