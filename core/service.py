@@ -26,7 +26,8 @@ from core.sharing import SharingStore
 from core.store import Store
 from core.turn_costs import TurnCosts
 from core.turn_rules import NEW_TITLE
-from core.turns import TurnOutcome, TurnService
+from core.turn_run import TurnOutcome
+from core.turns import TurnService
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, TurnStatus
 from core.workspace import Workspace
 

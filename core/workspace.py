@@ -14,6 +14,7 @@ from core.prices import Estimate
 from core.replay import ReplayPlan
 from core.store import NO_CONVERSATION
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn
+from core.version_desk import VersionDesk
 
 if TYPE_CHECKING:
     from core.audit_view import AuditEntry
@@ -37,8 +38,6 @@ class Workspace:
         self.fit_settings = service.fit_settings
         self.image_sizes = service.image_sizes
         self.offered_models = service.offered_models
-        from core.version_desk import VersionDesk
-
         self.versions = VersionDesk(self)
 
     # Reading ------------------------------------------------------------------------------
@@ -300,10 +299,6 @@ class Workspace:
     ) -> Turn:
         self._owned(conversation_id)
         return self.service.queue(conversation_id, text, image_hashes, seen=seen)
-
-    def reject(self, conversation_id: str, text: str, image_hashes: list[str], reason: StudioError) -> Turn:
-        self._owned(conversation_id)
-        return self.service.turns.reject(conversation_id, text, image_hashes, reason)
 
     def queue_retry(self, turn_id: int, *, seen: int | bool | None = False) -> Turn:
         self._owned_turn(turn_id)
