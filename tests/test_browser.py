@@ -249,7 +249,9 @@ def test_clicking_elsewhere_during_a_call_loses_nothing(browser, fake, settings)
         page = open_studio(browser, server.url)
         send(page, "a slow cathedral")
         page.get_by_text("Generating").wait_for(timeout=30_000)
-        page.get_by_text("Image only (no text)").click()  # a rerun while the model works
+        # A rerun while the model works. The sidebar may briefly hold the old widget beside the new
+        # one while the first message's conversation is created: click the newest.
+        page.get_by_text("Image only (no text)").last.click()
         page.get_by_text("Generating…").wait_for(timeout=15_000)
         page.get_by_text("Result 1").wait_for(timeout=30_000)  # the page refreshes by itself
     finally:
