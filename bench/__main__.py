@@ -91,6 +91,7 @@ def send_seconds(service: StudioService, conversation_id: str, prompt: str) -> f
         top = db.execute(
             text("SELECT COALESCE(MAX(position), -1) FROM turns WHERE conversation_id = :c"), {"c": conversation_id}
         ).scalar()
+        tip = db.execute(text("SELECT tip_id FROM conversations WHERE id = :c"), {"c": conversation_id}).scalar()
     start = time.perf_counter()
     outcome = service.send(conversation_id, prompt)
     elapsed = time.perf_counter() - start
@@ -99,6 +100,8 @@ def send_seconds(service: StudioService, conversation_id: str, prompt: str) -> f
         db.execute(
             text("DELETE FROM turns WHERE conversation_id = :c AND position > :p"), {"c": conversation_id, "p": top}
         )
+        # The removed answer was the current version: point back at the one before it.
+        db.execute(text("UPDATE conversations SET tip_id = :t WHERE id = :c"), {"t": tip, "c": conversation_id})
     return elapsed
 
 

@@ -72,3 +72,24 @@ def wipe(left: bytes, right: bytes, at: float) -> bytes:
     out = io.BytesIO()
     base.save(out, format="JPEG", quality=88)
     return out.getvalue()
+
+
+def contact_sheet(thumbnails: list[bytes | None], labels: list[str], current: int | None, tile: int = 112) -> bytes:
+    """The version strip as one picture: a row of tiles with their labels, the current one framed.
+    One image instead of a dozen elements keeps a page with hundreds of versions quick."""
+    gap, band = 8, 22
+    sheet = Image.new("RGB", (len(labels) * (tile + gap) + gap, tile + band + 2 * gap), (250, 250, 250))
+    pen = ImageDraw.Draw(sheet)
+    for n, (data, label) in enumerate(zip(thumbnails, labels, strict=True)):
+        left = gap + n * (tile + gap)
+        if data:
+            with Image.open(io.BytesIO(data)) as source:
+                image = source.convert("RGB")
+            image.thumbnail((tile, tile))
+            sheet.paste(image, (left + (tile - image.width) // 2, gap + (tile - image.height) // 2))
+        if n == current:
+            pen.rectangle((left - 4, gap - 4, left + tile + 3, gap + tile + 3), outline=(245, 180, 0), width=4)
+        pen.text((left, gap + tile + 6), label[:18], fill=(60, 60, 60), font_size=12)
+    out = io.BytesIO()
+    sheet.save(out, format="PNG")
+    return out.getvalue()

@@ -743,10 +743,8 @@ def test_branch_from_an_earlier_result_switch_back_compare_mark_and_export(brows
         assert json.dumps(contents[1], sort_keys=True) == json.dumps(fake.issued[0], sort_keys=True)
         assert contents[2]["parts"][0]["text"] == "make it green"
         # Back to the first branch, and on there.
-        page.get_by_text("v3 · add a bell").wait_for(timeout=10_000)
-        page.locator("[data-testid=stColumn]").filter(has_text="v3 · add a bell").get_by_role(
-            "button", name="Use"
-        ).click()
+        page.locator("[data-testid=stSelectbox]").filter(has_text="Switch to a version").click()
+        page.get_by_role("option", name="v3 · add a bell").click()
         page.get_by_text("Result 3", exact=True).wait_for(timeout=20_000)
         send(page, "add a basket")
         page.get_by_text("Result 5", exact=True).wait_for(timeout=30_000)

@@ -12,7 +12,7 @@ from core.versions import Version, VersionTree
 from core.workspace import Workspace
 from ui.common import plain, preview, share_token
 
-STRIP = 8  # thumbnails in the strip; every version is in the menu beside it
+STRIP = 10  # tiles in the strip; every version is in the menu below it
 
 
 def _tree(svc: Workspace, conversation: Conversation) -> VersionTree:
@@ -38,30 +38,46 @@ def _label(version: Version, tree: VersionTree) -> str:
 
 
 def _strip(svc: Workspace, tree: VersionTree, owner: bool) -> None:
+    """The newest versions of the current branch and the other takes beside the current one, as
+    one picture (made once per tree); every version is in the menu below it."""
     path = tree.path()
-    on_path = {v.reply_id for v in path}
     tip = tree.tip_id
     others = [v for v in tree.siblings(tip) if v.reply_id != tip] if tip else []
     if len(tree.versions) <= STRIP:
         shown = tree.versions
-    else:  # the current branch's newest versions, and the other takes beside the current one
+    else:
         shown = (path[-(STRIP - min(len(others), STRIP // 2)) :] + others)[:STRIP]
-    columns = st.columns(STRIP)
-    for column, version in zip(columns, shown, strict=False):
-        with column:
-            if version.image_hash:
-                preview(svc, version.image_hash, width=96, alt=f"Version {version.number}: {version.prompt[:120]}")
-            mark = "● " if version.reply_id == tip else ("" if version.reply_id in on_path else "○ ")
-            st.caption(plain(f"{mark}v{version.number} · {version.prompt[:28]}"))
-            if owner and version.reply_id != tip:
-                st.button(
-                    "Use",
-                    key=f"use-{version.reply_id}",
-                    on_click=_use,
-                    args=(svc, version.reply_id),
-                    type="tertiary",
-                    help="Make this the current version; the next message edits it",
-                )
+    key = ("strip", tuple(v.reply_id for v in shown), tip)
+    cache = st.session_state.setdefault("strip-cache", {})
+    if key not in cache:
+        cache.clear()
+        previews = [svc.images.preview(v.image_hash) if v.image_hash else None for v in shown]
+        on_path = {v.reply_id for v in path}
+        labels = [
+            ("● " if v.reply_id == tip else ("" if v.reply_id in on_path else "○ ")) + f"v{v.number} {v.prompt[:12]}"
+            for v in shown
+        ]
+        current = next((n for n, v in enumerate(shown) if v.reply_id == tip), None)
+        cache[key] = marking.contact_sheet([p[0] if p else None for p in previews], labels, current)
+    st.image(cache[key], caption="● current version · ○ another branch or take")
+    if owner:
+        labels = {v.reply_id: _label(v, tree) for v in tree.versions}
+        st.selectbox(
+            "Switch to a version",
+            list(labels),
+            index=None,
+            format_func=labels.get,
+            key=f"switch-{tree.tip_id}",
+            placeholder="Choose a version to make it current…",
+            on_change=_switch,
+            args=(svc, f"switch-{tree.tip_id}"),
+        )
+
+
+def _switch(svc: Workspace, key: str) -> None:
+    chosen = st.session_state.get(key)
+    if chosen is not None:
+        _use(svc, chosen)
 
 
 def _compare(svc: Workspace, conversation: Conversation, tree: VersionTree, owner: bool) -> None:
@@ -127,11 +143,6 @@ def render_versions(svc: Workspace, conversation: Conversation) -> None:
     title = f"Versions: {len(tree.versions)}" + (f" · branch “{name}”" if name and len(tree.versions) > 1 else "")
     with st.expander(plain(title), icon=":material/account_tree:", expanded=len(tree.versions) > 1):
         _strip(svc, tree, owner)
-        if len(tree.versions) > STRIP and owner:
-            labels = {v.reply_id: _label(v, tree) for v in tree.versions}
-            chosen = st.selectbox("Any version", list(labels), format_func=labels.get, index=None, key="any-version")
-            if chosen is not None and chosen != tree.tip_id:
-                st.button("Use it", key="any-version-use", on_click=_use, args=(svc, chosen))
         tools = st.segmented_control(
             "Tools", ["Compare", "Mark a region", "Export"], key=f"version-tools-{conversation.id}", default=None
         )
