@@ -74,9 +74,12 @@ def wipe(left: bytes, right: bytes, at: float) -> bytes:
     return out.getvalue()
 
 
-def contact_sheet(thumbnails: list[bytes | None], labels: list[str], current: int | None, tile: int = 112) -> bytes:
-    """The version strip as one picture: a row of tiles with their labels, the current one framed.
-    One image instead of a dozen elements keeps a page with hundreds of versions quick."""
+def contact_sheet(
+    thumbnails: list[bytes | None], labels: list[str], current: int | None, aside: set[int], tile: int = 112
+) -> bytes:
+    """The version strip as one picture: a row of tiles with their labels, the current one framed,
+    those off the current branch (`aside`) underlined in grey. One image instead of a dozen
+    elements keeps a page with hundreds of versions quick."""
     gap, band = 8, 22
     sheet = Image.new("RGB", (len(labels) * (tile + gap) + gap, tile + band + 2 * gap), (250, 250, 250))
     pen = ImageDraw.Draw(sheet)
@@ -89,6 +92,8 @@ def contact_sheet(thumbnails: list[bytes | None], labels: list[str], current: in
             sheet.paste(image, (left + (tile - image.width) // 2, gap + (tile - image.height) // 2))
         if n == current:
             pen.rectangle((left - 4, gap - 4, left + tile + 3, gap + tile + 3), outline=(245, 180, 0), width=4)
+        if n in aside:
+            pen.rectangle((left, gap + tile + 1, left + tile, gap + tile + 3), fill=(150, 150, 150))
         pen.text((left, gap + tile + 6), label[:18], fill=(60, 60, 60), font_size=12)
     out = io.BytesIO()
     sheet.save(out, format="PNG")

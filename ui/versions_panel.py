@@ -53,13 +53,17 @@ def _strip(svc: Workspace, tree: VersionTree, owner: bool) -> None:
         cache.clear()
         previews = [svc.images.preview(v.image_hash) if v.image_hash else None for v in shown]
         on_path = {v.reply_id for v in path}
-        labels = [
-            ("● " if v.reply_id == tip else ("" if v.reply_id in on_path else "○ ")) + f"v{v.number} {v.prompt[:12]}"
-            for v in shown
-        ]
+        labels = [f"v{v.number} {v.prompt[:12]}" for v in shown]
         current = next((n for n, v in enumerate(shown) if v.reply_id == tip), None)
-        cache[key] = marking.contact_sheet([p[0] if p else None for p in previews], labels, current)
-    st.image(cache[key], caption="● current version · ○ another branch or take")
+        aside = {n for n, v in enumerate(shown) if v.reply_id not in on_path}
+        cache[key] = marking.contact_sheet([p[0] if p else None for p in previews], labels, current, aside)
+    current = tree.by_reply.get(tip) if tip else None
+    described = ", ".join(f"version {v.number}: {v.prompt[:40]}" for v in shown)
+    st.image(
+        cache[key],
+        caption="Framed: the current version. Underlined in grey: another branch or take.",
+        alt=f"Versions, {described}. Current: version {current.number if current else 'none'}."[:300],
+    )
     if owner:
         labels = {v.reply_id: _label(v, tree) for v in tree.versions}
         st.selectbox(
