@@ -118,6 +118,12 @@ def render_history(svc: Workspace, conversation: Conversation) -> None:
             st.caption("The model no longer sees this turn: the conversation outgrew the request size limit.")
 
 
+def render_branch(svc: Workspace, conversation: Conversation) -> None:
+    """Inside the live chat, so the version strip follows results and takes as they land."""
+    render_versions(svc, conversation)
+    render_history(svc, conversation)
+
+
 def read_only(svc: Workspace, conversation: Conversation) -> None:
     """Someone else's conversation (shared with the team, or by link): look, download, copy."""
     whose = conversation.owner or "someone"
@@ -170,9 +176,8 @@ def main() -> None:
             render_examples(svc)
     else:
         st.title(plain(conversation.title))
-        render_versions(svc, conversation)
         st.session_state[f"unseen-{conversation.id}"] = {e.request.id for e in plan.dropped} if plan else set()
-        live_chat(svc, conversation, render_history, SHOWN_AT_FIRST)
+        live_chat(svc, conversation, render_branch, SHOWN_AT_FIRST)
 
     if not owner and conversation is not None:
         read_only(svc, conversation)

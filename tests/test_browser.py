@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -743,6 +744,8 @@ def test_branch_from_an_earlier_result_switch_back_compare_mark_and_export(brows
         assert json.dumps(contents[1], sort_keys=True) == json.dumps(fake.issued[0], sort_keys=True)
         assert contents[2]["parts"][0]["text"] == "make it green"
         # Back to the first branch, and on there.
+        # Once the strip shows the new version (the page has finished redrawing), pick v3 from its menu.
+        page.get_by_role("img", name=re.compile(r"Versions, .*version 4: make it green")).wait_for(timeout=20_000)
         page.locator("[data-testid=stSelectbox]").filter(has_text="Switch to a version").click()
         page.get_by_role("option", name="v3 · add a bell").click()
         page.get_by_text("Result 3", exact=True).wait_for(timeout=20_000)

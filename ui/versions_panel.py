@@ -47,20 +47,18 @@ def _strip(svc: Workspace, tree: VersionTree, owner: bool) -> None:
         shown = tree.versions
     else:
         shown = (path[-(STRIP - min(len(others), STRIP // 2)) :] + others)[:STRIP]
-    key = ("strip", tuple(v.reply_id for v in shown), tip)
-    cache = st.session_state.setdefault("strip-cache", {})
-    if key not in cache:
-        cache.clear()
-        previews = [svc.images.preview(v.image_hash) if v.image_hash else None for v in shown]
-        on_path = {v.reply_id for v in path}
-        labels = [f"v{v.number} {v.prompt[:12]}" for v in shown]
-        current = next((n for n, v in enumerate(shown) if v.reply_id == tip), None)
-        aside = {n for n, v in enumerate(shown) if v.reply_id not in on_path}
-        cache[key] = marking.contact_sheet([p[0] if p else None for p in previews], labels, current, aside)
+    on_path = {v.reply_id for v in path}
+    sheet = _sheet(
+        svc,
+        tuple(v.image_hash for v in shown),
+        tuple(f"v{v.number} {v.prompt[:12]}" for v in shown),
+        next((n for n, v in enumerate(shown) if v.reply_id == tip), None),
+        frozenset(n for n, v in enumerate(shown) if v.reply_id not in on_path),
+    )
     current = tree.by_reply.get(tip) if tip else None
     described = ", ".join(f"version {v.number}: {v.prompt[:40]}" for v in shown)
     st.image(
-        cache[key],
+        sheet,
         caption="Framed: the current version. Underlined in grey: another branch or take.",
         alt=f"Versions, {described}. Current: version {current.number if current else 'none'}."[:300],
     )
@@ -76,6 +74,24 @@ def _strip(svc: Workspace, tree: VersionTree, owner: bool) -> None:
             on_change=_switch,
             args=(svc, f"switch-{tree.tip_id}"),
         )
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _wipe(
+    _svc: Workspace, person: str, conversation_id: str, left: int, right: int, at: int, token: str | None
+) -> bytes:
+    # The live chat redraws every second: the picture is made once per choice, not per redraw.
+    # Keyed by person too, so nobody is served a picture the access check would refuse them.
+    return _svc.versions.compare(conversation_id, left, right, at / 100, token=token)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _sheet(
+    _svc: Workspace, hashes: tuple[str | None, ...], labels: tuple[str, ...], current: int | None, aside: frozenset[int]
+) -> bytes:
+    # Made once per strip and shared by every session (never kept in a session's state).
+    previews = [_svc.images.preview(h) if h else None for h in hashes]
+    return marking.contact_sheet([p[0] if p else None for p in previews], list(labels), current, set(aside))
 
 
 def _switch(svc: Workspace, key: str) -> None:
@@ -107,7 +123,7 @@ def _compare(svc: Workspace, conversation: Conversation, tree: VersionTree, owne
                 )
     at = st.slider("Slide between them", 0, 100, 50, key="cmp-at", format="%d%%")
     st.image(
-        svc.versions.compare(conversation.id, left, right, at / 100, token=share_token(conversation.id)),
+        _wipe(svc, svc.user.key, conversation.id, left, right, at, share_token(conversation.id)),
         caption=f"v{a.number} on the left of the line, v{b.number} on the right",
     )
 
