@@ -164,8 +164,13 @@ def test_two_turns_restart_reload_third_turn_replays_full_history(browser, fake,
         page.get_by_text("Result 2").wait_for(timeout=30_000)
         send(page, "add a bell")
         page.get_by_text("Result 3").wait_for(timeout=30_000)
+        # The third result's buttons are drawn just after its words: wait for all three Downloads.
+        downloads = page.get_by_role("button", name="Download", exact=True)
+        deadline = time.monotonic() + 30
+        while downloads.count() < 3 and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
         with page.expect_download() as download:
-            page.get_by_role("button", name="Download").last.click()
+            downloads.last.click()
         downloaded = Path(download.value.path()).read_bytes()
         page.wait_for_timeout(1000)
         ARTIFACTS.mkdir(exist_ok=True)
