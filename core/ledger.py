@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from core.client import Attempt
 from core.prices import Cost
 from core.schema import LedgerRow, TurnRow, utcnow
+from core.store import IN_FLIGHT
 
 QUEUED, SENDING, NOT_SENT, INTERRUPTED, RETRIED, CANCELLED = (
     "queued",
@@ -111,7 +112,7 @@ def interrupted(db: Session, turn_ids: list[int]) -> None:
 def abandon(db: Session) -> int:
     """Calls still "sending" long after their turn ended (cancelled, then the process died before
     the answer came): nobody will record them now."""
-    in_flight = select(TurnRow.id).where(TurnRow.status.in_(("queued", "running")))
+    in_flight = select(TurnRow.id).where(TurnRow.status.in_(IN_FLIGHT))
     result = db.execute(
         update(LedgerRow)
         .where(

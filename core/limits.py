@@ -20,8 +20,7 @@ from core.errors import StudioError
 from core.ledger import RETRIED, Charge, counted
 from core.prices import MICRO, dollars
 from core.schema import ConversationRow, LedgerRow, TurnRow, utcnow
-
-IN_FLIGHT = ("queued", "running")
+from core.store import IN_FLIGHT
 
 
 class LimitReached(StudioError):

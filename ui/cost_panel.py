@@ -11,29 +11,29 @@ from core.workspace import Workspace
 from ui.common import hold_seed, share_token
 
 
-def _estimate(svc: Workspace, conversation: Conversation) -> Estimate:
+def _costs(svc: Workspace, conversation: Conversation) -> tuple[tuple[int, int], Estimate | None]:
     # Stored once per version and settings: a rerun (any click) does not ask the database again.
-    key = ("estimate", conversation.id, conversation.version, conversation.settings)
+    key = ("costs", conversation.id, conversation.version, conversation.tip_id, conversation.settings)
     cache = st.session_state.setdefault("cost-cache", {})
     if key not in cache:
         cache.clear()
-        cache[key] = svc.estimate(conversation)
+        spent = svc.spent(conversation.id, token=share_token(conversation.id))
+        cache[key] = (spent, svc.estimate(conversation) if svc.can_change(conversation) else None)
     return cache[key]
 
 
 def render_cost(svc: Workspace, conversation: Conversation | None) -> None:
     if conversation is None:
         return
-    known, unknown = svc.spent(conversation.id, token=share_token(conversation.id))
+    (known, unknown), estimate = _costs(svc, conversation)
     spent = f"Spent here: **{dollars(known)}**"
     if unknown:
         spent += f", and up to {dollars(unknown)} that may be billed at a cost not yet known"
     if svc.offline:
         spent += " (offline demo: priced as the real service, not billed)"
     st.caption(spent)
-    if not svc.can_change(conversation):
+    if estimate is None:
         return
-    estimate = _estimate(svc, conversation)
     if not estimate.known:
         st.caption("Next turn: no price for this model in the table (`STUDIO_MODELS_FILE`).")
         return
