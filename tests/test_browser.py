@@ -38,7 +38,9 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing; .ci/run installs Debian's chromium")
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
-sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+_playwright = pytest.importorskip("playwright.sync_api")
+sync_playwright = _playwright.sync_playwright
+PlaywrightTimeout = _playwright.TimeoutError
 
 
 def free_port() -> int:
@@ -127,9 +129,28 @@ def open_studio(browser, url: str, height: int = 1000):  # type: ignore[no-untyp
 def send(page, text: str, attachment: Path | None = None) -> None:
     if attachment is not None:
         page.set_input_files("[data-testid=stChatInput] input[type=file]", str(attachment))
-        page.wait_for_timeout(500)
+        # Sent only once the upload shows in the input; Enter before that would send the words alone.
+        page.locator("[data-testid=stChatInput]").get_by_text(attachment.name).wait_for(timeout=15_000)
     page.fill("[data-testid=stChatInput] textarea", text)
     page.keyboard.press("Enter")
+
+
+def choose(page, menu: str, option: str) -> None:
+    """Pick an option from a Streamlit selectbox. The chat keeps scrolling to its newest message as
+    images load, so a click can land where the menu was a moment ago; it is tried again until the
+    option shows (what a person does when a menu did not open)."""
+    box = page.locator("[data-testid=stSelectbox]").filter(has_text=menu)
+    for _ in range(8):
+        box.scroll_into_view_if_needed()
+        box.click()
+        try:
+            page.get_by_role("option", name=option).wait_for(timeout=2_000)
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            continue
+        page.get_by_role("option", name=option).click()
+        return
+    raise AssertionError(f"the menu {menu!r} never offered {option!r}")
 
 
 PASTE = """(b64) => {
@@ -751,8 +772,7 @@ def test_branch_from_an_earlier_result_switch_back_compare_mark_and_export(brows
         # Back to the first branch, and on there.
         # Once the strip shows the new version (the page has finished redrawing), pick v3 from its menu.
         page.get_by_role("img", name=re.compile(r"Versions, .*version 4: make it green")).wait_for(timeout=20_000)
-        page.locator("[data-testid=stSelectbox]").filter(has_text="Switch to a version").click()
-        page.get_by_role("option", name="v3 · add a bell").click()
+        choose(page, "Switch to a version", "v3 · add a bell")
         page.get_by_text("Result 3", exact=True).wait_for(timeout=20_000)
         send(page, "add a basket")
         page.get_by_text("Result 5", exact=True).wait_for(timeout=30_000)
