@@ -38,14 +38,18 @@ class VersionDesk:
     def mark(
         self, conversation_id: str, image_hash: str, text: str, raw_marks: list[dict[str, Any]], **options: Any
     ) -> tuple[Turn, Exception | None]:
-        """Send an edit of the current image limited to the boxes drawn on it: the image with the
-        marks drawn goes as a reference beside the instruction; the marks are kept with the turn."""
+        """Send an edit of the current image limited to the boxes and strokes drawn on it: the image
+        with the marks drawn goes as a reference beside the instruction; the marks are kept with
+        the turn."""
         self.ws._owned(conversation_id)
         if not self.service.sharing.image_in(conversation_id, image_hash):
             raise NotFound("That image is not part of this conversation.")
         boxes = marking.clean_marks(raw_marks)
         if not boxes:
-            raise InvalidInput("Draw at least one box on the image first.")
+            raise InvalidInput("Draw at least one box or brush stroke on the image first.")
+        unsaid = [n for n, mark in enumerate(boxes, start=1) if not mark["note"]]
+        if unsaid and not text.strip():
+            raise InvalidInput(f"Say what to change in mark {unsaid[0]}, or for all the marks at once.")
         data, _mime = self.service.images.download(image_hash)
         marked = self.service.images.put(marking.draw_marks(data, boxes), "image/png")
         return self.ws.submit(conversation_id, marking.instruction(text, boxes), [marked.hash], marks=boxes, **options)

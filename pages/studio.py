@@ -25,7 +25,8 @@ from ui.settings_panel import (
     renew_settings_widgets,
 )
 from ui.turn_view import render_exchange
-from ui.versions_panel import render_versions
+from ui.version_tools import render_dialog
+from ui.versions_panel import render_versions, version_tree
 
 # The newest exchanges are what a person refines; older ones are a click away, and not loading
 # them keeps a 50-turn conversation as quick to rerun as a fresh one.
@@ -178,6 +179,7 @@ def main() -> None:
         st.title(plain(conversation.title))
         st.session_state[f"unseen-{conversation.id}"] = {e.request.id for e in plan.dropped} if plan else set()
         live_chat(svc, conversation, render_branch, SHOWN_AT_FIRST)
+        render_dialog(svc, conversation, version_tree(svc, conversation))
 
     if not owner and conversation is not None:
         read_only(svc, conversation)

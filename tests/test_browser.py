@@ -135,6 +135,12 @@ def send(page, text: str, attachment: Path | None = None) -> None:
     page.keyboard.press("Enter")
 
 
+def user_turns(settings):  # type: ignore[no-untyped-def]
+    """The requests of the newest conversation, as the store holds them."""
+    svc = StudioService.from_settings(settings)
+    return [t for t in svc.store.conversation(svc.conversations()[0].id).turns if t.role == "user"]
+
+
 def choose(page, menu: str, option: str) -> None:
     """Pick an option from a Streamlit selectbox. The chat keeps scrolling to its newest message as
     images load, so a click can land where the menu was a moment ago; it is tried again until the
@@ -780,23 +786,54 @@ def test_branch_from_an_earlier_result_switch_back_compare_mark_and_export(brows
         assert users == ["a bicycle", "make it blue", "add a bell", "add a basket"]
         models = [json.dumps(c, sort_keys=True) for c in fake.requests[-1]["contents"] if c["role"] == "model"]
         assert models == [json.dumps(fake.issued[i], sort_keys=True) for i in (0, 1, 2)]
-        # Compare two versions.
-        page.get_by_text("Compare", exact=True).click()
-        page.get_by_text("Slide between them").wait_for(timeout=20_000)
-        page.wait_for_timeout(800)
+        # Compare two versions: a dialog with the two over each other, slid in the browser.
+        page.get_by_role("button", name="Compare…").click()
+        dialog = page.get_by_role("dialog")
+        handle = dialog.get_by_role("slider", name="Slide between the two versions")
+        handle.wait_for(timeout=20_000)
+        top = dialog.locator(".compare img.over")
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=top.element_handle())
+        assert "50%" in top.evaluate("img => img.style.clipPath")
+        handle.fill("20")
+        assert top.evaluate("img => img.style.clipPath") == "inset(0px 80% 0px 0px)"
+        page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / "versions.png"))
-        # Mark a region and send.
-        page.get_by_text("Mark a region", exact=True).click()
-        page.get_by_label("What to change in the box").fill("a bell here")
-        page.keyboard.press("Enter")
+        dialog.get_by_role("button", name="Close").click()
+        dialog.wait_for(state="detached", timeout=10_000)
+        # Mark a region: a box dragged on the image and a brush stroke, each with what to change.
+        page.get_by_role("button", name="Mark a region…").click()
+        canvas = page.get_by_role("dialog").locator(".marker canvas")
+        canvas.wait_for(timeout=20_000)
+        page.wait_for_function("(c) => c.width > 50", arg=canvas.element_handle())
+        area = canvas.bounding_box()
+        page.mouse.move(area["x"] + area["width"] * 0.1, area["y"] + area["height"] * 0.1)
+        page.mouse.down()
+        page.mouse.move(area["x"] + area["width"] * 0.3, area["y"] + area["height"] * 0.3, steps=5)
+        page.mouse.move(area["x"] + area["width"] * 0.5, area["y"] + area["height"] * 0.4, steps=5)
+        page.mouse.up()
+        page.get_by_label("What to change in box 1").fill("a bell here")
+        page.get_by_role("dialog").get_by_role("button", name="Brush").click()
+        page.mouse.move(area["x"] + area["width"] * 0.6, area["y"] + area["height"] * 0.8)
+        page.mouse.down()
+        for step in range(1, 11):
+            page.mouse.move(area["x"] + area["width"] * (0.6 + step * 0.03), area["y"] + area["height"] * 0.8)
+        page.mouse.up()
+        page.get_by_label("What to change in painted area 2").fill("remove this logo")
+        page.keyboard.press("Tab")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "marks.png"))
         page.get_by_role("button", name="Send this change").click()
         page.get_by_text("Result 6", exact=True).wait_for(timeout=30_000)
         last = fake.requests[-1]["contents"][-1]["parts"]
-        assert "Box 1: a bell here" in last[0]["text"] and "inlineData" in last[1]
+        assert "Box 1: a bell here" in last[0]["text"] and "Painted area 2: remove this logo" in last[0]["text"]
+        assert "inlineData" in last[1]
+        marked = user_turns(settings)[-1].marks
+        assert [m["kind"] for m in marked] == ["box", "stroke"]
+        assert abs(marked[0]["x0"] - 0.1) < 0.02 and abs(marked[0]["y1"] - 0.4) < 0.02
+        assert len(marked[1]["points"]) >= 5 and abs(marked[1]["points"][-1][0] - 0.9) < 0.02
         # Export the branch.
-        page.get_by_text("Export", exact=True).click()
         with page.expect_download(timeout=30_000) as download:
-            page.get_by_role("button", name="Download this branch (zip, with a prompt log)").click()
+            page.get_by_role("button", name="Export (zip)").click()
         target = tmp_path / "branch.zip"
         download.value.save_as(target)
         import zipfile
@@ -807,3 +844,4 @@ def test_branch_from_an_earlier_result_switch_back_compare_mark_and_export(brows
         server.stop()
     if os.environ.get("STUDIO_UPDATE_SCREENSHOT"):
         shutil.copy(ARTIFACTS / "versions.png", ROOT / "docs" / "versions.png")
+        shutil.copy(ARTIFACTS / "marks.png", ROOT / "docs" / "marks.png")

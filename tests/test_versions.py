@@ -13,6 +13,7 @@ import zipfile
 import pytest
 from PIL import Image
 
+from core import marks as marking
 from core.people import LOCAL_EMAIL, User
 from core.values import TurnStatus
 
@@ -140,7 +141,8 @@ def test_marked_regions_compare_and_export(service, fake):
     v2 = service.send(c.id, "make it blue").reply
     image = v2.result_image.image_hash
     turn, error = ws.versions.mark(c.id, image, "", [{"x0": 0.1, "y0": 0.2, "x1": 0.5, "y1": 0.6, "note": "a bell"}])
-    assert error is None and turn.marks == [{"x0": 0.1, "y0": 0.2, "x1": 0.5, "y1": 0.6, "note": "a bell"}]
+    box = {"kind": "box", "x0": 0.1, "y0": 0.2, "x1": 0.5, "y1": 0.6, "note": "a bell"}
+    assert error is None and turn.marks == [box]
     deadline = time.time() + 20
     while service.store.turn(turn.id).status.in_flight and time.time() < deadline:
         time.sleep(0.02)
@@ -153,6 +155,12 @@ def test_marked_regions_compare_and_export(service, fake):
     with pytest.raises(Exception, match="too small"):
         ws.versions.mark(c.id, image, "", [{"x0": 0.1, "y0": 0.1, "x1": 0.101, "y1": 0.5}])
 
+    # A note missing with nothing said for all the marks: refused before anything is queued.
+    before = len(service.store.conversation(c.id).turns)
+    with pytest.raises(Exception, match="Say what to change in mark 1"):
+        ws.versions.mark(c.id, image, "  ", [{"x0": 0.1, "y0": 0.1, "x1": 0.5, "y1": 0.5}])
+    assert len(service.store.conversation(c.id).turns) == before
+
     both = ws.versions.compare(c.id, v1.id, v2.id, 0.5)
     assert Image.open(io.BytesIO(both)).size == (200, 120)
 
@@ -164,3 +172,40 @@ def test_marked_regions_compare_and_export(service, fake):
     assert firsts[:2] == ["a bicycle", "make it blue"] and firsts[2].startswith("The second image is the first")
     assert log["versions"][0]["person"] == LOCAL_EMAIL and log["versions"][0]["cost_usd"] > 0
     assert "## Version 2" in archive.read("prompts.md").decode()
+
+
+def test_brush_strokes_beside_boxes_are_painted_numbered_and_described(service, fake):
+    fake.image_size = (200, 100)
+    ws = service.as_user(ME)
+    c = service.new_conversation()
+    image = service.send(c.id, "a street").reply.result_image.image_hash
+    line = [[0.6, 0.5], [0.7, 0.5], [0.9, 0.5]]
+    stroke = {"kind": "stroke", "points": line, "width": 0.05, "note": "remove this logo"}
+    box = {"kind": "box", "x0": 0.05, "y0": 0.1, "x1": 0.3, "y1": 0.9}
+    turn, error = ws.versions.mark(c.id, image, "keep the light as it is", [box, stroke])
+    assert error is None and [m["kind"] for m in turn.marks] == ["box", "stroke"]
+    assert turn.marks[1]["points"] == line and turn.marks[1]["note"] == "remove this logo"
+    deadline = time.time() + 20
+    while service.store.turn(turn.id).status.in_flight and time.time() < deadline:
+        time.sleep(0.02)
+    text, drawn = fake.requests[-1]["contents"][-1]["parts"][:2]
+    assert text["text"].splitlines()[0] == "keep the light as it is"
+    assert "numbered boxes and numbered painted areas" in text["text"]
+    assert "Box 1: the change above" in text["text"] and "Painted area 2: remove this logo" in text["text"]
+    import base64
+
+    picture = Image.open(io.BytesIO(base64.b64decode(drawn["inlineData"]["data"]))).convert("RGB")
+    original = Image.open(io.BytesIO(service.images.download(image)[0])).convert("RGB")
+    # Under the stroke the image is tinted blue (mark 2's colour) but still shows through; off it, untouched.
+    under, plain = picture.getpixel((175, 50)), original.getpixel((175, 50))
+    alpha = 140 / 255
+    blended = [p * (1 - alpha) + c * alpha for p, c in zip(plain, marking.COLOURS[1], strict=True)]
+    assert all(abs(u - b) <= 3 for u, b in zip(under, blended, strict=True)), (under, plain)
+    assert picture.getpixel((120, 10)) == original.getpixel((120, 10))
+    # A long drag is thinned, not refused; malformed strokes and too many marks are refused by number.
+    long = {"kind": "stroke", "points": [[i / 5000, 0.5] for i in range(5000)], "note": "x"}
+    assert len(marking.clean_marks([long])[0]["points"]) == marking.MAX_POINTS
+    with pytest.raises(Exception, match="Mark 1 is not a brush stroke"):
+        marking.clean_marks([{"kind": "stroke", "points": "everywhere"}])
+    with pytest.raises(Exception, match="more than the 12"):
+        marking.clean_marks([box] * 13)

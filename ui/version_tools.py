@@ -1,0 +1,128 @@
+"""Compare and Mark a region, each in a dialog of its own: opened from the version strip in the
+live chat, drawn by the full page, so the chat's redraw every second never touches what a person
+is drawing or comparing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core.errors import StudioError
+from core.values import Conversation
+from core.versions import Version, VersionTree
+from core.workspace import Workspace
+from ui.common import plain
+from ui.drawing import compare_slider, mark_canvas, picture_url
+
+DIALOG = "version-dialog"  # (tool, conversation id) while a dialog is open
+
+
+def open_tool(tool: str, conversation_id: str) -> None:
+    st.session_state[DIALOG] = (tool, conversation_id)
+    st.session_state["rerun-page"] = True  # the live fragment asks for the full page, which draws dialogs
+
+
+def _close() -> None:
+    st.session_state.pop(DIALOG, None)
+
+
+def label(version: Version, tree: VersionTree) -> str:
+    current = " (current)" if version.reply_id == tree.tip_id else ""
+    return f"v{version.number} · {version.prompt[:50] or 'no words'}{current}"
+
+
+@st.dialog("Compare two versions", width="large", on_dismiss=_close)
+def _compare(svc: Workspace, conversation: Conversation, tree: VersionTree) -> None:
+    labels = {v.reply_id: label(v, tree) for v in tree.versions if v.image_hash}
+    ids = list(labels)
+    if len(ids) < 2:
+        st.caption("Compare needs two versions with images.")
+        return
+    left_col, right_col = st.columns(2)
+    left = left_col.selectbox("Left", ids, index=len(ids) - 2, format_func=labels.get, key="cmp-left")
+    right = right_col.selectbox("Right", ids, index=len(ids) - 1, format_func=labels.get, key="cmp-right")
+    a, b = tree.by_reply[left], tree.by_reply[right]
+    urls = [picture_url(svc, v.image_hash) if v.image_hash else None for v in (a, b)]
+    if urls[0] is None or urls[1] is None:
+        st.caption(
+            ":material/broken_image: The studio cannot read one of these images, so it cannot show them together."
+        )
+        return
+    compare_slider(urls[0], urls[1], f"v{a.number}", f"v{b.number}", key="cmp-slider")
+    owner = svc.can_change(conversation)
+    for side, version in zip(st.columns(2), (a, b), strict=True):
+        with side:
+            st.caption(f"**v{version.number}**: {plain(version.prompt or '(no words)')}")
+            if (
+                owner
+                and version.reply_id != tree.tip_id
+                and st.button("Use this one", key=f"cmp-use-{version.reply_id}", icon=":material/check:")
+            ):
+                try:
+                    svc.versions.branch(version.reply_id)
+                    st.session_state["flash"] = f"v{version.number} is now current: your next message edits it."
+                except StudioError as error:
+                    st.session_state["flash"] = error.message
+                _close()
+                st.rerun()
+
+
+def _marks_key(conversation_id: str, image_hash: str) -> str:
+    return f"marks-{conversation_id}-{image_hash[:16]}"
+
+
+@st.dialog("Mark a region", width="large", on_dismiss=_close)
+def _mark(svc: Workspace, conversation: Conversation) -> None:
+    latest = conversation.latest_image
+    if latest is None or not latest.image_hash:
+        st.caption("Marks go on the current image; there is none yet.")
+        return
+    url = picture_url(svc, latest.image_hash)
+    if url is None:
+        st.caption(":material/broken_image: The studio cannot read the current image, so it cannot be marked.")
+        return
+    st.caption(
+        "Draw boxes, or choose Brush and paint over what to change, then say what to do in each. "
+        "The model gets the image with your marks drawn on it beside your words."
+    )
+    key = _marks_key(conversation.id, latest.image_hash)
+    marks: list[dict[str, Any]] = mark_canvas(url, st.session_state.get(key, []), key=f"{key}-canvas")
+    st.session_state[key] = marks  # kept while the dialog is closed and opened again
+    notes = []
+    for n, mark in enumerate(marks, start=1):
+        what = "box" if mark.get("kind") == "box" else "painted area"
+        notes.append(
+            st.text_input(f"What to change in {what} {n}", key=f"{key}-note-{n}", placeholder="replace the sky")
+        )
+    text = st.text_area("Anything else, for the whole image (optional)", key=f"{key}-text", height=68)
+    said = text.strip() or (marks and all(note.strip() for note in notes))
+    if st.button("Send this change", type="primary", icon=":material/send:", disabled=not said, key=f"{key}-go"):
+        drawn = [{**mark, "note": note} for mark, note in zip(marks, notes, strict=True)]
+        try:
+            _turn, error = svc.versions.mark(
+                conversation.id,
+                latest.image_hash,
+                text,
+                drawn,
+                seen=st.session_state.get(f"shown-version-{conversation.id}"),
+            )
+        except StudioError as problem:
+            st.warning(plain(problem.message))  # the drawing and the words stay as they are
+            return
+        st.session_state["flash"] = error.message if error else "Sent with the marked regions."
+        for k in [k for k in st.session_state if str(k).startswith(key)]:
+            del st.session_state[k]
+        _close()
+        st.rerun()
+
+
+def render_dialog(svc: Workspace, conversation: Conversation, tree: VersionTree | None) -> None:
+    """On the full page: the dialog this tab opened, if any, for the conversation it shows."""
+    tool, conversation_id = st.session_state.get(DIALOG, (None, None))
+    if conversation_id != conversation.id or tree is None:
+        return
+    if tool == "compare":
+        _compare(svc, conversation, tree)
+    elif tool == "mark" and svc.can_change(conversation):
+        _mark(svc, conversation)
