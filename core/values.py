@@ -101,7 +101,8 @@ class Turn:
     cost_micro: int | None = None
     # A request: the answer (model turn id) it edits; None when it starts from nothing.
     parent_id: int | None = None
-    # Boxes a person drew on the image it edits, with what to change there (0..1 coordinates).
+    # Boxes and brush strokes a person drew on the image it edits, with what to change there
+    # (0..1 coordinates).
     marks: list[dict[str, Any]] | None = None
     # False on display copies of turns scrolled out of view: only an outline (id, role, position,
     # status, pairing) was loaded; parts, settings and usage were not.
@@ -269,3 +270,25 @@ class Seed:
     title: str
     image_hash: str | None
     source_id: str
+
+
+def takes_in(exchanges: list[Exchange]) -> list[list[Exchange]]:
+    """The exchanges in order, with the takes of one prompt (same words, from the same version,
+    answered or on their way) side by side in one group; every other exchange alone. Failures
+    stay alone, where their Retry is."""
+    groups: list[list[Exchange]] = []
+    for exchange in exchanges:
+        request = exchange.request
+        alike = exchange.replayable or request.status.in_flight
+        if groups and alike:
+            first = groups[-1][0].request
+            if (
+                (groups[-1][0].replayable or first.status.in_flight)
+                and first.parent_id == request.parent_id
+                and first.text == request.text
+                and [p.image_hash for p in first.images] == [p.image_hash for p in request.images]
+            ):
+                groups[-1].append(exchange)
+                continue
+        groups.append([exchange])
+    return groups

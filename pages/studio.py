@@ -9,13 +9,13 @@ import streamlit as st
 from core.errors import InvalidInput
 from core.images import EXTENSIONS
 from core.turn_rules import MAX_PROMPT_CHARS
-from core.values import Conversation, Seed
+from core.values import Conversation, Seed, takes_in
 from core.workspace import Workspace
 from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, share_token, visible_key
-from ui.cost_panel import render_cost
+from ui.cost_panel import live_cost
 from ui.examples import render_examples
 from ui.identity import who_panel, workspace
-from ui.live import live_chat, shown_version_key
+from ui.live import live_chat, remember_shown, shown_version_key
 from ui.router import ensure_router
 from ui.settings_panel import (
     draft_choice,
@@ -24,6 +24,7 @@ from ui.settings_panel import (
     render_settings,
     renew_settings_widgets,
 )
+from ui.takes_grid import render_takes
 from ui.turn_view import render_exchange
 from ui.version_tools import render_dialog
 from ui.versions_panel import render_versions, version_tree
@@ -111,11 +112,14 @@ def render_history(svc: Workspace, conversation: Conversation) -> None:
     ):
         st.session_state[key] = shown + SHOWN_AT_FIRST
         st.rerun()
-    for index in range(hidden, len(exchanges)):
-        reply = exchanges[index].reply
+    for group in takes_in(exchanges[hidden:]):
+        if len(group) > 1:
+            render_takes(svc, conversation, group)
+            continue
+        reply = group[0].reply
         # The current version has no "Branch from here": it is where the next message goes already.
-        render_exchange(svc, conversation, exchanges[index], last=reply is not None and reply.id == conversation.tip_id)
-        if exchanges[index].request.id in unseen:
+        render_exchange(svc, conversation, group[0], last=reply is not None and reply.id == conversation.tip_id)
+        if group[0].request.id in unseen:
             st.caption("The model no longer sees this turn: the conversation outgrew the request size limit.")
 
 
@@ -146,6 +150,8 @@ def main() -> None:
     if flash := st.session_state.pop("flash", None):
         st.toast(plain(flash), icon=":material/info:")
     conversation = load_open_conversation(svc, visible=SHOWN_AT_FIRST)
+    if conversation is not None:
+        remember_shown(conversation)
     owner = conversation is None or svc.can_change(conversation)
     with st.sidebar:
         if st.button("New conversation", icon=":material/add:", type="primary", width="stretch"):
@@ -160,7 +166,7 @@ def main() -> None:
                 render_meter(plan, conversation)
         else:
             spec = svc.catalog.get(conversation.model) if conversation else svc.catalog.default
-        render_cost(svc, conversation)
+        live_cost(svc, conversation)
         st.divider()
         render_recent(svc, conversation.id if conversation else None)
         who_panel(svc)

@@ -845,3 +845,55 @@ def test_branch_from_an_earlier_result_switch_back_compare_mark_and_export(brows
     if os.environ.get("STUDIO_UPDATE_SCREENSHOT"):
         shutil.copy(ARTIFACTS / "versions.png", ROOT / "docs" / "versions.png")
         shutil.copy(ARTIFACTS / "marks.png", ROOT / "docs" / "marks.png")
+
+
+def test_three_takes_land_side_by_side_and_one_is_chosen(browser, fake, settings):
+    server = StudioServer(fake_env(settings)).start()
+    try:
+        page = open_studio(browser, server.url, height=1300)
+        send(page, "a bicycle")
+        page.get_by_text("Result 1", exact=True).wait_for(timeout=30_000)
+        delays = iter([1.5, 0.2, 0.8])
+        fake.during_call = lambda body: time.sleep(next(delays, 0))
+        takes = page.get_by_role("radiogroup", name="Takes").get_by_role("radio", name="3", exact=True)
+        takes.click()
+        page.wait_for_function("(b) => b.getAttribute('aria-checked') === 'true'", arg=takes.element_handle())
+        send(page, "make it blue")
+        page.get_by_text(re.compile(r"^3 takes of this prompt, \d on the way")).wait_for(timeout=30_000)
+        page.get_by_text(re.compile(r"^3 takes of this prompt\. The framed one")).wait_for(timeout=30_000)
+        uses = page.get_by_role("button", name="Use this one")
+        deadline = time.monotonic() + 20
+        while uses.count() < 2 and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        assert uses.count() == 2  # under every take but the current one
+        # The sidebar's money follows the takes as they land, with no click.
+        sidebar = page.locator("[data-testid=stSidebar]")
+        sidebar.get_by_text(re.compile(r"Spent here: \$0\.27\d?$")).wait_for(timeout=15_000)
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(ARTIFACTS / "takes.png"))
+        svc = StudioService.from_settings(settings)
+        conversation = svc.conversations()[0]
+        before = svc.conversation(conversation.id).tip_id
+        uses.last.click()
+        deadline = time.monotonic() + 20
+        while svc.conversation(conversation.id).tip_id == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        chosen = svc.conversation(conversation.id).tip_id
+        assert chosen != before
+        send(page, "add a bell")
+        deadline = time.monotonic() + 30
+        while len(fake.requests) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # Three more takes of "add a bell" (the Takes choice stays), each from the chosen take.
+        sent = fake.requests[4]["contents"]
+        words = [c["parts"][0]["text"] for c in sent if c["role"] == "user"]
+        assert words == ["a bicycle", "make it blue", "add a bell"]
+        image = next(e.reply for e in svc.conversation(conversation.id).exchanges if e.reply and e.reply.id == chosen)
+        data = svc.images.download(image.result_image.image_hash)[0]
+        assert [p for p in sent[3]["parts"] if "inlineData" in p][-1]["inlineData"]["data"] == base64.b64encode(
+            data
+        ).decode()
+    finally:
+        server.stop()
+    if os.environ.get("STUDIO_UPDATE_SCREENSHOT"):
+        shutil.copy(ARTIFACTS / "takes.png", ROOT / "docs" / "takes.png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import time
@@ -540,3 +541,33 @@ def test_opening_an_answer_from_another_branch_opens_that_branch(app_env, settin
     assert svc.conversation(c.id).tip_id == blue.id
     assert "make it blue" in [t.value for t in at.text]
     assert [e.request.text for e in svc.conversation(c.id).path] == ["a bicycle", "make it blue"]
+
+
+def test_takes_land_side_by_side_and_using_one_makes_it_current(app_env, settings, fake):
+    svc = StudioService.from_settings(settings)
+    c = svc.new_conversation()
+    svc.send(c.id, "a bicycle")
+    takes = svc.queue_takes(c.id, "make it blue", takes=3)
+    at = settle(studio(session=c.id))
+    assert not at.exception
+    grid = svc.conversation(c.id)
+    replies = [e.reply for e in grid.exchanges if e.request.id in {t.id for t in takes}]
+    assert len(replies) == 3 and grid.tip_id in {r.id for r in replies}
+    assert any(c.value.startswith("3 takes of this prompt") for c in at.caption)
+    # The prompt once, above its takes; a Use this one under each take but the current one.
+    assert [t.value for t in at.text].count("make it blue") == 1
+    uses = [b for b in at.button if b.key and b.key.startswith("use-take-")]
+    assert sorted(b.key for b in uses) == sorted(f"use-take-{r.id}" for r in replies if r.id != grid.tip_id)
+    chosen = next(r for r in replies if r.id != grid.tip_id)
+    at.button(key=f"use-take-{chosen.id}").click().run()
+    at.run()
+    assert svc.conversation(c.id).tip_id == chosen.id
+    assert f"use-take-{chosen.id}" not in {b.key for b in at.button}
+    settle(at.chat_input[0].set_value("add a bell").run())
+    contents = fake.requests[-1]["contents"]
+    words = [x["parts"][0]["text"] for x in contents if x["role"] == "user"]
+    assert words == ["a bicycle", "make it blue", "add a bell"]
+    # The chosen take is what the model is shown as its answer to "make it blue".
+    image = chosen.result_image.image_hash
+    sent = [p["inlineData"]["data"] for p in contents[3]["parts"] if "inlineData" in p]
+    assert sent[-1] == base64.b64encode(svc.images.download(image)[0]).decode()  # the last is the result

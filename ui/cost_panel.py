@@ -9,11 +9,13 @@ from core.prices import Estimate, dollars
 from core.values import Conversation
 from core.workspace import Workspace
 from ui.common import hold_seed, share_token
+from ui.live import WATCH_BUSY_S, newest_shown
 
 
 def _costs(svc: Workspace, conversation: Conversation) -> tuple[tuple[int, int], Estimate | None]:
     # Stored once per version and settings: a rerun (any click) does not ask the database again.
-    key = ("costs", conversation.id, conversation.version, conversation.tip_id, conversation.settings)
+    busy = tuple((t.id, t.status) for t in conversation.in_flight)
+    key = ("costs", conversation.id, conversation.version, conversation.tip_id, busy, conversation.settings)
     cache = st.session_state.setdefault("cost-cache", {})
     if key not in cache:
         cache.clear()
@@ -49,3 +51,10 @@ def render_cost(svc: Workspace, conversation: Conversation | None) -> None:
         )
         if st.button("Continue from the latest image", icon=":material/fork_right:", key="continue-cheaper"):
             hold_seed(svc.continue_from(conversation.id, latest.image_hash))
+
+
+@st.fragment(run_every=2 * WATCH_BUSY_S)
+def live_cost(svc: Workspace, conversation: Conversation | None) -> None:
+    """The sidebar's money follows what lands: it reads the live chat's newest copy of the
+    conversation (no query of its own) and the database only when that copy changed."""
+    render_cost(svc, newest_shown(conversation) if conversation is not None else None)

@@ -72,6 +72,16 @@ def _news(conversation: Conversation) -> str:
     return "Your last message did not go through; the chat says why, and your words are kept."
 
 
+def newest_shown(conversation: Conversation) -> Conversation:
+    """The newest copy of the conversation this tab has drawn: the live chat keeps it current."""
+    return st.session_state.get(f"live-{conversation.id}") or conversation
+
+
+def remember_shown(conversation: Conversation) -> None:
+    # A full run brings a fresh copy: the live chat (and the sidebar's money) go on from it.
+    st.session_state[f"live-{conversation.id}"] = conversation
+
+
 def shown_version_key(conversation_id: str) -> str:
     return f"shown-version-{conversation_id}"
 
@@ -89,7 +99,7 @@ def _live(
         st.rerun(scope="app")  # this tab's own click changed what the whole page shows
     # A full run stores a fresh copy (live_chat); a fragment run goes on from the last one drawn.
     key = f"live-{conversation.id}"
-    shown: Conversation = st.session_state.get(key) or conversation
+    shown = newest_shown(conversation)
     token = share_token(shown.id)
     mine = {t.id: t for t in shown.in_flight}
     newest, states = svc.watch(shown.id, set(mine), token=token)
@@ -119,6 +129,5 @@ def live_chat(
     render_history: Callable[[Workspace, Conversation], None],
     visible: int,
 ) -> None:
-    # A full run brings a fresh copy: the fragment starts from it.
-    st.session_state[f"live-{conversation.id}"] = conversation
+    remember_shown(conversation)
     _live_fragment(svc, conversation, render_history, visible)

@@ -149,7 +149,7 @@ def act(svc: Workspace, kind: str, turn_id: int, seen: int | None) -> None:
         st.session_state["flash"] = error.message
 
 
-def _actions(
+def render_actions(
     svc: Workspace, conversation: Conversation, turn: Turn, image_hash: str, last: bool, late: bool = False
 ) -> None:
     info = svc.images.info(image_hash)
@@ -251,7 +251,7 @@ def _late_or_partial(svc: Workspace, conversation: Conversation, reply: Turn) ->
     frame, _ = st.columns([3, 2])
     with frame:
         preview(svc, image.image_hash, alt="An answer that arrived after its turn was cancelled or retried")
-        _actions(svc, conversation, reply, image.image_hash, last=False, late=True)
+        render_actions(svc, conversation, reply, image.image_hash, last=False, late=True)
 
 
 def render_exchange(svc: Workspace, conversation: Conversation, exchange: Exchange, last: bool) -> None:
@@ -286,7 +286,7 @@ def render_exchange(svc: Workspace, conversation: Conversation, exchange: Exchan
             frame, _ = st.columns([3, 2])
             with frame:
                 preview(svc, image.image_hash, alt=f"Result for: {request.text[:200] or 'your image'}")
-                _actions(svc, conversation, reply, image.image_hash, last)
+                render_actions(svc, conversation, reply, image.image_hash, last)
         _grounding(reply.grounding)
         st.caption(_settings_caption(reply, svc.offline))
 
