@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import (
@@ -18,7 +19,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> dt.datetime:
@@ -27,6 +30,31 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+# PostgreSQL's text cannot hold NUL, but a model's words may (and are replayed exactly), as may
+# pasted prompts. Such a value is stored JSON-escaped behind this mark, on either database so a
+# copied database reads the same; so is any value that starts with the mark itself, so every
+# string reads back as it was written.
+NUL_MARK = "\x01json:"
+
+
+class ExactText(TypeDecorator[str]):
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return value
+        if "\x00" in value or value.startswith(NUL_MARK):
+            return NUL_MARK + json.dumps(value)
+        return value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is not None and value.startswith(NUL_MARK):
+            decoded: str = json.loads(value[len(NUL_MARK) :])
+            return decoded
+        return value
 
 
 class ConversationRow(Base):
@@ -72,7 +100,7 @@ class TurnRow(Base):
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error_kind: Mapped[str | None] = mapped_column(String(30))
-    error_message: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(ExactText)
     finish_reason: Mapped[str | None] = mapped_column(String(40))
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     model_version: Mapped[str | None] = mapped_column(String(100))
@@ -107,7 +135,7 @@ class PartRow(Base):
     turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(10))
-    text: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(ExactText)
     thought: Mapped[bool | None] = mapped_column(Boolean)
     signature: Mapped[str | None] = mapped_column(Text)
     mime_type: Mapped[str | None] = mapped_column(String(50))

@@ -25,7 +25,7 @@ from core.schema import utcnow
 from core.sharing import SharingStore
 from core.store import Store
 from core.turn_costs import TurnCosts
-from core.turn_rules import NEW_TITLE
+from core.turn_rules import NEW_TITLE, clean_title
 from core.turn_run import TurnOutcome
 from core.turns import TurnService
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, TurnStatus
@@ -180,7 +180,7 @@ class StudioService:
         return self.store.queue_places(turns)
 
     def rename(self, conversation_id: str, title: str) -> None:
-        title = " ".join(title.split())
+        title = clean_title(title)
         if not title:
             raise InvalidInput("A title cannot be empty.")
         self.store.rename(conversation_id, title)

@@ -3,6 +3,8 @@ answer: small pure functions the turn service and any other entry share."""
 
 from __future__ import annotations
 
+import unicodedata
+
 from core.catalog import ModelSpec
 from core.errors import InvalidInput
 from core.values import Conversation
@@ -39,6 +41,12 @@ def new_title(conversation: Conversation, text: str) -> str | None:
     return title_from(text) if conversation.title == NEW_TITLE and text else None
 
 
+def clean_title(text: str) -> str:
+    """One line of words: control characters (a pasted NUL) have no place in a title, though the
+    prompt it came from keeps them."""
+    return "".join(c for c in " ".join(text.split()) if unicodedata.category(c) != "Cc")
+
+
 def title_from(text: str) -> str:
-    words = " ".join(text.split())
+    words = clean_title(text)
     return words if len(words) <= 60 else words[:57].rsplit(" ", 1)[0] + "…"

@@ -802,9 +802,10 @@ def test_branch_from_an_earlier_result_switch_back_compare_mark_and_export(brows
         dialog.wait_for(state="detached", timeout=10_000)
         # Mark a region: a box dragged on the image and a brush stroke, each with what to change.
         page.get_by_role("button", name="Mark a region…").click()
-        canvas = page.get_by_role("dialog").locator(".marker canvas")
+        dialog = page.get_by_role("dialog")
+        canvas = dialog.locator("canvas.upper-canvas")
         canvas.wait_for(timeout=20_000)
-        page.wait_for_function("(c) => c.width > 50", arg=canvas.element_handle())
+        page.wait_for_timeout(500)
         area = canvas.bounding_box()
         page.mouse.move(area["x"] + area["width"] * 0.1, area["y"] + area["height"] * 0.1)
         page.mouse.down()
@@ -812,7 +813,8 @@ def test_branch_from_an_earlier_result_switch_back_compare_mark_and_export(brows
         page.mouse.move(area["x"] + area["width"] * 0.5, area["y"] + area["height"] * 0.4, steps=5)
         page.mouse.up()
         page.get_by_label("What to change in box 1").fill("a bell here")
-        page.get_by_role("dialog").get_by_role("button", name="Brush").click()
+        dialog.get_by_role("radiogroup", name="Draw").get_by_role("radio", name="Brush").click()
+        page.wait_for_timeout(800)
         page.mouse.move(area["x"] + area["width"] * 0.6, area["y"] + area["height"] * 0.8)
         page.mouse.down()
         for step in range(1, 11):

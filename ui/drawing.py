@@ -1,6 +1,7 @@
-"""Two small components of our own (Streamlit's components v2, no build step): a canvas to draw
-boxes and brush strokes on an image, and a slider over two versions. No maintained drawing
-component works with this Streamlit; these are a few dozen lines of JavaScript each."""
+"""Drawing on an image and sliding between two: the maintained drawing component
+(streamlit-drawable-canvas, on Streamlit's components v2) for boxes and brush strokes, and a small
+component of ours for the comparison slider (the image-comparison packages on PyPI use the older
+iframe API and have not been released since 2023)."""
 
 from __future__ import annotations
 
@@ -9,24 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit_drawable_canvas import st_canvas
 
 from core.workspace import Workspace
+from ui.canvas_marks import canvas_size, marks_from_canvas
 from ui.common import _thumbnail
 
 ASSETS = Path(__file__).parent / "assets"
 EDGE = 1024  # the copy drawn on: marks are fractions of the image, so any size lands the same
-
-_CANVAS_CSS = """
-.marker { font-family: var(--st-font, sans-serif); }
-.bar { display: flex; gap: .4rem; align-items: center; margin-bottom: .4rem; flex-wrap: wrap; }
-.bar button { border: 1px solid var(--st-border-color, #ccc); background: var(--st-background-color, #fff);
-  color: var(--st-text-color, #222); border-radius: .5rem; padding: .2rem .7rem; cursor: pointer; }
-.bar button[aria-pressed="true"] { border-color: var(--st-primary-color, #f63); color: var(--st-primary-color, #f63); }
-.hint { color: var(--st-text-color, #555); opacity: .7; font-size: .85rem; }
-.stage { position: relative; display: block; width: min(100%, 640px); line-height: 0; }
-.stage img { width: 100%; height: auto; display: block; user-select: none; -webkit-user-drag: none; }
-.stage canvas { position: absolute; inset: 0; cursor: crosshair; touch-action: none; }
-"""
+BRUSH = 0.04  # the brush's width, as a fraction of the canvas
 
 _COMPARE_CSS = """
 .stage { position: relative; display: block; width: min(100%, 640px); line-height: 0; cursor: ew-resize;
@@ -39,7 +31,6 @@ input[type=range] { width: min(100%, 640px); margin-top: .5rem; }
   color: var(--st-text-color, #444); }
 """
 
-_canvas = st.components.v2.component("studio.mark_canvas", js=(ASSETS / "mark_canvas.js").read_text(), css=_CANVAS_CSS)
 _slider = st.components.v2.component(
     "studio.compare_slider", js=(ASSETS / "compare_slider.js").read_text(), css=_COMPARE_CSS
 )
@@ -55,16 +46,22 @@ def picture_url(_svc: Workspace, image_hash: str) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def mark_canvas(image_url: str, marks: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """The marks drawn so far (boxes and strokes, 0..1 coordinates), newest last."""
-    result = _canvas(
-        data={"image": image_url, "marks": marks},
-        default={"marks": marks},
+def mark_canvas(image_url: str, size: tuple[int, int], mode: str, key: str) -> list[dict[str, Any]]:
+    """The marks drawn so far on the maintained drawing component (boxes and brush strokes, with
+    its own undo, redo, reset and edit toolbar), newest last."""
+    width, height = canvas_size(*size)
+    result = st_canvas(
+        fill_color="rgba(0, 0, 0, 0)",
+        stroke_width=3 if mode == "box" else max(6, round(width * BRUSH)),
+        stroke_color="rgba(230, 30, 60, 1)" if mode == "box" else "rgba(20, 120, 230, 0.55)",
+        background_image=image_url,
+        width=width,
+        height=height,
+        drawing_mode="rect" if mode == "box" else "freedraw",
         key=key,
-        on_marks_change=lambda: None,
     )
-    drawn = result.get("marks")
-    return list(drawn or [])
+    objects = (result.json_data or {}).get("objects", [])
+    return marks_from_canvas(objects, width, height)
 
 
 def compare_slider(left_url: str, right_url: str, left_label: str, right_label: str, key: str) -> None:

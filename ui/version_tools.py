@@ -4,8 +4,6 @@ is drawing or comparing."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from core.errors import StudioError
@@ -83,18 +81,27 @@ def _mark(svc: Workspace, conversation: Conversation) -> None:
         st.caption(":material/broken_image: The studio cannot read the current image, so it cannot be marked.")
         return
     st.caption(
-        "Draw boxes, or choose Brush and paint over what to change, then say what to do in each. "
+        "Drag to draw boxes, or choose Brush and paint over what to change, then say what to do in each. "
+        "The toolbar above the image undoes, redoes, clears, and moves or resizes what you drew (the pencil). "
         "The model gets the image with your marks drawn on it beside your words."
     )
     key = _marks_key(conversation.id, latest.image_hash)
-    marks: list[dict[str, Any]] = mark_canvas(url, st.session_state.get(key, []), key=f"{key}-canvas")
-    st.session_state[key] = marks  # kept while the dialog is closed and opened again
+    info = svc.images.info(latest.image_hash)
+    size = (info.width, info.height) if info and info.width and info.height else (1, 1)
+    mode = st.segmented_control(
+        "Draw",
+        ["box", "brush"],
+        format_func={"box": "Box", "brush": "Brush"}.get,
+        default="box",
+        key=f"{key}-mode",
+        required=True,
+    )
+    marks = mark_canvas(url, size, mode or "box", key=f"{key}-canvas")
     notes = []
     for n, mark in enumerate(marks, start=1):
         what = "box" if mark.get("kind") == "box" else "painted area"
-        notes.append(
-            st.text_input(f"What to change in {what} {n}", key=f"{key}-note-{n}", placeholder="replace the sky")
-        )
+        note = st.text_input(f"What to change in {what} {n}", key=f"{key}-note-{n}", placeholder="replace the sky")
+        notes.append(note)
     text = st.text_area("Anything else, for the whole image (optional)", key=f"{key}-text", height=68)
     said = text.strip() or (marks and all(note.strip() for note in notes))
     if st.button("Send this change", type="primary", icon=":material/send:", disabled=not said, key=f"{key}-go"):
