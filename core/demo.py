@@ -13,11 +13,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from core import access
 from core.config import Secret
-from core.schema import LedgerRow
+from core.errors import NotFound
+from core.schema import ConversationRow, LedgerRow
 from core.values import Conversation, TurnStatus
 
 if TYPE_CHECKING:
@@ -52,9 +53,10 @@ def build_offline_examples(service: StudioService) -> list[str]:
     """Draw the built-in examples once with the offline model (they cost nothing, so their
     calls leave nothing in the ledger); later starts find them."""
     store = service.store
-    existing = store.conversations(EXAMPLE_OWNER, 50)
-    if existing:
-        return [s.id for s in existing]
+    have = {s.title for s in store.conversations(EXAMPLE_OWNER, 50)}
+    missing = [(title, prompts) for title, prompts in BUILT if title not in have]
+    if not missing:
+        return _one_of_each(service)
     from core.service import StudioService
 
     offline = dataclasses.replace(
@@ -71,19 +73,38 @@ def build_offline_examples(service: StudioService) -> list[str]:
     )
     # Its own offline client on the same database; no limits (nobody pays for these).
     drawer = StudioService(offline, store, type(service.client)(offline), service.catalog, workers=1)
-    made = []
     try:
-        for title, prompts in BUILT:
+        for title, prompts in missing:
             conversation = drawer.new_conversation(title=title, owner=EXAMPLE_OWNER)
-            for prompt in prompts:
-                drawer.send(conversation.id, prompt)
-            service.sharing.set_visibility(conversation.id, access.TEAM, EXAMPLE_OWNER)
-            made.append(conversation.id)
+            try:
+                for prompt in prompts:
+                    drawer.send(conversation.id, prompt)
+                service.sharing.set_visibility(conversation.id, access.TEAM, EXAMPLE_OWNER)
+            except NotFound:
+                continue  # another replica drew this one first and removed our copy
     finally:
         drawer.close()
     with store.write() as db:
         db.execute(delete(LedgerRow).where(LedgerRow.person == EXAMPLE_OWNER))
-    return made
+    return _one_of_each(service)
+
+
+def _one_of_each(service: StudioService) -> list[str]:
+    """Replicas started together may each have drawn the examples: keep the oldest of each title
+    and remove the rest, so every replica ends with the same ones."""
+    with service.store.write() as db:
+        rows = db.execute(
+            select(ConversationRow.id, ConversationRow.title)
+            .where(ConversationRow.owner == EXAMPLE_OWNER)
+            .order_by(ConversationRow.created_at, ConversationRow.id)
+        ).all()
+        kept: dict[str, str] = {}
+        for conversation_id, title in rows:
+            kept.setdefault(title, conversation_id)
+        extra = [conversation_id for conversation_id, _title in rows if conversation_id not in kept.values()]
+        if extra:
+            db.execute(delete(ConversationRow).where(ConversationRow.id.in_(extra)))
+    return list(kept.values())
 
 
 def example_of(conversation: Conversation, *, studio_offline: bool) -> Example:

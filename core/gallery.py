@@ -111,6 +111,16 @@ class Gallery:
                 for row in db.execute(query)
             ]
 
+    def starred(self, user: User, reply_ids: list[int]) -> set[int]:
+        """Which of these results the person starred."""
+        if not reply_ids:
+            return set()
+        with self.db.read() as db:
+            query = select(FavouriteRow.turn_id).where(
+                FavouriteRow.person == user.key, FavouriteRow.turn_id.in_(reply_ids)
+            )
+            return set(db.scalars(query))
+
     def toggle(self, user: User, reply_id: int) -> bool:
         """Star or unstar a result; whether it is starred now."""
         with self.db.write() as db:

@@ -50,11 +50,6 @@ def turn_size(turn: Turn, image_size: Callable[[str], int]) -> int:
     return CONTENT_OVERHEAD + sum(part_size(p, image_size) for p in turn.parts)
 
 
-def curated(exchanges: list[Exchange], before_position: int | None = None) -> list[Exchange]:
-    """The exchanges a new request may replay: both sides ok, and older than the request."""
-    return [e for e in exchanges if e.replayable and (before_position is None or e.request.position < before_position)]
-
-
 def content(turn: Turn, image_b64: Callable[[str], str]) -> dict[str, Any]:
     return {"role": turn.role, "parts": [part_to_wire(p, image_b64) for p in turn.parts]}
 

@@ -32,19 +32,17 @@ class TurnCosts:
         with self.db.read() as db:
             return db.scalar(select(TurnRow.usage).where(TurnRow.id == reply_id, TurnRow.role == "model"))
 
-    def estimate(
-        self,
-        conversation: Conversation,
-        text: str,
-        images: int,
-        settings: GenerationSettings | None = None,
-        parent: int | bool | None = False,
+    def estimate(self, conversation: Conversation, text: str, images: int) -> Estimate:
+        """The next turn's cost, editing the current version, at the conversation's settings."""
+        return self.estimate_from(conversation.tip_id, conversation, text, images, conversation.settings)
+
+    def estimate_from(
+        self, parent: int | None, conversation: Conversation, text: str, images: int, settings: GenerationSettings
     ) -> Estimate:
-        """The next turn's cost: the replayed history (usually most of it), the new words and
-        images, and the answer expected at this size."""
-        settings = settings or conversation.settings
+        """A turn's cost editing `parent`: the replayed history (usually most of it), the new
+        words and images, and the answer expected at this size."""
         spec = self.catalog.get(conversation.model)
-        usage = self._usage_of(conversation.tip_id if parent is False else parent) or {}
+        usage = self._usage_of(parent) or {}
         history = int(usage.get("promptTokenCount") or 0) + int(usage.get("candidatesTokenCount") or 0)
         return estimate(
             spec.prices,
@@ -63,7 +61,7 @@ class TurnCosts:
             person=(conversation.owner or "").lower(),
             model=conversation.model,
             image_size=settings.image_size,
-            estimate_micro=self.estimate(conversation, text, images, settings, parent).micro,
+            estimate_micro=self.estimate_from(parent, conversation, text, images, settings).micro,
             offline=self.offline,
         )
 

@@ -64,10 +64,21 @@ class VersionDesk:
             raise InvalidInput("Both versions need an image to compare.")
         return marking.wipe(self.service.images.download(a)[0], self.service.images.download(b)[0], at)
 
+    def starred(self, conversation_id: str, token: str | None = None) -> list[Version]:
+        """The versions of this conversation the person starred (in the gallery), oldest first."""
+        tree = self.tree(conversation_id, token)
+        stars = self.service.gallery.starred(self.ws.user, [v.reply_id for v in tree.versions])
+        return [v for v in tree.versions if v.reply_id in stars]
+
     def export(self, conversation_id: str, chosen: list[int] | None = None, token: str | None = None) -> bytes:
-        """The current branch's versions (or the chosen ones) as a zip with a prompt log."""
+        """The current branch's versions (or the chosen ones, in the tree's order) as a zip with a
+        prompt log."""
         head = self.ws._head(conversation_id, token)
         tree = self.tree(conversation_id, token)
+        if chosen is not None and not chosen:
+            raise InvalidInput("Choose at least one version to export.")
+        if chosen and not set(chosen) <= set(tree.by_reply):
+            raise NotFound("That version is not part of this conversation.")
         versions: list[Version] = [v for v in tree.versions if v.reply_id in set(chosen)] if chosen else tree.path()
         images = {v.image_hash: self.service.images.download(v.image_hash) for v in versions if v.image_hash}
         return export_zip(versions, images, title=head.title, model=head.model, person=head.owner or "someone")

@@ -19,6 +19,7 @@ from ui.live import live_chat, remember_shown, shown_version_key
 from ui.router import ensure_router
 from ui.settings_panel import (
     draft_choice,
+    planned,
     render_meter,
     render_recent,
     render_settings,
@@ -161,7 +162,7 @@ def main() -> None:
         plan = None
         if owner:
             spec, _settings = render_settings(svc, conversation)
-            plan = svc.meter(conversation) if conversation is not None and conversation.turns else None
+            plan = planned(svc, conversation) if conversation is not None and conversation.turns else None
             if plan is not None and conversation is not None:
                 render_meter(plan, conversation)
         else:

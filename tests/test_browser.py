@@ -834,8 +834,10 @@ def test_branch_from_an_earlier_result_switch_back_compare_mark_and_export(brows
         assert abs(marked[0]["x0"] - 0.1) < 0.02 and abs(marked[0]["y1"] - 0.4) < 0.02
         assert len(marked[1]["points"]) >= 5 and abs(marked[1]["points"][-1][0] - 0.9) < 0.02
         # Export the branch.
+        page.get_by_role("button", name="Export…").click()
+        page.get_by_role("dialog").get_by_text("This branch (5 versions)").wait_for(timeout=20_000)
         with page.expect_download(timeout=30_000) as download:
-            page.get_by_role("button", name="Export (zip)").click()
+            page.get_by_role("dialog").get_by_role("button", name="Download zip").click()
         target = tmp_path / "branch.zip"
         download.value.save_as(target)
         import zipfile

@@ -8,8 +8,8 @@ import pytest
 
 from core.catalog import load_catalog
 from core.errors import InvalidSettings, NoImageError, PromptBlocked, TextOnlyAnswer, UnreadableResponse
-from core.replay import build_contents, curated, plan_replay, turn_size
-from core.values import Exchange, GenerationSettings, Part, Turn, TurnStatus, pair_exchanges
+from core.replay import build_contents, plan_replay, turn_size
+from core.values import Exchange, GenerationSettings, Part, Turn, TurnStatus, pair_exchanges, path_to
 from core.wire import generation_config, parse_response, part_from_wire, part_to_wire, request_body
 
 CATALOG = load_catalog()
@@ -20,8 +20,9 @@ def b64(h: str) -> str:
     return base64.b64encode(IMAGES[h]).decode()
 
 
-def turn(id, role, position, status=TurnStatus.OK, parts=None, reply_to=None):
+def turn(id, role, position, status=TurnStatus.OK, parts=None, reply_to=None, parent=None):
     return Turn(
+        parent_id=parent,
         id=id,
         conversation_id="c",
         role=role,
@@ -65,20 +66,20 @@ def test_every_part_shape_replays_verbatim(raw):
     assert json.dumps(part_to_wire(part, lambda h: "unused")) == json.dumps(raw)
 
 
-def test_curated_history_leaves_out_failed_exchanges_with_their_user_message():
+def test_the_replayed_path_leaves_out_failed_exchanges_with_their_user_message():
     turns = [
         turn(1, "user", 0),
         turn(2, "model", 1, reply_to=1),
-        turn(3, "user", 2, TurnStatus.FAILED),  # e.g. an HTTP error: no reply stored
-        turn(4, "user", 3, TurnStatus.FAILED),
+        turn(3, "user", 2, TurnStatus.FAILED, parent=2),  # e.g. an HTTP error: no reply stored
+        turn(4, "user", 3, TurnStatus.FAILED, parent=2),
         turn(5, "model", 4, TurnStatus.FAILED, reply_to=4),  # text only
-        turn(6, "user", 5, TurnStatus.INTERRUPTED),
-        turn(7, "user", 6),
+        turn(6, "user", 5, TurnStatus.INTERRUPTED, parent=2),
+        turn(7, "user", 6, parent=2),
         turn(8, "model", 7, reply_to=7),
-        turn(9, "user", 8, TurnStatus.QUEUED),
+        turn(9, "user", 8, TurnStatus.QUEUED, parent=8),
     ]
     exchanges = pair_exchanges(turns)
-    history = curated(exchanges, before_position=8)
+    history = path_to(exchanges, turns[-1].parent_id)
     assert [(e.request.id, e.reply.id) for e in history] == [(1, 2), (7, 8)]
     contents = build_contents(history, turns[-1], b64)
     assert [c["role"] for c in contents] == ["user", "model", "user", "model", "user"]

@@ -173,6 +173,19 @@ def test_marked_regions_compare_and_export(service, fake):
     assert log["versions"][0]["person"] == LOCAL_EMAIL and log["versions"][0]["cost_usd"] > 0
     assert "## Version 2" in archive.read("prompts.md").decode()
 
+    # The versions the person starred (in the gallery), or a hand-picked set, instead of the branch.
+    ws.favourite(v1.id)
+    assert [v.reply_id for v in ws.versions.starred(c.id)] == [v1.id]
+    starred = [v.reply_id for v in ws.versions.starred(c.id)]
+    chosen = zipfile.ZipFile(io.BytesIO(ws.versions.export(c.id, chosen=starred)))
+    assert sorted(chosen.namelist()) == ["001.png", "prompts.json", "prompts.md"]
+    with pytest.raises(Exception, match="Choose at least one"):
+        ws.versions.export(c.id, chosen=[])
+    other = service.new_conversation()
+    elsewhere = service.send(other.id, "a kite").reply
+    with pytest.raises(Exception, match="not part of this conversation"):
+        ws.versions.export(c.id, chosen=[elsewhere.id])
+
 
 def test_brush_strokes_beside_boxes_are_painted_numbered_and_described(service, fake):
     fake.image_size = (200, 100)

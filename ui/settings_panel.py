@@ -136,6 +136,19 @@ def render_settings(svc: Workspace, conversation: Conversation | None) -> tuple[
     return spec, stored
 
 
+def planned(svc: Workspace, conversation: Conversation) -> ReplayPlan:
+    """What the next request would carry, planned once per version, tip, turn states and settings
+    (the weights are stored once per turn; the plan is not redone on every click)."""
+    states = tuple((t.id, t.status) for t in conversation.turns)
+    key = ("plan", conversation.id, conversation.version, conversation.tip_id, states, conversation.settings)
+    cache = st.session_state.setdefault("plan-cache", {})
+    if key not in cache:
+        cache.clear()
+        cache[key] = svc.meter(conversation)
+    plan: ReplayPlan = cache[key]
+    return plan
+
+
 def render_meter(plan: ReplayPlan, conversation: Conversation) -> None:
     limit_mb = plan.limit_bytes / 1_048_576
     used_mb = plan.estimated_bytes / 1_048_576

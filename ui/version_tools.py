@@ -10,7 +10,7 @@ from core.errors import StudioError
 from core.values import Conversation
 from core.versions import Version, VersionTree
 from core.workspace import Workspace
-from ui.common import plain
+from ui.common import plain, share_token
 from ui.drawing import compare_slider, mark_canvas, picture_url
 
 DIALOG = "version-dialog"  # (tool, conversation id) while a dialog is open
@@ -124,6 +124,46 @@ def _mark(svc: Workspace, conversation: Conversation) -> None:
         st.rerun()
 
 
+@st.dialog("Export versions", on_dismiss=_close)
+def _export(svc: Workspace, conversation: Conversation, tree: VersionTree) -> None:
+    token = share_token(conversation.id)
+    path = tree.path()
+    starred = svc.versions.starred(conversation.id, token=token)
+    options = {
+        "branch": f"This branch ({len(path)} versions)",
+        "starred": f"The ones I starred ({len(starred)})",
+        "chosen": "Versions I choose",
+    }
+    which = st.radio("What to export", list(options), format_func=options.get, key="export-which")
+    chosen: list[int] | None = None
+    if which == "starred":
+        chosen = [v.reply_id for v in starred]
+        if not chosen:
+            st.caption("Star results in the Gallery (“the one we chose”) to export them together.")
+    elif which == "chosen":
+        labels = {v.reply_id: label(v, tree) for v in tree.versions}
+        chosen = st.multiselect(
+            "Versions",
+            list(labels),
+            default=[v.reply_id for v in starred] or [v.reply_id for v in path],
+            format_func=labels.get,
+            key="export-chosen",
+        )
+    st.caption(
+        "A zip of the images with a prompt log (Markdown and JSON): prompt, settings, model, time, person, cost."
+    )
+    st.download_button(
+        "Download zip",
+        data=lambda picked=chosen: svc.versions.export(conversation.id, chosen=picked, token=token),
+        file_name=f"studio-{conversation.id[:8]}-{which}.zip",
+        mime="application/zip",
+        icon=":material/folder_zip:",
+        on_click="ignore",
+        type="primary",
+        disabled=chosen is not None and not chosen,
+    )
+
+
 def render_dialog(svc: Workspace, conversation: Conversation, tree: VersionTree | None) -> None:
     """On the full page: the dialog this tab opened, if any, for the conversation it shows."""
     tool, conversation_id = st.session_state.get(DIALOG, (None, None))
@@ -131,5 +171,7 @@ def render_dialog(svc: Workspace, conversation: Conversation, tree: VersionTree 
         return
     if tool == "compare":
         _compare(svc, conversation, tree)
+    elif tool == "export":
+        _export(svc, conversation, tree)
     elif tool == "mark" and svc.can_change(conversation):
         _mark(svc, conversation)

@@ -55,6 +55,7 @@ def _strip(svc: Workspace, tree: VersionTree, owner: bool) -> None:
     described = ", ".join(f"version {v.number}: {v.prompt[:40]}" for v in shown)
     st.image(
         sheet,
+        output_format="PNG",  # as made: passed through, never re-encoded on a rerun
         caption="Framed: the current version. Underlined in grey: another branch or take.",
         alt=f"Versions, {described}. Current: version {current.number if current else 'none'}."[:300],
     )
@@ -115,13 +116,12 @@ def render_versions(svc: Workspace, conversation: Conversation) -> None:
                 args=("mark", conversation.id),
                 width="stretch",
             )
-        export.download_button(
-            "Export (zip)",
-            data=lambda: svc.versions.export(conversation.id, token=share_token(conversation.id)),
-            file_name=f"studio-{conversation.id[:8]}-branch.zip",
-            mime="application/zip",
+        export.button(
+            "Export…",
             icon=":material/folder_zip:",
-            on_click="ignore",
-            help="This branch's images and a prompt log (Markdown, JSON): prompt, settings, model, time, person, cost.",
+            key=f"open-export-{conversation.id}",
+            on_click=open_tool,
+            args=("export", conversation.id),
             width="stretch",
+            help="This branch, the versions you starred, or the ones you choose, as a zip with a prompt log.",
         )
