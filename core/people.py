@@ -10,6 +10,7 @@ Three modes, chosen by configuration, decided here so every entry (pages, a CLI,
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,7 +53,7 @@ class PeoplePolicy:
     admins: frozenset[str] = frozenset()
     user_header: str | None = None
     name_header: str = "X-Forwarded-User"
-    # A public demo: the embedded "you" is a visitor, not the operator.
+    # A public demo: without sign-in, each browser is a visitor of its own, never the operator.
     demo: bool = False
 
 
@@ -74,12 +75,33 @@ def _allowed(policy: PeoplePolicy, email: str) -> bool:
     return email.rsplit("@", 1)[-1].lower() in policy.allowed_domains
 
 
+VISITOR_DOMAIN = "visitor.demo"
+
+
+def visitor(token: str) -> User | Refusal:
+    """A demo visitor without sign-in: one person per browser, known by a random token the
+    browser keeps. Only a digest of it is ever stored, so the DB cannot be used to become one."""
+    token = token.strip()
+    if len(token) < 32 or not all(c in "0123456789abcdef" for c in token):
+        return Refusal(message="This browser's visitor key is not one the demo made; reload the page.")
+    digest = hashlib.sha256(token.encode()).hexdigest()[:20]
+    return User(email=f"{digest}@{VISITOR_DOMAIN}", name=f"Visitor {digest[:4]}", is_admin=False)
+
+
 def identify(
-    policy: PeoplePolicy, claims: Mapping[str, Any] | None, headers: Mapping[str, str] | None
+    policy: PeoplePolicy,
+    claims: Mapping[str, Any] | None,
+    headers: Mapping[str, str] | None,
+    visitor_token: str | None = None,
 ) -> User | Refusal:
-    """The person behind this request, or why there is nobody."""
+    """The person behind this request, or why there is nobody. A demo without sign-in tells
+    visitors apart by their browser's token, so nobody sees another visitor's work."""
+    if policy.mode == Mode.LOCAL and policy.demo:
+        if visitor_token is None:
+            return Refusal(message="Opening the demo…")
+        return visitor(visitor_token)
     if policy.mode == Mode.LOCAL:
-        return User(email=LOCAL_EMAIL, name="you", is_admin=not policy.demo)
+        return User(email=LOCAL_EMAIL, name="you", is_admin=True)
     if policy.mode == Mode.PROXY:
         found = {k.lower(): v for k, v in (headers or {}).items()}
         email = (found.get((policy.user_header or "").lower()) or "").strip()

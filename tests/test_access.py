@@ -179,6 +179,22 @@ def test_who_is_who_in_each_mode():
     assert isinstance(refused, Refusal) and "other.org" in refused.message
 
 
+def test_a_demo_without_sign_in_tells_visitors_apart_by_their_browsers_key():
+    demo = PeoplePolicy(mode=Mode.LOCAL, demo=True)
+    assert isinstance(identify(demo, None, None), Refusal)  # until the browser has said who it is
+    one, two = ("a1" * 24), ("b2" * 24)
+    first, again, other = (
+        identify(demo, None, None, one),
+        identify(demo, None, None, one),
+        identify(demo, None, None, two),
+    )
+    assert isinstance(first, User) and isinstance(other, User)
+    assert first == again and first.key != other.key and not first.is_admin
+    assert one not in first.key and first.key.endswith("@visitor.demo")  # only a digest is kept
+    for forged in ("", "short", "zz" * 24, "you@localhost"):
+        assert isinstance(identify(demo, None, None, forged), Refusal)
+
+
 def test_the_gallery_shows_what_each_person_may_see_with_their_own_favourites(service, fake, people):
     ann, bob, admin = people
     private = ann.new_conversation()

@@ -745,6 +745,7 @@ def test_demo_examples_limits_and_the_usage_page_in_a_browser(browser, db_url):
         page.get_by_text("2 turns a minute").first.wait_for(timeout=30_000)
         # Refused, nothing sent, and the words are kept in the conversation.
         page.get_by_text("and a full moon").first.wait_for(timeout=10_000)
+        mine = page.url
         page.get_by_role("link", name="Usage").click()
         page.get_by_text("Re-sending history").wait_for(timeout=30_000)
         page.wait_for_selector(".vega-embed canvas, .vega-embed svg", timeout=30_000)
@@ -752,6 +753,20 @@ def test_demo_examples_limits_and_the_usage_page_in_a_browser(browser, db_url):
         assert "Most expensive conversations" in body and "Copy of A bicycle, refined" in body
         page.wait_for_timeout(1500)
         page.screenshot(path=str(ARTIFACTS / "usage.png"), full_page=True)
+        # The same browser after a reload is the same visitor: its conversation opens.
+        page.goto(mine)
+        page.get_by_text("and a full moon").first.wait_for(timeout=30_000)
+        # Another browser is another visitor: the link opens nothing of the first one's, and its
+        # limits are its own (the first visitor's refusal does not stop it).
+        stranger = browser.new_page(viewport={"width": 1400, "height": 1100})
+        stranger.goto(mine)
+        stranger.get_by_text(re.compile("If someone sent you this link")).wait_for(timeout=30_000)
+        assert "and a full moon" not in stranger.inner_text("body")
+        stranger.goto(server.url)
+        stranger.get_by_text("Try an example").wait_for(timeout=30_000)
+        assert "Copy of A bicycle" not in stranger.locator("[data-testid=stSidebar]").inner_text()
+        send(stranger, "a kite over the dunes")
+        stranger.get_by_text("Here is turn 1").wait_for(timeout=60_000)
     finally:
         server.stop()
     if os.environ.get("STUDIO_UPDATE_SCREENSHOT"):

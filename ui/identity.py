@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from core.people import Mode, Refusal, User, identify, policy_from
@@ -17,12 +19,35 @@ def _auth_configured() -> bool:
         return False
 
 
+_visitor_key = st.components.v2.component(
+    "studio.visitor", js=(Path(__file__).parent / "assets" / "visitor.js").read_text()
+)
+VISITOR = "visitor-token"
+
+
+def _visitor_token() -> str | None:
+    """This browser's demo visitor key. The first run of a page session asks the browser for it
+    (and waits); later runs know it."""
+    known = st.session_state.get(VISITOR)
+    if known:
+        return str(known)
+    result = _visitor_key(key="visitor-key", default={"token": None}, on_token_change=lambda: None)
+    token = result.get("token")
+    if token:
+        st.session_state[VISITOR] = token
+    return token
+
+
 def current_user() -> User:
     """The signed-in person; anyone else sees a clear refusal and nothing of the studio."""
     policy = policy_from(settings(), _auth_configured())
     claims = st.user.to_dict() if policy.mode == Mode.OIDC else None
     headers = dict(st.context.headers) if policy.mode == Mode.PROXY else None
-    found = identify(policy, claims, headers)
+    token = _visitor_token() if policy.mode == Mode.LOCAL and policy.demo else None
+    found = identify(policy, claims, headers, token)
+    if isinstance(found, Refusal) and policy.mode == Mode.LOCAL:
+        st.caption(found.message)
+        st.stop()
     if isinstance(found, Refusal):
         st.title("Nano Banana Studio")
         st.warning(found.message, icon=":material/lock:")
@@ -46,8 +71,8 @@ def who_panel(ws: Workspace) -> None:
     mode = st.session_state.get("studio-mode")
     if mode == Mode.LOCAL.value and ws.settings.demo:
         st.caption(
-            ":material/info: A public demo: what you make here can be seen by whoever else uses this demo "
-            "without signing in. Limits keep it fair for everyone."
+            ":material/info: A public demo: what you make here is yours, kept in this browser (another "
+            "browser is another visitor). Limits keep it fair for everyone."
         )
         return
     if mode == Mode.LOCAL.value:
