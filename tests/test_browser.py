@@ -38,9 +38,7 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing; .ci/run installs Debian's chromium")
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
-_playwright = pytest.importorskip("playwright.sync_api")
-sync_playwright = _playwright.sync_playwright
-PlaywrightTimeout = _playwright.TimeoutError
+sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
 
 def free_port() -> int:
@@ -139,24 +137,6 @@ def user_turns(settings):  # type: ignore[no-untyped-def]
     """The requests of the newest conversation, as the store holds them."""
     svc = StudioService.from_settings(settings)
     return [t for t in svc.store.conversation(svc.conversations()[0].id).turns if t.role == "user"]
-
-
-def choose(page, menu: str, option: str) -> None:
-    """Pick an option from a Streamlit selectbox. The chat keeps scrolling to its newest message as
-    images load, so a click can land where the menu was a moment ago; it is tried again until the
-    option shows (what a person does when a menu did not open)."""
-    box = page.locator("[data-testid=stSelectbox]").filter(has_text=menu)
-    for _ in range(8):
-        box.scroll_into_view_if_needed()
-        box.click()
-        try:
-            page.get_by_role("option", name=option).wait_for(timeout=2_000)
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-            continue
-        page.get_by_role("option", name=option).click()
-        return
-    raise AssertionError(f"the menu {menu!r} never offered {option!r}")
 
 
 PASTE = """(b64) => {
@@ -791,9 +771,16 @@ def test_branch_from_an_earlier_result_switch_back_compare_mark_and_export(brows
         assert json.dumps(contents[1], sort_keys=True) == json.dumps(fake.issued[0], sort_keys=True)
         assert contents[2]["parts"][0]["text"] == "make it green"
         # Back to the first branch, and on there.
-        # Once the strip shows the new version (the page has finished redrawing), pick v3 from its menu.
+        # Once the strip shows the new version (the page has finished redrawing), make v3 current
+        # from All versions.
         page.get_by_role("img", name=re.compile(r"Versions, .*version 4: make it green")).wait_for(timeout=20_000)
-        choose(page, "Switch to a version", "v3 · add a bell")
+        page.get_by_role("button", name="All versions…").click()
+        card = page.get_by_role("dialog").locator(".st-key-version-card-3")
+        card.get_by_text("add a bell").wait_for(timeout=20_000)
+        assert page.get_by_role("dialog").locator(".st-key-version-card-4").get_by_text("current").count() == 1
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "all-versions.png"))
+        card.get_by_role("button", name="Use this one").click()
         page.get_by_text("Result 3", exact=True).wait_for(timeout=20_000)
         send(page, "add a basket")
         page.get_by_text("Result 5", exact=True).wait_for(timeout=30_000)

@@ -1,6 +1,7 @@
-"""Compare and Mark a region, each in a dialog of its own: opened from the version strip in the
-live chat, drawn by the full page, so the chat's redraw every second never touches what a person
-is drawing or comparing."""
+"""All versions, Compare, Mark a region and Export, each in a dialog of its own: opened from the
+version strip in the live chat, drawn by the full page, so the chat's redraw every second never
+touches what a person is choosing, drawing or comparing (a menu inside the live chat could close
+under a person's pointer when the chat redrew)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from core.errors import StudioError
 from core.values import Conversation
 from core.versions import Version, VersionTree
 from core.workspace import Workspace
-from ui.common import plain, share_token
+from ui.common import plain, preview, share_token
 from ui.drawing import compare_slider, mark_canvas, picture_url
 
 DIALOG = "version-dialog"  # (tool, conversation id) while a dialog is open
@@ -64,6 +65,49 @@ def _compare(svc: Workspace, conversation: Conversation, tree: VersionTree) -> N
                     st.session_state["flash"] = error.message
                 _close()
                 st.rerun()
+
+
+PAGE = 24  # versions shown at first in All versions; more on request
+
+
+@st.dialog("All versions", width="large", on_dismiss=_close)
+def _all_versions(svc: Workspace, conversation: Conversation, tree: VersionTree) -> None:
+    owner = svc.can_change(conversation)
+    newest = sorted(tree.versions, key=lambda v: v.number, reverse=True)
+    on_path = {v.reply_id for v in tree.path()}
+    shown = st.session_state.get("all-versions-shown", PAGE)
+    st.caption(
+        f"{len(newest)} versions, newest first. Framed: the current one, which your next message edits."
+        + (" Use this one makes another current; nothing is lost either way." if owner else "")
+    )
+    for row in range(0, min(shown, len(newest)), 4):
+        for column, version in zip(st.columns(4), newest[row : row + 4], strict=False):
+            current = version.reply_id == tree.tip_id
+            with column, st.container(border=current, key=f"version-card-{version.number}"):
+                if version.image_hash:
+                    preview(svc, version.image_hash, width=160, alt=f"Version {version.number}: {version.prompt[:120]}")
+                where = " · current" if current else ("" if version.reply_id in on_path else " · another branch")
+                st.caption(f"**v{version.number}**{where}: {plain(version.prompt[:80] or '(no words)')}")
+                if (
+                    owner
+                    and not current
+                    and st.button("Use this one", key=f"use-version-{version.reply_id}", icon=":material/check:")
+                ):
+                    _make_current(svc, version)
+    if shown < len(newest) and st.button(f"Show {min(PAGE, len(newest) - shown)} more", key="all-versions-more"):
+        st.session_state["all-versions-shown"] = shown + PAGE
+        st.rerun(scope="fragment")
+
+
+def _make_current(svc: Workspace, version: Version) -> None:
+    try:
+        svc.versions.branch(version.reply_id)
+        st.session_state["flash"] = f"v{version.number} is now current: your next message edits it."
+    except StudioError as error:
+        st.session_state["flash"] = error.message
+    st.session_state.pop("all-versions-shown", None)
+    _close()
+    st.rerun()
 
 
 def _marks_key(conversation_id: str, image_hash: str) -> str:
@@ -169,7 +213,9 @@ def render_dialog(svc: Workspace, conversation: Conversation, tree: VersionTree 
     tool, conversation_id = st.session_state.get(DIALOG, (None, None))
     if conversation_id != conversation.id or tree is None:
         return
-    if tool == "compare":
+    if tool == "versions":
+        _all_versions(svc, conversation, tree)
+    elif tool == "compare":
         _compare(svc, conversation, tree)
     elif tool == "export":
         _export(svc, conversation, tree)

@@ -6,14 +6,13 @@ from __future__ import annotations
 import streamlit as st
 
 from core import marks as marking
-from core.errors import StudioError
 from core.values import Conversation
 from core.versions import VersionTree
 from core.workspace import Workspace
 from ui.common import plain, share_token
-from ui.version_tools import label, open_tool
+from ui.version_tools import open_tool
 
-STRIP = 10  # tiles in the strip; every version is in the menu below it
+STRIP = 10  # tiles in the strip; every version is in All versions
 
 
 def version_tree(svc: Workspace, conversation: Conversation) -> VersionTree:
@@ -26,16 +25,9 @@ def version_tree(svc: Workspace, conversation: Conversation) -> VersionTree:
     return cache[key]
 
 
-def _use(svc: Workspace, reply_id: int) -> None:
-    try:
-        svc.versions.branch(reply_id)
-    except StudioError as error:
-        st.session_state["flash"] = error.message
-
-
-def _strip(svc: Workspace, tree: VersionTree, owner: bool) -> None:
+def _strip(svc: Workspace, tree: VersionTree) -> None:
     """The newest versions of the current branch and the other takes beside the current one, as
-    one picture (made once per tree); every version is in the menu below it."""
+    one picture (made once per tree); every version is in All versions."""
     path = tree.path()
     tip = tree.tip_id
     others = [v for v in tree.siblings(tip) if v.reply_id != tip] if tip else []
@@ -59,18 +51,6 @@ def _strip(svc: Workspace, tree: VersionTree, owner: bool) -> None:
         caption="Framed: the current version. Underlined in grey: another branch or take.",
         alt=f"Versions, {described}. Current: version {current.number if current else 'none'}."[:300],
     )
-    if owner:
-        labels = {v.reply_id: label(v, tree) for v in tree.versions}
-        st.selectbox(
-            "Switch to a version",
-            list(labels),
-            index=None,
-            format_func=labels.get,
-            key=f"switch-{tree.tip_id}",
-            placeholder="Choose a version to make it current…",
-            on_change=_switch,
-            args=(svc, f"switch-{tree.tip_id}"),
-        )
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -82,12 +62,6 @@ def _sheet(
     return marking.contact_sheet([p[0] if p else None for p in previews], list(labels), current, set(aside))
 
 
-def _switch(svc: Workspace, key: str) -> None:
-    chosen = st.session_state.get(key)
-    if chosen is not None:
-        _use(svc, chosen)
-
-
 def render_versions(svc: Workspace, conversation: Conversation) -> None:
     tree = version_tree(svc, conversation)
     owner = svc.can_change(conversation)
@@ -96,8 +70,17 @@ def render_versions(svc: Workspace, conversation: Conversation) -> None:
     name = tree.branch_name(tree.tip_id) if tree.tip_id else ""
     title = f"Versions: {len(tree.versions)}" + (f" · branch “{name}”" if name and len(tree.versions) > 1 else "")
     with st.expander(plain(title), icon=":material/account_tree:", expanded=len(tree.versions) > 1):
-        _strip(svc, tree, owner)
-        compare, mark, export = st.columns(3)
+        _strip(svc, tree)
+        every, compare, mark, export = st.columns(4)
+        every.button(
+            "All versions…",
+            icon=":material/grid_view:",
+            key=f"open-versions-{conversation.id}",
+            on_click=open_tool,
+            args=("versions", conversation.id),
+            width="stretch",
+            help="Every version as a picture, newest first; make any of them current.",
+        )
         compare.button(
             "Compare…",
             icon=":material/compare:",
