@@ -903,3 +903,29 @@ def test_three_takes_land_side_by_side_and_one_is_chosen(browser, fake, settings
         server.stop()
     if os.environ.get("STUDIO_UPDATE_SCREENSHOT"):
         shutil.copy(ARTIFACTS / "takes.png", ROOT / "docs" / "takes.png")
+
+
+def test_editing_a_prompt_while_a_result_lands_keeps_the_popover_and_the_words(browser, fake, settings):
+    server = StudioServer(fake_env(settings)).start()
+    try:
+        page = open_studio(browser, server.url, height=1400)
+        for n, prompt in enumerate(["a bicycle", "make it blue"], start=1):
+            send(page, prompt)
+            page.get_by_text(f"Result {n}", exact=True).wait_for(timeout=30_000)
+        fake.during_call = lambda body: time.sleep(3)
+        send(page, "add a bell")
+        page.get_by_text(re.compile(r"^Generating…")).wait_for(timeout=20_000)
+        # The live chat redraws every second and the third result lands meanwhile: the popover
+        # being typed in stays open, with what was typed.
+        page.get_by_role("button", name="Edit and resend from here").first.click()
+        box = page.get_by_role("textbox", name="Your message").first
+        box.fill("a red bicycle, edited")
+        page.get_by_text("Result 3", exact=True).wait_for(timeout=30_000)
+        page.wait_for_timeout(2500)
+        assert box.is_visible() and box.input_value() == "a red bicycle, edited"
+        page.get_by_role("button", name="Send", exact=True).first.click()
+        page.get_by_text("Result 4", exact=True).wait_for(timeout=30_000)
+        sent = fake.requests[-1]["contents"]
+        assert [c["parts"][0]["text"] for c in sent if c["role"] == "user"] == ["a red bicycle, edited"]
+    finally:
+        server.stop()
