@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BASE_URL = "https://api.cometapi.com"
@@ -64,6 +65,8 @@ class Settings:
     allowed_sizes: tuple[str, ...] = ()
     allowed_models: tuple[str, ...] = ()
     limits_exempt_admins: bool = False
+    # Where the team's days and months begin, for spending limits and the Usage page's periods.
+    timezone: str = "UTC"
     # A public demo on the operator's key: examples on the start page, strict limits, and no
     # operator detail (keys, settings) in what visitors see.
     demo: bool = False
@@ -102,6 +105,11 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
             raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
     demo = _flag(get("STUDIO_DEMO", "0"))
+    zone = get("STUDIO_TIMEZONE", "UTC")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"STUDIO_TIMEZONE must be a time zone such as Europe/Paris, got {zone!r}") from None
 
     def limit(name: str) -> float | None:
         raw = get(name)
@@ -125,6 +133,7 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         allowed_sizes=tuple(w.upper() if w.lower().endswith("k") else w for w in _words(sizes)),
         allowed_models=_words(get("STUDIO_ALLOWED_MODELS")),
         limits_exempt_admins=_flag(get("STUDIO_LIMITS_EXEMPT_ADMINS", "0")),
+        timezone=zone,
         api_key=Secret(get("COMETAPI_KEY")),
         base_url=get("COMETAPI_BASE_URL", DEFAULT_BASE_URL).rstrip("/"),
         database_url=get("DATABASE_URL", DEFAULT_DATABASE_URL),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -40,6 +41,8 @@ class Limits:
     allowed_models: tuple[str, ...] = ()
     # People these limits do not apply to (admins, when the operator says so).
     exempt: tuple[str, ...] = ()
+    # Where days and months begin (STUDIO_TIMEZONE).
+    zone: str = "UTC"
 
     @property
     def counting(self) -> bool:
@@ -61,23 +64,39 @@ class Limits:
         return not self.allowed_models or model in self.allowed_models
 
 
-def day_start(now: dt.datetime) -> dt.datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+def midnight(day: dt.date, zone: str) -> dt.datetime:
+    """Midnight starting `day` in `zone`, as the naive UTC the ledger is written in."""
+    local = dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(zone))
+    return local.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def month_start(now: dt.datetime) -> dt.datetime:
-    return day_start(now).replace(day=1)
+def today_in(now: dt.datetime, zone: str) -> dt.date:
+    return now.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone)).date()
 
 
-def next_month(now: dt.datetime) -> dt.datetime:
-    start = month_start(now)
-    return (start + dt.timedelta(days=32)).replace(day=1)
+def day_start(now: dt.datetime, zone: str = "UTC") -> dt.datetime:
+    return midnight(today_in(now, zone), zone)
 
 
-def _in(now: dt.datetime, when: dt.datetime) -> str:
+def next_day(now: dt.datetime, zone: str = "UTC") -> dt.datetime:
+    # From the date, not now + 24 h: a day with a clock change is 23 or 25 hours long.
+    return midnight(today_in(now, zone) + dt.timedelta(days=1), zone)
+
+
+def month_start(now: dt.datetime, zone: str = "UTC") -> dt.datetime:
+    return midnight(today_in(now, zone).replace(day=1), zone)
+
+
+def next_month(now: dt.datetime, zone: str = "UTC") -> dt.datetime:
+    first = today_in(now, zone).replace(day=1)
+    return midnight((first + dt.timedelta(days=32)).replace(day=1), zone)
+
+
+def _in(now: dt.datetime, when: dt.datetime, zone: str) -> str:
     minutes = max(1, int((when - now).total_seconds() // 60))
     span = f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
-    return f"{when:%Y-%m-%d %H:%M} UTC, in {span}"
+    local = when.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M} {zone}, in {span}"
 
 
 def _lock(db: Session, key: str) -> None:
@@ -114,16 +133,12 @@ def admit(db: Session, limits: Limits, charge: Charge) -> None:
     _lock(db, charge.person)
     now = utcnow()
     cost = charge.estimate_micro
+    zone = limits.zone
+    month, new_month = month_start(now, zone), next_month(now, zone)
     caps = (
-        (
-            "your daily spending limit",
-            limits.person_day_micro,
-            day_start(now),
-            day_start(now) + dt.timedelta(days=1),
-            True,
-        ),
-        ("your monthly spending limit", limits.person_month_micro, month_start(now), next_month(now), True),
-        ("the team's monthly spending limit", limits.team_month_micro, month_start(now), next_month(now), False),
+        ("your daily spending limit", limits.person_day_micro, day_start(now, zone), next_day(now, zone), True),
+        ("your monthly spending limit", limits.person_month_micro, month, new_month, True),
+        ("the team's monthly spending limit", limits.team_month_micro, month, new_month, False),
     )
     for name, cap, since, resets, own in caps:
         if cap is None:
@@ -133,7 +148,7 @@ def admit(db: Session, limits: Limits, charge: Charge) -> None:
             left = max(0, cap - spent)
             raise LimitReached(
                 f"Not sent: this turn (about {dollars(cost)}) would go over {name} of {dollars(cap)}: "
-                f"{dollars(left)} is left. It resets at {_in(now, resets)}. Your words and images are kept."
+                f"{dollars(left)} is left. It resets at {_in(now, resets, zone)}. Your words and images are kept."
             )
     if limits.turns_per_minute is not None:
         window = now - dt.timedelta(minutes=1)
@@ -180,4 +195,5 @@ def limits_from(settings: Settings) -> Limits:
         allowed_sizes=settings.allowed_sizes,
         allowed_models=settings.allowed_models,
         exempt=settings.admins if settings.limits_exempt_admins else (),
+        zone=settings.timezone,
     )

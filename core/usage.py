@@ -8,8 +8,10 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from core.ledger import OPEN, RETRIED
@@ -64,8 +66,26 @@ def _sent() -> ColumnElement[bool]:
     return LedgerRow.attempt > 0
 
 
+def _day(db: Session, zone: str) -> ColumnElement[Any]:
+    """The ledger row's day where the team is: shifted by the zone's offset now (a clock change
+    inside the period moves an hour across midnight on the days before it)."""
+    offset = dt.datetime.now(ZoneInfo(zone)).utcoffset() or dt.timedelta()
+    minutes = int(offset.total_seconds() // 60)
+    if not minutes:
+        return func.date(LedgerRow.at)
+    if db.get_bind().dialect.name == "sqlite":
+        return func.date(LedgerRow.at, f"{minutes:+d} minutes")
+    return func.date(LedgerRow.at + literal_column(f"interval '{minutes} minutes'"))
+
+
 def report(
-    db: Session, *, since: dt.datetime, until: dt.datetime | None = None, person: str | None = None, top: int = 10
+    db: Session,
+    *,
+    since: dt.datetime,
+    until: dt.datetime | None = None,
+    person: str | None = None,
+    top: int = 10,
+    zone: str = "UTC",
 ) -> UsageReport:
     """Three grouped scans (by day and model, by person, by conversation), each one pass over a
     covering index (ix_ledger_report): the totals are the sum of the first."""
@@ -73,7 +93,7 @@ def report(
     known = func.coalesce(func.sum(LedgerRow.cost_micro), 0)
     unknown_case = LedgerRow.cost_micro.is_(None) & LedgerRow.may_be_billed.is_(True) & LedgerRow.outcome.not_in(OPEN)
     calls = func.coalesce(func.sum(case((_sent(), 1), else_=0)), 0)
-    day = func.date(LedgerRow.at)
+    day = _day(db, zone)
     rows = db.execute(
         select(
             day,

@@ -262,7 +262,8 @@ class Workspace:
 
     def usage(self, since: dt.datetime, until: dt.datetime | None = None, person: str | None = None) -> UsageReport:
         with self.service.store.read() as db:
-            return usage.report(db, since=since, until=until, person=self._usage_person(person))
+            person = self._usage_person(person)
+            return usage.report(db, since=since, until=until, person=person, zone=self.settings.timezone)
 
     def usage_csv(self, since: dt.datetime, until: dt.datetime | None = None, person: str | None = None) -> str:
         with self.service.store.read() as db:

@@ -8,7 +8,9 @@ import datetime as dt
 import altair as alt
 import streamlit as st
 
+from core.limits import midnight, today_in
 from core.prices import MICRO, dollars
+from core.schema import utcnow
 from core.usage import UsageReport
 from core.workspace import Workspace
 from ui.common import STUDIO_PAGE, offline_banner, plain
@@ -18,13 +20,12 @@ from ui.router import ensure_router
 PERIODS = {"Today": 0, "Last 7 days": 7, "This month": -1, "Last 30 days": 30, "Last 12 months": 365}
 
 
-def period(choice: str, today: dt.date) -> tuple[dt.datetime, dt.datetime | None]:
+def period(choice: str, zone: str) -> tuple[dt.datetime, dt.datetime | None]:
+    """From midnight where the team is (STUDIO_TIMEZONE), as the ledger's UTC."""
+    today = today_in(utcnow(), zone)
     days = PERIODS[choice]
-    if days == -1:
-        start = today.replace(day=1)
-    else:
-        start = today - dt.timedelta(days=days)
-    return dt.datetime.combine(start, dt.time()), None
+    start = today.replace(day=1) if days == -1 else today - dt.timedelta(days=days)
+    return midnight(start, zone), None
 
 
 def _bars(rows: list[dict[str, object]], x: str, y: str, color: str | None = None) -> alt.Chart:
@@ -90,13 +91,14 @@ def main() -> None:
     st.title("Usage")
     everyone = svc.user.is_admin
     choice_col, person_col = st.columns([2, 3], vertical_alignment="bottom")
-    choice = choice_col.selectbox("Period (UTC)", list(PERIODS), index=2, key="usage-period")
+    zone = svc.settings.timezone
+    choice = choice_col.selectbox(f"Period ({zone})", list(PERIODS), index=2, key="usage-period")
     person = None
     if everyone:
         person = person_col.text_input("Person (email; empty for everyone)", key="usage-person") or None
     else:
         person_col.caption("Your own spending. Admins see everyone's.")
-    since, until = period(choice, dt.datetime.now(dt.UTC).date())
+    since, until = period(choice, zone)
     report = svc.usage(since, until, person)
     render_report(report, everyone=everyone and person is None)
     if svc.offline:

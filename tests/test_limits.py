@@ -185,3 +185,67 @@ def test_a_burst_of_twenty_against_a_cap_of_five_lets_exactly_five_through(https
     kept = [replicas[0].store.conversation(c) for c in conversations]
     refused_turns = [t for c in kept for t in c.turns if t.status == TurnStatus.FAILED]
     assert len(refused_turns) == 15 and all(t.error_kind == "limit" and t.text == "burst" for t in refused_turns)
+
+
+def test_days_and_months_begin_where_the_team_is():
+    import datetime as dt
+
+    from core.limits import day_start, month_start, next_day, next_month
+
+    # Paris moves its clocks forward on 2026-03-29: that day is 23 hours long.
+    now = dt.datetime(2026, 3, 29, 10, 0)
+    assert day_start(now, "Europe/Paris") == dt.datetime(2026, 3, 28, 23, 0)
+    assert next_day(now, "Europe/Paris") == dt.datetime(2026, 3, 29, 22, 0)
+    assert day_start(now) == dt.datetime(2026, 3, 29, 0, 0)  # UTC by default
+    # 23:30 UTC on 31 March is already April in Paris.
+    late = dt.datetime(2026, 3, 31, 23, 30)
+    assert month_start(late, "Europe/Paris") == dt.datetime(2026, 3, 31, 22, 0)
+    assert next_month(late, "Europe/Paris") == dt.datetime(2026, 4, 30, 22, 0)
+    assert month_start(late) == dt.datetime(2026, 3, 1, 0, 0)
+
+
+def test_a_daily_cap_counts_the_teams_day_not_utcs(httpserver, fake, db_url):
+    from sqlalchemy import update
+
+    from core.limits import day_start
+    from core.schema import LedgerRow, utcnow
+
+    zone = "Asia/Tokyo"  # nine hours from UTC: its midnight is never UTC's
+    svc = studio(httpserver, db_url, STUDIO_TIMEZONE=zone, STUDIO_LIMIT_PERSON_DAY_USD="0.2")
+    assert run(svc, ANN).status == TurnStatus.OK
+    midnight = day_start(utcnow(), zone)
+    # The spending moved to one minute before the team's midnight: yesterday, so a turn fits.
+    with svc.store.write() as db:
+        db.execute(update(LedgerRow).values(at=midnight - dt_minutes(1), cost_micro=150_000))
+    assert run(svc, ANN).status == TurnStatus.OK
+    # One minute after it: today, so the cap is reached, and the reset is said in the team's zone.
+    with svc.store.write() as db:
+        db.execute(update(LedgerRow).values(at=midnight + dt_minutes(1), cost_micro=150_000))
+    error, _ = refused(svc, ANN)
+    assert "daily spending limit" in error.message and zone in error.message and "UTC" not in error.message
+
+
+def dt_minutes(n: int):  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    return dt.timedelta(minutes=n)
+
+
+def test_the_usage_report_counts_days_where_the_team_is(httpserver, fake, db_url):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from core import usage
+    from core.schema import LedgerRow
+
+    svc = studio(httpserver, db_url)
+    assert run(svc, ANN).status == TurnStatus.OK
+    late = dt.datetime(2026, 6, 10, 22, 30)  # 22:30 UTC: already 11 June in Tokyo, still 10 June in UTC
+    with svc.store.write() as db:
+        db.execute(update(LedgerRow).values(at=late))
+    with svc.store.read() as db:
+        utc = usage.report(db, since=late - dt.timedelta(days=1))
+        tokyo = usage.report(db, since=late - dt.timedelta(days=1), zone="Asia/Tokyo")
+    assert [d.day for d in utc.by_day] == [dt.date(2026, 6, 10)]
+    assert [d.day for d in tokyo.by_day] == [dt.date(2026, 6, 11)]
