@@ -127,9 +127,11 @@ def open_studio(browser, url: str, height: int = 1000):  # type: ignore[no-untyp
 def send(page, text: str, attachment: Path | None = None) -> None:
     if attachment is not None:
         page.set_input_files("[data-testid=stChatInput] input[type=file]", str(attachment))
-        # Sent only once the upload shows in the input; Enter before that would send the words alone.
         page.locator("[data-testid=stChatInput]").get_by_text(attachment.name).wait_for(timeout=15_000)
     page.fill("[data-testid=stChatInput] textarea", text)
+    # Streamlit ignores Enter until every attached file has finished uploading (the send button
+    # is disabled until then, and the words stay in the box), as a person would see: wait for it.
+    page.wait_for_selector("[data-testid=stChatInputSubmitButton]:not([disabled])", timeout=30_000)
     page.keyboard.press("Enter")
 
 
