@@ -7,7 +7,8 @@ import hashlib
 import html
 import os
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -28,6 +29,21 @@ _WORD_JOINER = "\u2060"
 # Streamlit's Markdown turns these into typographic characters in any text node.
 _TYPOGRAPHY = re.compile(r"<->|->|<-|--|>=|<=|~=")
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<&$:])")
+
+
+T = TypeVar("T")
+
+
+def stored_once(name: str, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """A value kept in this tab's session until its key changes (a new version, tip, turn state
+    or setting): a rerun, which every click is, does not compute it again. Only the newest is
+    kept."""
+    cache: dict[tuple[Any, ...], Any] = st.session_state.setdefault(name, {})
+    if key not in cache:
+        cache.clear()
+        cache[key] = compute()
+    value: T = cache[key]
+    return value
 
 
 def _secrets() -> dict[str, Any]:

@@ -8,20 +8,20 @@ import streamlit as st
 from core.prices import Estimate, dollars
 from core.values import Conversation
 from core.workspace import Workspace
-from ui.common import hold_seed, share_token
+from ui.common import hold_seed, share_token, stored_once
 from ui.live import WATCH_BUSY_S, newest_shown
 
 
 def _costs(svc: Workspace, conversation: Conversation) -> tuple[tuple[int, int], Estimate | None]:
-    # Stored once per version and settings: a rerun (any click) does not ask the database again.
     busy = tuple((t.id, t.status) for t in conversation.in_flight)
-    key = ("costs", conversation.id, conversation.version, conversation.tip_id, busy, conversation.settings)
-    cache = st.session_state.setdefault("cost-cache", {})
-    if key not in cache:
-        cache.clear()
-        spent = svc.spent(conversation.id, token=share_token(conversation.id))
-        cache[key] = (spent, svc.estimate(conversation) if svc.can_change(conversation) else None)
-    return cache[key]
+    return stored_once(
+        "cost-cache",
+        (conversation.id, conversation.version, conversation.tip_id, busy, conversation.settings),
+        lambda: (
+            svc.spent(conversation.id, token=share_token(conversation.id)),
+            svc.estimate(conversation) if svc.can_change(conversation) else None,
+        ),
+    )
 
 
 def render_cost(svc: Workspace, conversation: Conversation | None) -> None:

@@ -97,8 +97,7 @@ def _live(
     being typed or sent in the chat input is never caught up in a refresh."""
     if st.session_state.pop("rerun-page", False):
         st.rerun(scope="app")  # this tab's own click changed what the whole page shows
-    # A full run stores a fresh copy (live_chat); a fragment run goes on from the last one drawn.
-    key = f"live-{conversation.id}"
+    # A full run stores a fresh copy (remember_shown); a fragment run goes on from the last one drawn.
     shown = newest_shown(conversation)
     token = share_token(shown.id)
     mine = {t.id: t for t in shown.in_flight}
@@ -108,7 +107,7 @@ def _live(
     ):
         shown = svc.conversation(shown.id, visible=st.session_state.get(visible_key(shown.id), visible), token=token)
         states = {t.id: t for t in shown.in_flight}
-    st.session_state[key] = shown
+    remember_shown(shown)
     # What this tab shows is what its next message is sent against.
     st.session_state[shown_version_key(shown.id)] = shown.version
     render_history(svc, shown)
@@ -129,5 +128,5 @@ def live_chat(
     render_history: Callable[[Workspace, Conversation], None],
     visible: int,
 ) -> None:
-    remember_shown(conversation)
+    # The page stored this run's fresh copy (remember_shown) before its sidebar read it.
     _live_fragment(svc, conversation, render_history, visible)

@@ -11,7 +11,7 @@ from core.catalog import ModelSpec
 from core.replay import ReplayPlan
 from core.values import Conversation, GenerationSettings, Seed
 from core.workspace import Workspace
-from ui.common import CONVERSATIONS_PAGE, DRAFT_SETTINGS_KEY, hold_seed, plain, preview
+from ui.common import CONVERSATIONS_PAGE, DRAFT_SETTINGS_KEY, hold_seed, plain, preview, stored_once
 
 DEFAULT_KEY = DRAFT_SETTINGS_KEY
 
@@ -140,13 +140,8 @@ def planned(svc: Workspace, conversation: Conversation) -> ReplayPlan:
     """What the next request would carry, planned once per version, tip, turn states and settings
     (the weights are stored once per turn; the plan is not redone on every click)."""
     states = tuple((t.id, t.status) for t in conversation.turns)
-    key = ("plan", conversation.id, conversation.version, conversation.tip_id, states, conversation.settings)
-    cache = st.session_state.setdefault("plan-cache", {})
-    if key not in cache:
-        cache.clear()
-        cache[key] = svc.meter(conversation)
-    plan: ReplayPlan = cache[key]
-    return plan
+    key = (conversation.id, conversation.version, conversation.tip_id, states, conversation.settings)
+    return stored_once("plan-cache", key, lambda: svc.meter(conversation))
 
 
 def render_meter(plan: ReplayPlan, conversation: Conversation) -> None:

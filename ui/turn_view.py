@@ -141,7 +141,7 @@ def act(svc: Workspace, kind: str, turn_id: int, seen: int | None) -> None:
             svc.remove(turn_id)
         elif kind == "tip":
             svc.versions.branch(turn_id)
-            # The version strip and the sidebar sit outside the live chat: redraw the whole page.
+            # The sidebar and the page's dialogs sit outside the live chat: redraw the whole page.
             st.session_state["rerun-page"] = True
         else:
             svc.queue_regenerate(turn_id, seen=seen)

@@ -58,13 +58,7 @@ def _compare(svc: Workspace, conversation: Conversation, tree: VersionTree) -> N
                 and version.reply_id != tree.tip_id
                 and st.button("Use this one", key=f"cmp-use-{version.reply_id}", icon=":material/check:")
             ):
-                try:
-                    svc.versions.branch(version.reply_id)
-                    st.session_state["flash"] = f"v{version.number} is now current: your next message edits it."
-                except StudioError as error:
-                    st.session_state["flash"] = error.message
-                _close()
-                st.rerun()
+                _make_current(svc, version)
 
 
 PAGE = 24  # versions shown at first in All versions; more on request

@@ -9,20 +9,30 @@ from core import marks as marking
 from core.values import Conversation
 from core.versions import VersionTree
 from core.workspace import Workspace
-from ui.common import plain, share_token
+from ui.common import plain, share_token, stored_once
 from ui.version_tools import open_tool
 
 STRIP = 10  # tiles in the strip; every version is in All versions
+# The tools under the strip, each a dialog (ui.version_tools): key, label, icon, help.
+TOOLS = (
+    (
+        "versions",
+        "All versions…",
+        ":material/grid_view:",
+        "Every version as a picture; make any current.",
+    ),
+    ("compare", "Compare…", ":material/compare:", "Two versions side by side, and over each other."),
+    ("mark", "Mark a region…", ":material/draw:", "Draw boxes or brush strokes on the current image."),
+    ("export", "Export…", ":material/folder_zip:", "This branch, your starred versions, or ones you pick, as a zip."),
+)
 
 
 def version_tree(svc: Workspace, conversation: Conversation) -> VersionTree:
-    # Read once per version of the conversation (and tip), not on every rerun.
-    key = ("versions", conversation.id, conversation.version, conversation.tip_id)
-    cache = st.session_state.setdefault("versions-cache", {})
-    if key not in cache:
-        cache.clear()
-        cache[key] = svc.versions.tree(conversation.id, token=share_token(conversation.id))
-    return cache[key]
+    return stored_once(
+        "versions-cache",
+        (conversation.id, conversation.version, conversation.tip_id),
+        lambda: svc.versions.tree(conversation.id, token=share_token(conversation.id)),
+    )
 
 
 def _strip(svc: Workspace, tree: VersionTree) -> None:
@@ -71,40 +81,16 @@ def render_versions(svc: Workspace, conversation: Conversation) -> None:
     title = f"Versions: {len(tree.versions)}" + (f" · branch “{name}”" if name and len(tree.versions) > 1 else "")
     with st.expander(plain(title), icon=":material/account_tree:", expanded=len(tree.versions) > 1):
         _strip(svc, tree)
-        every, compare, mark, export = st.columns(4)
-        every.button(
-            "All versions…",
-            icon=":material/grid_view:",
-            key=f"open-versions-{conversation.id}",
-            on_click=open_tool,
-            args=("versions", conversation.id),
-            width="stretch",
-            help="Every version as a picture, newest first; make any of them current.",
-        )
-        compare.button(
-            "Compare…",
-            icon=":material/compare:",
-            key=f"open-compare-{conversation.id}",
-            disabled=len(tree.versions) < 2,
-            on_click=open_tool,
-            args=("compare", conversation.id),
-            width="stretch",
-        )
-        if owner:
-            mark.button(
-                "Mark a region…",
-                icon=":material/draw:",
-                key=f"open-mark-{conversation.id}",
+        for column, (tool, name, icon, hint) in zip(st.columns(len(TOOLS)), TOOLS, strict=True):
+            if tool == "mark" and not owner:
+                continue
+            column.button(
+                name,
+                icon=icon,
+                key=f"open-{tool}-{conversation.id}",
+                disabled=tool == "compare" and len(tree.versions) < 2,
                 on_click=open_tool,
-                args=("mark", conversation.id),
+                args=(tool, conversation.id),
                 width="stretch",
+                help=hint,
             )
-        export.button(
-            "Export…",
-            icon=":material/folder_zip:",
-            key=f"open-export-{conversation.id}",
-            on_click=open_tool,
-            args=("export", conversation.id),
-            width="stretch",
-            help="This branch, the versions you starred, or the ones you choose, as a zip with a prompt log.",
-        )
