@@ -925,6 +925,9 @@ def test_editing_a_prompt_while_a_result_lands_keeps_the_popover_and_the_words(b
         page.get_by_text("Result 3", exact=True).wait_for(timeout=30_000)
         page.wait_for_timeout(2500)
         assert box.is_visible() and box.input_value() == "a red bicycle, edited"
+        # The chat scrolled to the new result; the popover stays with its button, as a person
+        # scrolling back up would find it.
+        page.get_by_role("button", name="Edit and resend from here").first.scroll_into_view_if_needed()
         page.get_by_role("button", name="Send", exact=True).first.click()
         page.get_by_text("Result 4", exact=True).wait_for(timeout=30_000)
         sent = fake.requests[-1]["contents"]
