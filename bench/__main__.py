@@ -74,7 +74,7 @@ class CannedClient:
         self.last_body = b""
 
     def generate(self, model: str, body: bytes, attempts: list | None = None) -> dict:  # type: ignore[type-arg]
-        from core.client import Attempt
+        from core.provider.client import Attempt
 
         self.last_body = body
         if attempts is not None:  # one answered attempt, as the real client records it
@@ -119,7 +119,7 @@ def turn_against_floor(service: StudioService, canned: CannedClient, conversatio
 
 def gallery_at_scale(settings, sizes: tuple[int, ...] = (100, 5000), repeat: int = 5) -> None:  # type: ignore[no-untyped-def]
     """The gallery's first page with few and with thousands of results: paged in SQL, so alike."""
-    from core.people import User
+    from core.team.people import User
     from core.values import Part, TurnStatus
 
     print("\n== gallery: first page (24 previews' rows) with few and with thousands of results")

@@ -11,9 +11,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from core.provider.wire import part_from_wire
 from core.service import StudioService
 from core.values import GenerationSettings, TurnStatus
-from core.wire import part_from_wire
 
 SIGNATURE_CHARS = 600_000
 

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from core.limits import Limits
-from core.schema import LedgerRow, utcnow
+from core.money.limits import Limits
 from core.service import StudioService
+from core.storage.schema import LedgerRow, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = [f"person{n}@example.com" for n in range(40)]
@@ -73,8 +73,8 @@ def limits_overhead(service: StudioService, conversation_id: str, send: Callable
     """The same turn with limits off and with every limit on (none reached), alternated, on a
     ledger that already holds a busy quarter for this person; then the queueing transaction
     alone, where the checks run, alternated many times."""
-    from core.ledger import Charge
-    from core.limits import admit
+    from core.money.ledger import Charge
+    from core.money.limits import admit
 
     print("\n== limits: overhead without and with every limit on (interleaved, 20,000 ledger rows)")
     person = (service.store.conversation(conversation_id).owner or "").lower()

@@ -46,7 +46,7 @@ class Settings:
     max_request_mb: float = 20.0
     max_upload_mb: float = 20.0
     models_file: str | None = None
-    # People (core/people.py): a proxy's header naming the person, domains let in, admins.
+    # People (core/team/people.py): a proxy's header naming the person, domains let in, admins.
     trusted_user_header: str | None = None
     allowed_domains: tuple[str, ...] = ()
     admins: tuple[str, ...] = ()
@@ -56,7 +56,7 @@ class Settings:
     lease_s: float = 30.0
     # The embedded default migrates at start-up; replicas may migrate as a deploy step instead.
     migrate_on_start: bool = True
-    # Limits (core/limits.py); None means no limit. STUDIO_DEMO=1 sets stricter defaults.
+    # Limits (core/money/limits.py); None means no limit. STUDIO_DEMO=1 sets stricter defaults.
     limit_person_day_usd: float | None = None
     limit_person_month_usd: float | None = None
     limit_team_month_usd: float | None = None

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
-from core import access
 from core.config import Secret
 from core.errors import NotFound
-from core.schema import ConversationRow, LedgerRow
+from core.storage.schema import ConversationRow, LedgerRow
+from core.team import access
 from core.values import Conversation, TurnStatus
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from core.config import load_settings
-from core.database import current_revision, head_revision, make_engine, migrate
+from core.storage.database import current_revision, head_revision, make_engine, migrate
 
 
 def main() -> int:

@@ -11,23 +11,23 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from core.catalog import ModelCatalog, ModelSpec, load_catalog
-from core.client import GeminiClient
 from core.config import Settings
 from core.errors import InvalidInput
-from core.gallery import Gallery
-from core.library import ImageLibrary
-from core.lifecycle import INTERRUPTED_MESSAGE, TurnLife
-from core.limits import limits_from
-from core.people import LOCAL_EMAIL, User
-from core.runner import TurnRunner, process_identity
-from core.schema import utcnow
-from core.sharing import SharingStore
-from core.store import Store
-from core.turn_costs import TurnCosts
-from core.turn_rules import NEW_TITLE, clean_title
-from core.turn_run import TurnOutcome
-from core.turns import TurnService
+from core.media.library import ImageLibrary
+from core.money.limits import limits_from
+from core.provider.catalog import ModelCatalog, ModelSpec, load_catalog
+from core.provider.client import GeminiClient
+from core.storage.schema import utcnow
+from core.storage.store import Store
+from core.team.gallery import Gallery
+from core.team.people import LOCAL_EMAIL, User
+from core.team.sharing import SharingStore
+from core.turns.costs import TurnCosts
+from core.turns.lifecycle import INTERRUPTED_MESSAGE, TurnLife
+from core.turns.rules import NEW_TITLE, clean_title
+from core.turns.run import TurnOutcome
+from core.turns.runner import TurnRunner, process_identity
+from core.turns.service import TurnService
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, TurnStatus
 from core.workspace import Workspace
 

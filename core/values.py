@@ -16,7 +16,7 @@ Role = Literal["user", "model"]
 
 class TurnStatus(StrEnum):
     """A user turn's life: queued -> running -> ok | failed | cancelled | interrupted. Only the
-    holder of a turn changes it, by a conditional update (core/lifecycle.py)."""
+    holder of a turn changes it, by a conditional update (core/turns/lifecycle.py)."""
 
     QUEUED = "queued"
     RUNNING = "running"

@@ -1,5 +1,5 @@
 """The studio as one person sees it: every verb takes the acting person and applies the rules
-of core/access.py before it reaches the service. Pages (and any other entry) use this, never
+of core/team/access.py before it reaches the service. Pages (and any other entry) use this, never
 the service directly, so nobody can read, change or spend through another person's work."""
 
 from __future__ import annotations
@@ -7,21 +7,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from core import access, usage
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
-from core.people import User
-from core.prices import Estimate
-from core.replay import ReplayPlan
-from core.store import NO_CONVERSATION
+from core.money import usage
+from core.money.prices import Estimate
+from core.storage.store import NO_CONVERSATION
+from core.team import access
+from core.team.people import User
+from core.turns.replay import ReplayPlan
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn
-from core.version_desk import VersionDesk
+from core.versions.desk import VersionDesk
 
 if TYPE_CHECKING:
-    from core.audit_view import AuditEntry
     from core.demo import Example
-    from core.gallery import GalleryItem
+    from core.money.usage import UsageReport
     from core.service import StudioService
-    from core.usage import UsageReport
+    from core.team.audit import AuditEntry
+    from core.team.gallery import GalleryItem
 
 READ_ONLY = "Only its owner can change this conversation. Make a copy to go on from it."
 
@@ -212,7 +213,7 @@ class Workspace:
     def audit_log(self, limit: int = 200) -> list[AuditEntry]:
         if not self.user.is_admin:
             raise Forbidden("Only admins can see the audit log.")
-        from core.audit_view import entries
+        from core.team.audit import entries
 
         return entries(self.service.sharing.log(limit))
 

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from core.schema import Base
+from core.storage.schema import Base
 
 config = context.config
 connection = config.attributes.get("connection")

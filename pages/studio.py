@@ -7,8 +7,8 @@ import dataclasses
 import streamlit as st
 
 from core.errors import InvalidInput
-from core.images import EXTENSIONS
-from core.turn_rules import MAX_PROMPT_CHARS
+from core.media.images import EXTENSIONS
+from core.turns.rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Seed, takes_in
 from core.workspace import Workspace
 from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, share_token, visible_key

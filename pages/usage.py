@@ -8,10 +8,10 @@ import datetime as dt
 import altair as alt
 import streamlit as st
 
-from core.limits import midnight, today_in
-from core.prices import MICRO, dollars
-from core.schema import utcnow
-from core.usage import UsageReport
+from core.money.limits import midnight, today_in
+from core.money.prices import MICRO, dollars
+from core.money.usage import UsageReport
+from core.storage.schema import utcnow
 from core.workspace import Workspace
 from ui.common import STUDIO_PAGE, offline_banner, plain
 from ui.identity import workspace

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import update
 
 from core.errors import Forbidden, NotFound
-from core.people import Mode, PeoplePolicy, Refusal, User, identify
-from core.schema import ConversationRow, utcnow
+from core.storage.schema import ConversationRow, utcnow
+from core.team.people import Mode, PeoplePolicy, Refusal, User, identify
 from core.values import TurnStatus
 from tests.fake_gemini import image_bytes
 
@@ -244,7 +244,7 @@ def test_conversations_filter_by_person_model_and_date(service, fake, people):
 
 
 def test_deleting_forever_also_drops_images_nothing_refers_to(service, fake, people):
-    from core.schema import ImageRow
+    from core.storage.schema import ImageRow
 
     ann, _bob, _admin = people
     gone, kept = ann.new_conversation(), ann.new_conversation()

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from core.client import GeminiClient
 from core.errors import (
     AuthError,
     BadRequestError,
@@ -17,6 +16,7 @@ from core.errors import (
     ServiceTimeout,
     UnreadableResponse,
 )
+from core.provider.client import GeminiClient
 from tests.conftest import API_KEY
 from tests.fake_gemini import google_error, html_response, json_response
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from core.schema import NUL_MARK
+from core.storage.schema import NUL_MARK
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from core.errors import InvalidInput
-from core.images import make_preview, prepare_upload, sniff_mime
-from core.turn_rules import MAX_PROMPT_CHARS
+from core.media.images import make_preview, prepare_upload, sniff_mime
+from core.turns.rules import MAX_PROMPT_CHARS
 from core.values import TurnStatus
 from tests.fake_gemini import image_bytes
 

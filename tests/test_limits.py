@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from core.config import load_settings
-from core.limits import LimitReached
-from core.people import User
+from core.money.limits import LimitReached
 from core.service import StudioService
+from core.team.people import User
 from core.values import TurnStatus
 from tests.conftest import API_KEY
 
@@ -70,8 +70,8 @@ def test_a_daily_cap_lets_through_exactly_what_fits_and_says_what_is_left(httpse
     svc = studio(httpserver, db_url)
     assert run(svc, ANN).status == TurnStatus.OK
     with svc.store.read() as db:
-        from core.limits import _spent, day_start
-        from core.schema import utcnow
+        from core.money.limits import _spent, day_start
+        from core.storage.schema import utcnow
 
         spent = _spent(db, day_start(utcnow()), ANN.key)
     each = first_estimate(svc)
@@ -190,7 +190,7 @@ def test_a_burst_of_twenty_against_a_cap_of_five_lets_exactly_five_through(https
 def test_days_and_months_begin_where_the_team_is():
     import datetime as dt
 
-    from core.limits import day_start, month_start, next_day, next_month
+    from core.money.limits import day_start, month_start, next_day, next_month
 
     # Paris moves its clocks forward on 2026-03-29: that day is 23 hours long.
     now = dt.datetime(2026, 3, 29, 10, 0)
@@ -207,8 +207,8 @@ def test_days_and_months_begin_where_the_team_is():
 def test_a_daily_cap_counts_the_teams_day_not_utcs(httpserver, fake, db_url):
     from sqlalchemy import update
 
-    from core.limits import day_start
-    from core.schema import LedgerRow, utcnow
+    from core.money.limits import day_start
+    from core.storage.schema import LedgerRow, utcnow
 
     zone = "Asia/Tokyo"  # nine hours from UTC: its midnight is never UTC's
     svc = studio(httpserver, db_url, STUDIO_TIMEZONE=zone, STUDIO_LIMIT_PERSON_DAY_USD="0.2")
@@ -236,8 +236,8 @@ def test_the_usage_report_counts_days_where_the_team_is(httpserver, fake, db_url
 
     from sqlalchemy import update
 
-    from core import usage
-    from core.schema import LedgerRow
+    from core.money import usage
+    from core.storage.schema import LedgerRow
 
     svc = studio(httpserver, db_url)
     assert run(svc, ANN).status == TurnStatus.OK

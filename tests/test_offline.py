@@ -7,7 +7,7 @@ from PIL import Image
 
 from core.config import load_settings
 from core.errors import BadRequestError
-from core.offline import answer
+from core.provider.offline import answer
 from core.service import StudioService
 
 

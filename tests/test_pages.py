@@ -481,7 +481,7 @@ def test_the_usage_page_shows_spend_and_its_charts_and_a_person_sees_only_their_
 
 
 def svc_user(email: str):  # type: ignore[no-untyped-def]
-    from core.people import User
+    from core.team.people import User
 
     return User(email=email, name=email)
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from core.catalog import load_catalog
 from core.errors import InvalidSettings, NoImageError, PromptBlocked, TextOnlyAnswer, UnreadableResponse
-from core.replay import build_contents, plan_replay, turn_size
+from core.provider.catalog import load_catalog
+from core.provider.wire import generation_config, parse_response, part_from_wire, part_to_wire, request_body
+from core.turns.replay import build_contents, plan_replay, turn_size
 from core.values import Exchange, GenerationSettings, Part, Turn, TurnStatus, pair_exchanges, path_to
-from core.wire import generation_config, parse_response, part_from_wire, part_to_wire, request_body
 
 CATALOG = load_catalog()
 IMAGES = {"h1": b"\x89PNG-one", "h2": b"\x89PNG-two"}
@@ -255,7 +255,7 @@ def test_display_copies_carry_no_signatures(service, fake):
     ],
 )
 def test_sizes_and_ratios_typed_in_a_message(text, model, expected):
-    from core.catalog import settings_in_text
+    from core.provider.catalog import settings_in_text
 
     assert settings_in_text(CATALOG.get(model), text) == expected
 

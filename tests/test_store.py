@@ -6,9 +6,9 @@ import threading
 import pytest
 from sqlalchemy import inspect, text
 
-from core.database import head_revision, make_engine, migrate
-from core.lifecycle import NewTurn, TurnLife
-from core.store import Store
+from core.storage.database import head_revision, make_engine, migrate
+from core.storage.store import Store
+from core.turns.lifecycle import NewTurn, TurnLife
 from core.values import GenerationSettings, Part, TurnStatus
 
 

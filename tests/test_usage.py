@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from core.config import load_settings
-from core.prices import MICRO, cost_of, dollars
-from core.schema import LedgerRow
+from core.money.prices import MICRO, cost_of, dollars
 from core.service import StudioService
+from core.storage.schema import LedgerRow
 from core.values import TurnStatus
 from tests.conftest import API_KEY
 from tests.fake_gemini import google_error, json_response
@@ -193,7 +193,7 @@ def test_a_process_that_dies_mid_call_leaves_the_call_as_interrupted_may_be_bill
         time.sleep(0.05)
     service.runner.close()  # the heartbeat stops, as when the process dies
     with service.store.write() as db:
-        from core.schema import TurnRow
+        from core.storage.schema import TurnRow
 
         db.get(TurnRow, turn.id).lease_until = TurnRow.created_at  # lapsed long ago
     assert service.life.sweep() == 1
@@ -203,7 +203,7 @@ def test_a_process_that_dies_mid_call_leaves_the_call_as_interrupted_may_be_bill
 
 
 def test_costs_from_recorded_usage_shapes():
-    from core.catalog import load_catalog
+    from core.provider.catalog import load_catalog
 
     catalog = load_catalog()
     flash = catalog.get("gemini-3.1-flash-image-preview").prices
@@ -225,7 +225,7 @@ def test_costs_from_recorded_usage_shapes():
 
 
 def test_an_operator_file_overrides_only_the_prices(tmp_path):
-    from core.catalog import load_catalog
+    from core.provider.catalog import load_catalog
 
     extra = tmp_path / "models.toml"
     extra.write_text('[models."gemini-3-pro-image-preview".prices]\ninput_text = 1.0\noutput_image = 90.0\n')

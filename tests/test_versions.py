@@ -13,8 +13,8 @@ import zipfile
 import pytest
 from PIL import Image
 
-from core import marks as marking
-from core.people import LOCAL_EMAIL, User
+from core.media import marks as marking
+from core.team.people import LOCAL_EMAIL, User
 from core.values import TurnStatus
 
 ME = User(email=LOCAL_EMAIL, name="you", is_admin=True)
@@ -110,7 +110,7 @@ def test_variations_land_out_of_order_as_siblings_and_the_chosen_one_is_replayed
     # Each take is its own row in the ledger: three turns against the limits.
     from sqlalchemy import func, select
 
-    from core.schema import LedgerRow
+    from core.storage.schema import LedgerRow
 
     with service.store.read() as db:
         assert db.scalar(select(func.count()).where(LedgerRow.turn_id.in_([t.id for t in takes]))) == 3

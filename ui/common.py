@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.config import Settings, load_settings
 from core.errors import NotFound, StudioError
-from core.images import make_preview
+from core.media.images import make_preview
 from core.service import StudioService
 from core.values import Conversation, Seed
 from core.workspace import Workspace

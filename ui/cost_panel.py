@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.prices import Estimate, dollars
+from core.money.prices import Estimate, dollars
 from core.values import Conversation
 from core.workspace import Workspace
 from ui.common import hold_seed, share_token, stored_once

@@ -1,5 +1,5 @@
 """The person at this tab, from Streamlit's sign-in (`st.user`), a trusted proxy header
-(`st.context.headers`) or the embedded default; the rules themselves are in core/people.py."""
+(`st.context.headers`) or the embedded default; the rules themselves are in core/team/people.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.people import Mode, Refusal, User, identify, policy_from
+from core.team.people import Mode, Refusal, User, identify, policy_from
 from core.workspace import Workspace
 from ui.common import service, settings
 

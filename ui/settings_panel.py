@@ -7,8 +7,8 @@ import dataclasses
 
 import streamlit as st
 
-from core.catalog import ModelSpec
-from core.replay import ReplayPlan
+from core.provider.catalog import ModelSpec
+from core.turns.replay import ReplayPlan
 from core.values import Conversation, GenerationSettings, Seed
 from core.workspace import Workspace
 from ui.common import CONVERSATIONS_PAGE, DRAFT_SETTINGS_KEY, hold_seed, plain, preview, stored_once

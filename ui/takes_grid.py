@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.prices import dollars
+from core.money.prices import dollars
 from core.values import Conversation, Exchange, TurnStatus
 from core.workspace import Workspace
 from ui.common import preview, safe_markdown

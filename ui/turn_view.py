@@ -8,9 +8,9 @@ from typing import Any
 import streamlit as st
 
 from core.errors import StudioError
-from core.images import EXTENSIONS
-from core.prices import dollars
-from core.turn_rules import MAX_PROMPT_CHARS
+from core.media.images import EXTENSIONS
+from core.money.prices import dollars
+from core.turns.rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Exchange, Turn, TurnStatus
 from core.workspace import Workspace
 from ui.common import hold_seed, plain, preview, safe_markdown, share_token

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.errors import StudioError
 from core.values import Conversation
-from core.versions import Version, VersionTree
+from core.versions.tree import Version, VersionTree
 from core.workspace import Workspace
 from ui.common import plain, preview, share_token
 from ui.drawing import compare_slider, mark_canvas, picture_url

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import marks as marking
+from core.media import marks as marking
 from core.values import Conversation
-from core.versions import VersionTree
+from core.versions.tree import VersionTree
 from core.workspace import Workspace
 from ui.common import plain, share_token, stored_once
 from ui.version_tools import open_tool

@@ -23,7 +23,7 @@ branch_labels = None
 depends_on = None
 
 INTERRUPTED = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
-# Frozen copies of core/replay.py's units at the time of this revision: a later change of the
+# Frozen copies of core/turns/replay.py's units at the time of this revision: a later change of the
 # planner comes with its own revision that measures again.
 CONTENT_OVERHEAD = 64
 PART_OVERHEAD = 96

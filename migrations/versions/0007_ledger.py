@@ -59,7 +59,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_ledger_open", "ledger", ["outcome"])
     # One person's calls by time, and covering the Usage page's grouped scans; the same led by
-    # time (the team's month, spend by day) and by conversation (its total). See core.schema.
+    # time (the team's month, spend by day) and by conversation (its total). See core.storage.schema.
     op.create_index("ix_ledger_report", "ledger", list(REPORT))
     op.create_index("ix_ledger_time", "ledger", ["at", *(c for c in REPORT if c != "at")])
     op.create_index(

@@ -8,9 +8,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from core.database import Database
 from core.errors import NotFound
-from core.schema import ImageRow
+from core.storage.database import Database
+from core.storage.schema import ImageRow
 from core.values import StoredImage
 
 

@@ -1,4 +1,4 @@
-"""The ledger of calls, written inside the transactions that change a turn (core/lifecycle.py):
+"""The ledger of calls, written inside the transactions that change a turn (core/turns/lifecycle.py):
 
     queued (estimate held against limits) -> sending -> ok | <error kind> | cancelled
                                           \\-> not_sent (cancelled or lapsed before it went out)
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.orm import Session
 
-from core.client import Attempt
-from core.prices import Cost
-from core.schema import LedgerRow, TurnRow, utcnow
-from core.store import IN_FLIGHT
+from core.money.prices import Cost
+from core.provider.client import Attempt
+from core.storage.schema import LedgerRow, TurnRow, utcnow
+from core.storage.store import IN_FLIGHT
 
 QUEUED, SENDING, NOT_SENT, INTERRUPTED, RETRIED, CANCELLED = (
     "queued",

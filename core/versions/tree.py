@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
-from core.schema import PartRow, TurnRow
+from core.storage.schema import PartRow, TurnRow
 from core.values import TurnStatus
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.catalog import ModelSpec
 from core.errors import InvalidSettings, NoImageError, PromptBlocked, TextOnlyAnswer, UnreadableResponse
+from core.provider.catalog import ModelSpec
 from core.values import GenerationSettings, Part
 
 BYPASS_SIGNATURE = "skip_thought_signature_validator"

@@ -1,6 +1,6 @@
 """Turns, end to end: check the input and queue it (one, or several takes, each editing a
-version); retry, resend, another take and cancel; running it is core/turn_run.py, planning the
-request core/turn_plan.py. Every rule about a turn is here, so any entry (the pages, a CLI, an
+version); retry, resend, another take and cancel; running it is core/turns/run.py, planning the
+request core/turns/plan.py. Every rule about a turn is here, so any entry (the pages, a CLI, an
 API) gets the same behaviour.
 
 The user's words and images are stored first (queued); the request is built from the branch the
@@ -12,24 +12,24 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from core.catalog import ModelCatalog, ModelSpec, settings_in_text
-from core.client import GeminiClient
 from core.config import Settings
 from core.errors import InvalidInput, StudioError
-from core.library import ImageLibrary
-from core.lifecycle import NewTurn, TurnLife
-from core.replay import (
+from core.media.library import ImageLibrary
+from core.provider.catalog import ModelCatalog, ModelSpec, settings_in_text
+from core.provider.client import GeminiClient
+from core.storage.schema import utcnow
+from core.storage.store import Store
+from core.turns.lifecycle import NewTurn, TurnLife
+from core.turns.plan import TurnPlanner
+from core.turns.replay import (
     ReplayPlan,
 )
-from core.schema import utcnow
-from core.store import Store
-from core.turn_plan import TurnPlanner
-from core.turn_rules import check_message, new_title
-from core.turn_run import TurnRunning
+from core.turns.rules import check_message, new_title
+from core.turns.run import TurnRunning
 from core.values import Conversation, Part, Turn, TurnStatus
 
 if TYPE_CHECKING:
-    from core.turn_costs import TurnCosts
+    from core.turns.costs import TurnCosts
 
 MAX_TAKES = 4
 

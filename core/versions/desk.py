@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core import marks as marking
 from core.errors import InvalidInput, NotFound
+from core.media import marks as marking
 from core.values import Turn
-from core.versions import Version, VersionTree, export_zip, version_tree
+from core.versions.tree import Version, VersionTree, export_zip, version_tree
 
 if TYPE_CHECKING:
     from core.workspace import Workspace

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.errors import StudioError
-from core.ledger import RETRIED, Charge, counted
-from core.prices import MICRO, dollars
-from core.schema import ConversationRow, LedgerRow, TurnRow, utcnow
-from core.store import IN_FLIGHT
+from core.money.ledger import RETRIED, Charge, counted
+from core.money.prices import MICRO, dollars
+from core.storage.schema import ConversationRow, LedgerRow, TurnRow, utcnow
+from core.storage.store import IN_FLIGHT
 
 
 class LimitReached(StudioError):

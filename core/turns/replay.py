@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.provider.wire import part_to_wire
 from core.values import Exchange, Part, Turn
-from core.wire import part_to_wire
 
 # Braces, role, keys and commas around each content; generous so the estimate stays above truth.
 CONTENT_OVERHEAD = 64

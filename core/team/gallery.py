@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
-from core.database import Database
-from core.people import User
-from core.schema import ConversationRow, FavouriteRow, PartRow, TurnRow, utcnow
+from core.storage.database import Database
+from core.storage.schema import ConversationRow, FavouriteRow, PartRow, TurnRow, utcnow
+from core.team.people import User
 from core.values import TurnStatus
 
 

@@ -8,12 +8,12 @@ import dataclasses
 import json
 from collections.abc import Callable
 
-from core.catalog import ModelSpec
 from core.config import Settings
-from core.replay import CONTENT_OVERHEAD, ReplayPlan, build_contents, part_size, plan_replay, turn_size
-from core.store import Store
+from core.provider.catalog import ModelSpec
+from core.provider.wire import request_body
+from core.storage.store import Store
+from core.turns.replay import CONTENT_OVERHEAD, ReplayPlan, build_contents, part_size, plan_replay, turn_size
 from core.values import Conversation, Exchange, GenerationSettings, Part, Turn, TurnStatus, path_to
-from core.wire import request_body
 
 
 class TurnPlanner:

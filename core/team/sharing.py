@@ -1,5 +1,5 @@
 """Conversations between people in the database: visibility, share links, copies, the trash and
-the audit log. Who may do which of these is decided in core/access.py, not here."""
+the audit log. Who may do which of these is decided in core/team/access.py, not here."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from core.database import Database
 from core.errors import InvalidInput, NotFound
-from core.rows import part_rows, turn_value
-from core.schema import AuditRow, ConversationRow, PartRow, TurnRow, utcnow
-from core.store import IN_FLIGHT, NO_CONVERSATION, delete_conversation, touch
+from core.storage.database import Database
+from core.storage.rows import part_rows, turn_value
+from core.storage.schema import AuditRow, ConversationRow, PartRow, TurnRow, utcnow
+from core.storage.store import IN_FLIGHT, NO_CONVERSATION, delete_conversation, touch
 
 TRASH_DAYS = 30
 

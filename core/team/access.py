@@ -9,7 +9,7 @@ verb, and someone who may not read a conversation learns nothing of it (not even
 
 from __future__ import annotations
 
-from core.people import User
+from core.team.people import User
 from core.values import Conversation, ConversationSummary
 
 TEAM = "team"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import unicodedata
 
-from core.catalog import ModelSpec
 from core.errors import InvalidInput
+from core.provider.catalog import ModelSpec
+from core.provider.wire import ModelReply
 from core.values import Conversation
-from core.wire import ModelReply
 
 MAX_PROMPT_CHARS = 32_000
 NEW_TITLE = "New conversation"

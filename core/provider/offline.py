@@ -20,7 +20,7 @@ import requests
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 from requests.adapters import BaseAdapter
 
-from core.wire import BYPASS_SIGNATURE
+from core.provider.wire import BYPASS_SIGNATURE
 
 OFFLINE_BASE_URL = "https://offline-demo.studio.invalid"
 # Not a secret: it only lets the demo recognise its own signatures after a restart.

@@ -8,14 +8,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.catalog import ModelCatalog
-from core.client import Attempt
-from core.database import Database
-from core.ledger import Bill, Charge, conversation_total
-from core.prices import Estimate, cost_of, estimate, new_input_tokens
-from core.schema import TurnRow
+from core.money.ledger import Bill, Charge, conversation_total
+from core.money.prices import Estimate, cost_of, estimate, new_input_tokens
+from core.provider.catalog import ModelCatalog
+from core.provider.client import Attempt
+from core.provider.wire import ModelReply, is_image_part
+from core.storage.database import Database
+from core.storage.schema import TurnRow
 from core.values import Conversation, GenerationSettings, Turn
-from core.wire import ModelReply, is_image_part
 
 
 class TurnCosts:

@@ -131,7 +131,7 @@ class GeminiClient:
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         if settings.offline:
-            from core.offline import OFFLINE_BASE_URL, OfflineDemoAdapter
+            from core.provider.offline import OFFLINE_BASE_URL, OfflineDemoAdapter
 
             self.base_url = OFFLINE_BASE_URL
             self.session.mount(OFFLINE_BASE_URL, OfflineDemoAdapter())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from core.schema import ConversationRow, PartRow, TurnRow
+from core.storage.schema import ConversationRow, PartRow, TurnRow
 from core.values import Conversation, GenerationSettings, Part, Turn, TurnStatus
 
 CONVERSATION_COLUMNS = (

@@ -8,9 +8,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.prices import Prices, prices_from
+from core.money.prices import Prices, prices_from
 
-DEFAULT_TABLE = Path(__file__).with_name("models.toml")
+DEFAULT_TABLE = Path(__file__).parent.parent / "models.toml"
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from core import ledger
-from core.database import Database
 from core.errors import ConversationBusy, InvalidInput, NotFound, StaleConversation
-from core.ledger import Bill, Charge
-from core.limits import Limits, admit
-from core.rows import part_rows, turn_value
-from core.schema import ConversationRow, TurnRow, utcnow
-from core.store import IN_FLIGHT, touch
+from core.money import ledger
+from core.money.ledger import Bill, Charge
+from core.money.limits import Limits, admit
+from core.storage.database import Database
+from core.storage.rows import part_rows, turn_value
+from core.storage.schema import ConversationRow, TurnRow, utcnow
+from core.storage.store import IN_FLIGHT, touch
 from core.values import GenerationSettings, Part, Turn, TurnStatus
 
 INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from core.ledger import OPEN, RETRIED
-from core.schema import ConversationRow, LedgerRow
+from core.money.ledger import OPEN, RETRIED
+from core.storage.schema import ConversationRow, LedgerRow
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,7 +1,7 @@
 """The store: conversations and the reads of their turns, behind short units of work.
 
-Turn writes (queue, claim, heartbeat, finish, cancel) are in core/lifecycle.py; image rows in
-core/image_store.py. A DB session lives for one unit of work and is never held across a call.
+Turn writes (queue, claim, heartbeat, finish, cancel) are in core/turns/lifecycle.py; image rows in
+core/storage/image_store.py. A DB session lives for one unit of work and is never held across a call.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from core.database import Database, check_schema, make_engine, migrate
 from core.errors import NotFound
-from core.image_store import ImageStore
-from core.rows import (
+from core.storage.database import Database, check_schema, make_engine, migrate
+from core.storage.image_store import ImageStore
+from core.storage.rows import (
     CONVERSATION_COLUMNS,
     DISPLAY_PART_COLUMNS,
     OUTLINE_COLUMNS,
@@ -25,7 +25,7 @@ from core.rows import (
     outline_value,
     turn_value,
 )
-from core.schema import ConversationRow, ImageRow, PartRow, TurnRow, utcnow
+from core.storage.schema import ConversationRow, ImageRow, PartRow, TurnRow, utcnow
 from core.values import (
     Conversation,
     ConversationSummary,

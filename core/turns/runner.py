@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from core.lifecycle import TurnLife
+from core.turns.lifecycle import TurnLife
 
 log = logging.getLogger("studio.runner")
 

@@ -7,9 +7,9 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from core import images
 from core.errors import InvalidInput
-from core.image_store import ImageStore
+from core.media import images
+from core.storage.image_store import ImageStore
 from core.values import StoredImage
 
 # About 300 KB each: a bounded 20 MB or so, shared by every session of the process.

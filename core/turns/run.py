@@ -9,23 +9,23 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from core import images
-from core.catalog import ModelCatalog
-from core.client import Attempt, GeminiClient
 from core.config import Settings
 from core.errors import NotFound, RequestTooLarge, StudioError
-from core.ledger import Bill
-from core.library import ImageLibrary
-from core.lifecycle import TurnLife
-from core.replay import ReplayPlan, carried_images
-from core.store import Store
-from core.turn_plan import TurnPlanner
-from core.turn_rules import meta_of
+from core.media import images
+from core.media.library import ImageLibrary
+from core.money.ledger import Bill
+from core.provider.catalog import ModelCatalog
+from core.provider.client import Attempt, GeminiClient
+from core.provider.wire import ModelReply, parse_response, part_from_wire
+from core.storage.store import Store
+from core.turns.lifecycle import TurnLife
+from core.turns.plan import TurnPlanner
+from core.turns.replay import ReplayPlan, carried_images
+from core.turns.rules import meta_of
 from core.values import Conversation, Exchange, Part, Turn, TurnStatus
-from core.wire import ModelReply, parse_response, part_from_wire
 
 if TYPE_CHECKING:
-    from core.turn_costs import TurnCosts
+    from core.turns.costs import TurnCosts
 
 log = logging.getLogger("studio")
 
@@ -62,7 +62,7 @@ class TurnOutcome:
 
 
 class TurnRunning:
-    """The running half of the turn service (core/turns.py), which provides these."""
+    """The running half of the turn service (core/turns/service.py), which provides these."""
 
     settings: Settings
     store: Store

@@ -1,0 +1,1 @@
+"""Images in and out: checks, uploads and previews, marked regions."""

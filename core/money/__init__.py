@@ -1,0 +1,1 @@
+"""What it costs: prices, the ledger, limits, usage."""

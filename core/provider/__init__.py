@@ -1,0 +1,1 @@
+"""The Gemini route: wire format, HTTP client, the offline model, the model catalog."""

@@ -1,0 +1,1 @@
+"""Where everything is kept: engines, tables, rows, the store, image rows, migrations."""

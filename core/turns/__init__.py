@@ -1,0 +1,1 @@
+"""A turn's life: rules, plan, replay, run, lifecycle, runner, costs."""

@@ -1,0 +1,1 @@
+"""The version tree and the desk a person works with it at."""
