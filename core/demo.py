@@ -57,7 +57,6 @@ def build_offline_examples(service: StudioService) -> list[str]:
     missing = [(title, prompts) for title, prompts in BUILT if title not in have]
     if not missing:
         return _one_of_each(service)
-    from core.service import StudioService
 
     offline = dataclasses.replace(
         service.settings,
@@ -72,7 +71,7 @@ def build_offline_examples(service: StudioService) -> list[str]:
         allowed_models=(),
     )
     # Its own offline client on the same database; no limits (nobody pays for these).
-    drawer = StudioService(offline, store, type(service.client)(offline), service.catalog, workers=1)
+    drawer = type(service)(offline, store, type(service.client)(offline), service.catalog, workers=1)
     try:
         for title, prompts in missing:
             conversation = drawer.new_conversation(title=title, owner=EXAMPLE_OWNER)

@@ -12,6 +12,7 @@ from core.money import usage
 from core.money.prices import Estimate
 from core.storage.store import NO_CONVERSATION
 from core.team import access
+from core.team.guard import Guard
 from core.team.people import User
 from core.turns.replay import ReplayPlan
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     from core.service import StudioService
     from core.team.audit import AuditEntry
     from core.team.gallery import GalleryItem
-
-READ_ONLY = "Only its owner can change this conversation. Make a copy to go on from it."
 
 
 class Workspace:
@@ -39,33 +38,19 @@ class Workspace:
         self.fit_settings = service.fit_settings
         self.image_sizes = service.image_sizes
         self.offered_models = service.offered_models
-        self.versions = VersionDesk(self)
+        self.guard = Guard(user=user, store=service.store, sharing=service.sharing)
+        self.versions = VersionDesk(self.guard, service, submit=self.submit)
 
     # Reading ------------------------------------------------------------------------------
 
     def _head(self, conversation_id: str, token: str | None = None) -> Conversation:
-        try:
-            head = self.service.store.conversation(conversation_id, with_turns=False)
-        except NotFound:
-            raise NotFound(NO_CONVERSATION) from None
-        by_link = bool(token) and self.service.sharing.by_token(token or "") == conversation_id
-        if not access.can_read(self.user, head, by_link=by_link):
-            raise NotFound(NO_CONVERSATION)  # the same words as a missing one: nothing leaks
-        return head
+        return self.guard.head(conversation_id, token)
 
     def _owned(self, conversation_id: str) -> Conversation:
-        head = self._head(conversation_id)
-        if not access.can_own(self.user, head):
-            raise Forbidden(READ_ONLY)
-        return head
+        return self.guard.owned(conversation_id)
 
     def _owned_turn(self, turn_id: int) -> Turn:
-        try:
-            turn = self.service.store.turn(turn_id)
-        except NotFound:
-            raise NotFound("That turn no longer exists.") from None
-        self._owned(turn.conversation_id)
-        return turn
+        return self.guard.owned_turn(turn_id)
 
     def can_change(self, conversation: Conversation) -> bool:
         return access.can_own(self.user, conversation)

@@ -7,10 +7,49 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from core.money.prices import Prices, prices_from
+from typing import Any
 
 DEFAULT_TABLE = Path(__file__).parent.parent / "models.toml"
+
+
+# A model's list prices are part of its catalog entry; what a call costs is core/money/prices.py.
+@dataclass(frozen=True, kw_only=True)
+class Prices:
+    """US dollars per million tokens by modality, as the provider lists them."""
+
+    input_text: float
+    input_image: float
+    output_text: float
+    output_image: float
+    thinking: float
+    input_image_tokens: int = 560
+    output_image_tokens: dict[str, int] = field(default_factory=dict)
+    # Dollars per output image by size, where the provider prices images that way.
+    per_image: dict[str, float] = field(default_factory=dict)
+    source: str = ""
+    checked: str = ""
+
+    def image_tokens(self, size: str | None) -> int:
+        table = self.output_image_tokens
+        return table.get(size or "default") or table.get("default") or next(iter(table.values()), 1290)
+
+
+def prices_from(raw: dict[str, Any] | None) -> Prices | None:
+    if not raw:
+        return None
+    output_text = float(raw.get("output_text", 0.0))
+    return Prices(
+        input_text=float(raw.get("input_text", 0.0)),
+        input_image=float(raw.get("input_image", raw.get("input_text", 0.0))),
+        output_text=output_text,
+        output_image=float(raw.get("output_image", 0.0)),
+        thinking=float(raw.get("thinking", output_text)),
+        input_image_tokens=int(raw.get("input_image_tokens", 560)),
+        output_image_tokens={str(k): int(v) for k, v in (raw.get("output_image_tokens") or {}).items()},
+        per_image={str(k): float(v) for k, v in (raw.get("per_image") or {}).items()},
+        source=str(raw.get("source", "")),
+        checked=str(raw.get("checked", "")),
+    )
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ marked regions and export, each checked against who may read or change the conve
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.errors import InvalidInput, NotFound
 from core.media import marks as marking
@@ -11,28 +12,49 @@ from core.values import Turn
 from core.versions.tree import Version, VersionTree, export_zip, version_tree
 
 if TYPE_CHECKING:
-    from core.workspace import Workspace
+    from core.media.library import ImageLibrary
+    from core.storage.store import Store
+    from core.team.gallery import Gallery
+    from core.team.guard import Guard
+    from core.team.sharing import SharingStore
+    from core.turns.service import TurnService
+
+
+class Studio(Protocol):
+    """What the desk uses of the studio's wiring (core/service.py builds it)."""
+
+    store: Store
+    turns: TurnService
+    sharing: SharingStore
+    images: ImageLibrary
+    gallery: Gallery
+
+    def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False, takes: int = 1) -> Turn: ...
 
 
 class VersionDesk:
-    def __init__(self, workspace: Workspace) -> None:
-        self.ws = workspace
-        self.service = workspace.service
+    """Built by a person's workspace with their guard; `submit` is the workspace's own (a marked
+    edit is a message like any other: queued, or kept as a failed turn that says why)."""
+
+    def __init__(self, guard: Guard, service: Studio, *, submit: Callable[..., tuple[Turn, Exception | None]]) -> None:
+        self.guard = guard
+        self.service = service
+        self.submit = submit
 
     def tree(self, conversation_id: str, token: str | None = None) -> VersionTree:
-        head = self.ws._head(conversation_id, token)
+        head = self.guard.head(conversation_id, token)
         with self.service.store.read() as db:
             return version_tree(db, conversation_id, head.tip_id)
 
     def branch(self, reply_id: int) -> int:
         """Make this version the current one: the next message edits it, and the request replays
         exactly the exchanges from the start to it."""
-        self.ws._owned_turn(reply_id)
+        self.guard.owned_turn(reply_id)
         return self.service.turns.branch(reply_id)
 
     def takes(self, reply_id: int, count: int, *, seen: int | bool | None = False) -> Turn:
         """N more takes of this version's prompt, from the version it was made from."""
-        self.ws._owned_turn(reply_id)
+        self.guard.owned_turn(reply_id)
         return self.service.queue_regenerate(reply_id, seen=seen, takes=count)
 
     def mark(
@@ -41,7 +63,7 @@ class VersionDesk:
         """Send an edit of the current image limited to the boxes and strokes drawn on it: the image
         with the marks drawn goes as a reference beside the instruction; the marks are kept with
         the turn."""
-        self.ws._owned(conversation_id)
+        self.guard.owned(conversation_id)
         if not self.service.sharing.image_in(conversation_id, image_hash):
             raise NotFound("That image is not part of this conversation.")
         boxes = marking.clean_marks(raw_marks)
@@ -52,7 +74,7 @@ class VersionDesk:
             raise InvalidInput(f"Say what to change in mark {unsaid[0]}, or for all the marks at once.")
         data, _mime = self.service.images.download(image_hash)
         marked = self.service.images.put(marking.draw_marks(data, boxes), "image/png")
-        return self.ws.submit(conversation_id, marking.instruction(text, boxes), [marked.hash], marks=boxes, **options)
+        return self.submit(conversation_id, marking.instruction(text, boxes), [marked.hash], marks=boxes, **options)
 
     def compare(self, conversation_id: str, left: int, right: int, at: float, token: str | None = None) -> bytes:
         """Two versions over each other, split at `at` of the width."""
@@ -67,13 +89,13 @@ class VersionDesk:
     def starred(self, conversation_id: str, token: str | None = None) -> list[Version]:
         """The versions of this conversation the person starred (in the gallery), oldest first."""
         tree = self.tree(conversation_id, token)
-        stars = self.service.gallery.starred(self.ws.user, [v.reply_id for v in tree.versions])
+        stars = self.service.gallery.starred(self.guard.user, [v.reply_id for v in tree.versions])
         return [v for v in tree.versions if v.reply_id in stars]
 
     def export(self, conversation_id: str, chosen: list[int] | None = None, token: str | None = None) -> bytes:
         """The current branch's versions (or the chosen ones, in the tree's order) as a zip with a
         prompt log."""
-        head = self.ws._head(conversation_id, token)
+        head = self.guard.head(conversation_id, token)
         tree = self.tree(conversation_id, token)
         if chosen is not None and not chosen:
             raise InvalidInput("Choose at least one version to export.")
