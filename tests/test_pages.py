@@ -294,7 +294,7 @@ def test_the_meter_and_the_chat_say_which_turns_the_model_no_longer_sees(app_env
 def _holds_bytes(value, depth=0) -> bool:
     if isinstance(value, (bytes, bytearray, memoryview, io.IOBase)):  # UploadedFile is a BytesIO
         return True
-    if hasattr(value, "files"):  # a chat input value still holding its uploads
+    if getattr(value, "files", None) is not None:  # a chat input value still holding its uploads
         return _holds_bytes(list(value.files), depth + 1)
     if depth > 4:
         return False

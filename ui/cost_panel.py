@@ -9,7 +9,7 @@ from core.money.prices import Estimate, dollars
 from core.values import Conversation
 from core.workspace import Workspace
 from ui.common import hold_seed, share_token, stored_once
-from ui.live import WATCH_BUSY_S, newest_shown
+from ui.live import COST, newest_shown
 
 
 def _costs(svc: Workspace, conversation: Conversation) -> tuple[tuple[int, int], Estimate | None]:
@@ -53,8 +53,9 @@ def render_cost(svc: Workspace, conversation: Conversation | None) -> None:
             hold_seed(svc.continue_from(conversation.id, latest.image_hash))
 
 
-@st.fragment(run_every=2 * WATCH_BUSY_S)
+@st.fragment(key=COST)
 def live_cost(svc: Workspace, conversation: Conversation | None) -> None:
-    """The sidebar's money follows what lands: it reads the live chat's newest copy of the
-    conversation (no query of its own) and the database only when that copy changed."""
+    """The sidebar's money follows what lands: the live chat's watch redraws it with the chat; it
+    reads the chat's newest copy of the conversation (no query of its own) and the database only
+    when that copy changed."""
     render_cost(svc, newest_shown(conversation) if conversation is not None else None)

@@ -1,11 +1,17 @@
-"""The live part of the studio page: turns in flight (queued with their place, running with
-their elapsed time, a Cancel button), and a watch that refreshes the page when anything lands,
-from this tab, another tab or another server process."""
+"""The live part of the studio page: the chat, turns in flight (queued with their place, running
+with their elapsed time, a Cancel button), and a watch that redraws the chat when anything lands,
+from this tab, another tab or another server process.
+
+An open tab costs next to nothing while nothing happens: only a tiny watch runs on a timer (a
+tick from the browser, one small query, no element drawn again). The chat, the statuses and the
+sidebar's money are fragments of their own, redrawn together only when the watch sees a change
+or the person acts. A redraw of a fragment never touches the chat input or an open dialog."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
 import streamlit as st
 
@@ -14,8 +20,14 @@ from core.workspace import Workspace
 from ui.common import announce, share_token, visible_key
 from ui.turn_view import MODEL_AVATAR
 
-# How often an open tab looks for what changed: one small query when nothing did.
+# How often an open tab looks for what changed: one small query when nothing did. With a turn
+# in flight a landed result shows within about a second; with none, nothing here can land
+# before someone sends, which the watch then sees within the slower pace.
 WATCH_BUSY_S = 1.0
+WATCH_IDLE_S = 1.0
+CHAT, WATCH, COST = "live-chat", "live-watch", "live-cost"
+
+_ticker = st.components.v2.component("studio.watch", js=(Path(__file__).parent / "assets" / "watch.js").read_text())
 
 
 def _ordinal(n: int) -> str:
@@ -86,40 +98,68 @@ def shown_version_key(conversation_id: str) -> str:
     return f"shown-version-{conversation_id}"
 
 
-def _live(
+def _stale_key(conversation_id: str) -> str:
+    return f"live-stale-{conversation_id}"
+
+
+def _on_tick(svc: Workspace, conversation_id: str) -> None:
+    """The watch: one small query. Only when it sees a change are the chat, the statuses and the
+    sidebar's money redrawn (together); otherwise only the watch itself runs again."""
+    shown: Conversation | None = st.session_state.get(f"live-{conversation_id}")
+    if shown is None:
+        return
+    mine = {t.id: t for t in shown.in_flight}
+    newest, states = svc.watch(shown.id, set(mine), token=share_token(shown.id))
+    if newest != (shown.version, shown.tip_id) or any(
+        states.get(i) is None or states[i].status != t.status for i, t in mine.items()
+    ):
+        st.session_state[_stale_key(conversation_id)] = True
+        st.rerun([CHAT, WATCH, COST])
+
+
+@st.fragment(key=CHAT)
+def _chat(
     svc: Workspace,
     conversation: Conversation,
     render_history: Callable[[Workspace, Conversation], None],
     visible: int,
 ) -> None:
-    """The chat itself, redrawn on its own every second or so: new turns from other tabs and
-    processes, statuses, results. Only this fragment reruns, never the whole page, so a message
-    being typed or sent in the chat input is never caught up in a refresh."""
+    """The chat itself. Only this fragment reruns when something lands, never the whole page, so
+    a message being typed or sent in the chat input is never caught up in a refresh."""
     if st.session_state.pop("rerun-page", False):
         st.rerun(scope="app")  # this tab's own click changed what the whole page shows
-    # A full run stores a fresh copy (remember_shown); a fragment run goes on from the last one drawn.
+    # A full run stores a fresh copy (remember_shown); a redraw after the watch saw a change reads
+    # one; any other fragment run (a click inside the chat) goes on from the last one drawn.
     shown = newest_shown(conversation)
-    token = share_token(shown.id)
-    mine = {t.id: t for t in shown.in_flight}
-    newest, states = svc.watch(shown.id, set(mine), token=token)
-    if newest != (shown.version, shown.tip_id) or any(
-        states.get(i) is None or states[i].status != t.status for i, t in mine.items()
-    ):
-        shown = svc.conversation(shown.id, visible=st.session_state.get(visible_key(shown.id), visible), token=token)
-        states = {t.id: t for t in shown.in_flight}
-    remember_shown(shown)
+    if st.session_state.pop(_stale_key(shown.id), False):
+        shown = svc.conversation(
+            shown.id, visible=st.session_state.get(visible_key(shown.id), visible), token=share_token(shown.id)
+        )
+        remember_shown(shown)
     # What this tab shows is what its next message is sent against.
     st.session_state[shown_version_key(shown.id)] = shown.version
     render_history(svc, shown)
     announce(_news(shown))
-    places = svc.queue_places(list(states.values()))
+
+
+@st.fragment(key=WATCH)
+def _watch(svc: Workspace, conversation: Conversation) -> None:
+    """Turns in flight with their place or elapsed time, and the watch's ticker."""
+    shown = newest_shown(conversation)
+    busy = shown.in_flight
+    _ticker(
+        key=f"watch-{shown.id}",
+        data={"every_ms": int(1000 * (WATCH_BUSY_S if busy else WATCH_IDLE_S))},
+        height=0,
+        on_tick_change=lambda: _on_tick(svc, shown.id),
+    )
+    if not busy:
+        return
+    places = svc.queue_places(list(busy))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     owner = svc.can_change(shown)
-    for turn in states.values():
+    for turn in busy:
         _status(svc, turn, places.get(turn.id), now, owner)
-
-
-_live_fragment = st.fragment(run_every=WATCH_BUSY_S)(_live)
 
 
 def live_chat(
@@ -129,4 +169,5 @@ def live_chat(
     visible: int,
 ) -> None:
     # The page stored this run's fresh copy (remember_shown) before its sidebar read it.
-    _live_fragment(svc, conversation, render_history, visible)
+    _chat(svc, conversation, render_history, visible)
+    _watch(svc, conversation)
