@@ -20,9 +20,10 @@ from tests.postgres_server import PostgresMissing, create_database, temporary_po
 API_KEY = "test-key-123"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def make_httpserver():
-    """The fake route answers concurrent requests at once, as the real one does."""
+    """The fake route answers concurrent requests at once, as the real one does. One server per
+    test: a late request from an earlier test's worker thread must not reach this test's fake."""
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
     yield server
