@@ -56,6 +56,10 @@ class Settings:
     lease_s: float = 30.0
     # The embedded default migrates at start-up; replicas may migrate as a deploy step instead.
     migrate_on_start: bool = True
+    # A database outage: how long the process that holds a billed answer keeps retrying to store
+    # it before it lets the turn go (the answer stays in the spool, on local disk, meanwhile).
+    db_outage_s: float = 600.0
+    spool_dir: str = str(PROJECT_ROOT / "data" / "spool")
     # Limits (core/money/limits.py); None means no limit. STUDIO_DEMO=1 sets stricter defaults.
     limit_person_day_usd: float | None = None
     limit_person_month_usd: float | None = None
@@ -149,6 +153,8 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         admins=_words(get("STUDIO_ADMINS")),
         upload_long_side=int(max(256, number("STUDIO_UPLOAD_LONG_SIDE", 2048))),
         migrate_on_start=_flag(get("STUDIO_MIGRATE_ON_START", "1")),
+        db_outage_s=max(0.0, number("STUDIO_DB_OUTAGE_S", 600.0)),
+        spool_dir=get("STUDIO_SPOOL_DIR", str(PROJECT_ROOT / "data" / "spool")),
     )
 
 

@@ -70,6 +70,8 @@ class StudioService:
             workers=workers,
             lease_s=settings.lease_s,
             maintenance=lambda: Workspace(self, User(email="studio@localhost", name="studio")).purge_expired(),
+            health=self.turns.health,
+            landing=self.turns.land_spooled,
         )
 
     @classmethod
@@ -164,7 +166,7 @@ class StudioService:
         else:
             conversation = self.store.conversation_window(conversation_id, visible)
         now = utcnow()
-        if not any(t.lapsed(now) for t in conversation.turns):
+        if not self.runner.trusts_leases or not any(t.lapsed(now) for t in conversation.turns):
             return conversation
         turns = [shown_status(t, now) for t in conversation.turns]
         return dataclasses.replace(conversation, turns=turns)
@@ -173,7 +175,8 @@ class StudioService:
         """What a tab polls: the conversation's newest turn id and current version, and the state
         of its turns in flight."""
         now = utcnow()
-        states = {i: shown_status(t, now) for i, t in self.store.outlines(turn_ids).items()}
+        trusted = self.runner.trusts_leases  # just after an outage, a lapse may be a live holder's
+        states = {i: shown_status(t, now) if trusted else t for i, t in self.store.outlines(turn_ids).items()}
         return (self.store.version(conversation_id), self.store.tip(conversation_id)), states
 
     def queue_places(self, turns: list[Turn]) -> dict[int, int]:

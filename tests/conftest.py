@@ -63,9 +63,10 @@ def db_url(tmp_path) -> str:
 
 
 @pytest.fixture
-def settings(httpserver, db_url):
+def settings(httpserver, db_url, tmp_path):
     return load_settings(
         {
+            "STUDIO_SPOOL_DIR": str(tmp_path / "spool"),
             "COMETAPI_KEY": API_KEY,
             "COMETAPI_BASE_URL": httpserver.url_for("/").rstrip("/"),
             "DATABASE_URL": db_url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import threading
 import time
@@ -128,6 +129,8 @@ def test_a_database_failure_while_recording_a_failure_still_returns_a_clear_outc
     conversation = service.new_conversation()
     fake.then(fake_gemini.html_response(503), *[fake_gemini.html_response(503)] * 3)
     service.life.lease = datetime.timedelta(seconds=1)  # so the test need not wait 30 s
+    # The database stays unwritable past the window in which the holder keeps retrying.
+    service.settings = dataclasses.replace(service.settings, db_outage_s=1)
     real = service.life.finish
 
     def disk_full(*args, **kwargs):

@@ -73,6 +73,10 @@ class Database:
         with self._writer.begin() as db:
             yield db
 
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
 
 def _config() -> Config:
     config = Config()

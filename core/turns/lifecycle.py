@@ -274,19 +274,32 @@ class TurnLife:
     ) -> Finished:
         """running -> ok | failed, with the model turn (if the service answered with content)
         at the next position, in one transaction. If the turn is no longer held by `owner`, its
-        status stays as it is and the answer is still kept beside it."""
+        status stays as it is and the answer is still kept beside it.
+
+        Safe to run again (a retry after the database went away mid-commit, an answer landed
+        from the spool): a turn that already has its answer is left as it is. A turn swept as
+        interrupted while its holder could not reach the database (nobody retried it since)
+        takes the answer that holder kept: it was never lost, only late."""
         with self.db.write() as db:
             request = db.get(TurnRow, request_id)
             if request is None:
                 raise NotFound("That turn no longer exists (its conversation may have been deleted).")
             touch(db, request.conversation_id)
+            landed = db.scalar(select(TurnRow).where(TurnRow.reply_to_id == request_id, TurnRow.role == "model"))
+            # FAILED is only ever written here (or for a turn never sent): this failure is recorded.
+            if landed is not None or (reply_parts is None and request.status == TurnStatus.FAILED.value):
+                return Finished(
+                    request=turn_value(request),
+                    reply=turn_value(landed) if landed is not None else None,
+                    held=request.status in (TurnStatus.OK.value, TurnStatus.FAILED.value),
+                )
             now = utcnow()
             held = db.execute(
                 update(TurnRow)
                 .where(
                     TurnRow.id == request_id,
-                    TurnRow.status == TurnStatus.RUNNING.value,
-                    TurnRow.lease_owner == owner,
+                    (TurnRow.status == TurnStatus.RUNNING.value) & (TurnRow.lease_owner == owner)
+                    | (TurnRow.status == TurnStatus.INTERRUPTED.value) & (TurnRow.error_kind == "interrupted"),
                 )
                 .values(**_closed(status, error_kind, error_message))
             ).rowcount  # type: ignore[attr-defined]

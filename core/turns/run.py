@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.config import Settings
 from core.errors import NotFound, RequestTooLarge, StudioError
@@ -17,6 +18,8 @@ from core.money.ledger import Bill
 from core.provider.catalog import ModelCatalog
 from core.provider.client import Attempt, GeminiClient
 from core.provider.wire import ModelReply, parse_response, part_from_wire
+from core.storage.outage import DatabaseHealth, DatabaseUnreachable, patiently, unreachable
+from core.storage.spool import Spool
 from core.storage.store import Store
 from core.turns.lifecycle import TurnLife
 from core.turns.plan import TurnPlanner
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from core.turns.costs import TurnCosts
 
 log = logging.getLogger("studio")
+T = TypeVar("T")
 
 
 # Failures whose messages name the operator's keys or settings, and what a demo visitor sees.
@@ -73,6 +77,8 @@ class TurnRunning:
     owner: str
     costs: TurnCosts
     planner: TurnPlanner
+    health: DatabaseHealth
+    spool: Spool
 
     def weigh(self, parts: list[Part], sizes: dict[str, int] | None = None) -> int:
         return self.planner.weigh(parts, sizes)
@@ -84,13 +90,19 @@ class TurnRunning:
 
     def execute(self, request_id: int) -> TurnOutcome:
         """Run a queued turn of this process: claim it, call the model, store the answer."""
-        if not self.life.claim(request_id, self.owner):
+        # While the database is away the turn stays queued and held here; past the window the
+        # worker gives up (nothing was sent) and the lease lapses.
+        if not self._patiently(lambda: self.life.claim(request_id, self.owner), "claiming a turn"):
             # Cancelled (or taken over) before it ran: nothing was sent.
             return TurnOutcome(request=self.store.turn(request_id))
-        request = self.store.turn(request_id)
+        request = self._patiently(lambda: self.store.turn(request_id), "reading a turn")
         call = _Call()
         try:
             return self._run(request, call)
+        except DatabaseUnreachable as error:
+            # Past the window: an answer waits in the spool; the lease lapses and the turn shows
+            # as interrupted until a process lands it (its next heartbeat, or the next start).
+            return TurnOutcome(request=request, error=error)
         except StudioError as error:
             return self._fail(request, error, call)
         except Exception as exc:
@@ -98,7 +110,10 @@ class TurnRunning:
             problem = StudioError(f"Something went wrong in the studio ({exc.__class__.__name__}).")
             return self._fail(request, problem, call)
 
-    def _run(self, request: Turn, call: _Call) -> TurnOutcome:
+    def _patiently(self, work: Callable[[], T], what: str, on_outage: Callable[[], None] | None = None) -> T:
+        return patiently(work, window_s=self.settings.db_outage_s, health=self.health, on_outage=on_outage, what=what)
+
+    def _prepare(self, request: Turn) -> tuple[str, ReplayPlan, bytes]:
         # Plan on the outline; read parts and signatures only for the exchanges that are sent.
         conversation = self.store.conversation_window(request.conversation_id, 0)
         spec = self.catalog.get(conversation.model)
@@ -120,27 +135,103 @@ class TurnRunning:
                 f"This message alone is {len(body) / 1_048_576:.1f} MB, over the "
                 f"{self.settings.max_request_mb:g} MB request limit. Attach fewer or smaller images."
             )
+        return spec.id, plan, body
+
+    def _run(self, request: Turn, call: _Call) -> TurnOutcome:
+        model, plan, body = self._patiently(lambda: self._prepare(request), "planning a turn")
         call.body_bytes, call.new_bytes = len(body), self.weigh(request.parts)
         # No DB session is open here: the call may take minutes.
-        payload = self.client.generate(spec.id, body, call.attempts)
-        reply = parse_response(payload)
+        payload = self.client.generate(model, body, call.attempts)
+        return self._land(request, model, payload, call, plan)
+
+    def _land(self, request: Turn, model: str, payload: Any, call: _Call, plan: ReplayPlan) -> TurnOutcome:
+        """Store what the service answered (and billed). While the database is unreachable the
+        answer is kept in memory and in the spool on disk, and storing it is retried; it is
+        never dropped."""
+        kept: list[Any] = []
+
+        def spool() -> None:
+            record = {
+                "turn_id": request.id,
+                "owner": self.owner,
+                "model": model,
+                "attempts": [dataclasses.asdict(a) for a in call.attempts],
+                "body_bytes": call.body_bytes,
+                "new_bytes": call.new_bytes,
+                "payload": payload,
+            }
+            try:
+                kept.append(self.spool.keep(f"turn-{request.id}", record))
+            except OSError:
+                log.exception("turn %s: could not put its answer in the spool; it is kept in memory", request.id)
+
+        try:
+            outcome = self._patiently(
+                lambda: self._record(request, model, payload, call, plan, self.owner), "storing an answer", spool
+            )
+        except BaseException:
+            for entry in kept:
+                entry.release()  # the file stays: the next heartbeat or start lands it
+            raise
+        for entry in kept:
+            entry.done()
+        return outcome
+
+    def _record(
+        self, request: Turn, model: str, payload: Any, call: _Call, plan: ReplayPlan | None, owner: str
+    ) -> TurnOutcome:
+        """One attempt at storing an answer, as one unit of work (run again after a failure)."""
+        try:
+            reply = parse_response(payload)
+        except StudioError as error:
+            return self._record_failure(request, error, call, owner)
         parts, sizes = self._store_parts(reply)
         finished = self.life.finish(
             request.id,
-            self.owner,
+            owner,
             status=TurnStatus.OK,
             reply_parts=parts,
             reply_weight=self.weigh(parts, sizes),
             meta=meta_of(reply),
-            bill=self._bill(spec.id, request, reply, call, "ok"),
+            bill=self._bill(model, request, reply, call, "ok"),
         )
         return TurnOutcome(
             request=finished.request,
             reply=finished.reply,
             plan=plan,
-            dropped_positions=[e.request.position for e in plan.dropped],
+            dropped_positions=[e.request.position for e in plan.dropped] if plan else [],
             late=not finished.held,
         )
+
+    def land_spooled(self) -> int:
+        """Answers in the spool that nobody is landing (their process stopped, or gave up after
+        the window): stored now, as their holder would have. How many landed."""
+        landed = 0
+        for entry in self.spool.pending():
+            record = entry.record
+            try:
+                request = self.store.turn(int(record["turn_id"]))
+                call = _Call(
+                    attempts=[Attempt(**a) for a in record["attempts"]],
+                    body_bytes=record["body_bytes"],
+                    new_bytes=record["new_bytes"],
+                )
+                self._record(request, record["model"], record["payload"], call, None, str(record["owner"]))
+            except NotFound:
+                log.warning("spooled answer of turn %s: the turn is gone (deleted); dropped", record.get("turn_id"))
+                entry.done()
+                continue
+            except Exception as exc:
+                entry.release()
+                if unreachable(exc):
+                    self.health.failed()
+                    break  # the next heartbeat tries again
+                log.exception("spooled answer of turn %s could not be stored", record.get("turn_id"))
+                continue
+            log.info("turn %s: its spooled answer is stored", record["turn_id"])
+            entry.done()
+            landed += 1
+        return landed
 
     def _store_parts(self, reply: ModelReply) -> tuple[list[Part], dict[str, int]]:
         parts, sizes = [], {}
@@ -165,6 +256,19 @@ class TurnRunning:
         )
 
     def _fail(self, request: Turn, error: StudioError, call: _Call) -> TurnOutcome:
+        try:
+            return self._patiently(
+                lambda: self._record_failure(request, error, call, self.owner), "recording a failed turn"
+            )
+        except NotFound:
+            # The conversation was deleted while its turn ran: nothing is left to record.
+            raise
+        except Exception:
+            # The store itself failed: the lease lapses and the turn shows as interrupted, words kept.
+            log.exception("could not record the failure of turn %s", request.id)
+            return TurnOutcome(request=request, error=error)
+
+    def _record_failure(self, request: Turn, error: StudioError, call: _Call, owner: str) -> TurnOutcome:
         message = self._scrub(error.message)
         if self.settings.demo and error.kind in OPERATOR_KINDS:
             # Visitors of a public demo never see the operator's configuration; the log keeps it.
@@ -174,30 +278,22 @@ class TurnRunning:
         weight = 0
         meta: dict[str, object] = {}
         answer = error.reply if isinstance(error.reply, ModelReply) else None
-        try:
-            model = self.store.conversation(request.conversation_id, with_turns=False).model
-            if isinstance(error.reply, ModelReply):
-                reply_parts, sizes = self._store_parts(error.reply)
-                weight = self.weigh(reply_parts, sizes)
-                meta = meta_of(error.reply)
-            finished = self.life.finish(
-                request.id,
-                self.owner,
-                status=TurnStatus.FAILED,
-                reply_parts=reply_parts,
-                reply_weight=weight,
-                meta=meta,
-                error_kind=error.kind,
-                error_message=message,
-                bill=self._bill(model, request, answer, call, error.kind),
-            )
-        except NotFound:
-            # The conversation was deleted while its turn ran: nothing is left to record.
-            raise
-        except Exception:
-            # The store itself failed: the lease lapses and the turn shows as interrupted, words kept.
-            log.exception("could not record the failure of turn %s", request.id)
-            return TurnOutcome(request=request, error=error)
+        model = self.store.conversation(request.conversation_id, with_turns=False).model
+        if isinstance(error.reply, ModelReply):
+            reply_parts, sizes = self._store_parts(error.reply)
+            weight = self.weigh(reply_parts, sizes)
+            meta = meta_of(error.reply)
+        finished = self.life.finish(
+            request.id,
+            owner,
+            status=TurnStatus.FAILED,
+            reply_parts=reply_parts,
+            reply_weight=weight,
+            meta=meta,
+            error_kind=error.kind,
+            error_message=message,
+            bill=self._bill(model, request, answer, call, error.kind),
+        )
         error.message = message
         return TurnOutcome(request=finished.request, reply=finished.reply, error=error, late=not finished.held)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from core.storage.outage import DatabaseHealth, unreachable
 from core.turns.lifecycle import TurnLife
 
 log = logging.getLogger("studio.runner")
@@ -32,6 +33,8 @@ class TurnRunner:
         workers: int = 8,
         lease_s: float = 30.0,
         maintenance: Callable[[], Any] | None = None,
+        health: DatabaseHealth | None = None,
+        landing: Callable[[], Any] | None = None,
     ) -> None:
         self.life = life
         self.owner = owner
@@ -44,6 +47,11 @@ class TurnRunner:
         # Renew well before the lease runs out, so one slow write never lets a live turn lapse.
         self._interval = max(0.2, lease_s / 3)
         self._maintenance = maintenance
+        self.lease_s = lease_s
+        self.health = health or DatabaseHealth()
+        # Lands answers left in the spool (core/storage/spool.py), on a worker, never on the beat.
+        self._landing = landing
+        self._landing_busy = False
         self._beats = 0
         self._beat = threading.Thread(target=self._heartbeat, name="studio-heartbeat", daemon=True)
         self._beat.start()
@@ -70,21 +78,62 @@ class TurnRunner:
 
     def beat(self) -> None:
         """One heartbeat: renew this process's leases, then retire lapsed ones (anybody's)."""
-        self.life.renew(self.owner, self.held)
-        swept = self.life.sweep()
-        if swept:
-            log.info("%d turn(s) whose process stopped are now interrupted", swept)
+        try:
+            held = self.held
+            if held:
+                self.life.renew(self.owner, held)
+            else:
+                self.life.db.ping()  # an idle process must notice an outage too
+        except Exception as exc:
+            if unreachable(exc):
+                self.health.failed()
+            raise
+        self.health.reached()
+        # After an outage, every holder's lease lapsed while nobody could renew: wait a whole
+        # lease of being back before trusting a lapse, so live holders renew (or land) first.
+        if self.trusts_leases:
+            swept = self.life.sweep()
+            if swept:
+                log.info("%d turn(s) whose process stopped are now interrupted", swept)
+        self._land_spooled()
         # Housekeeping (the trash's 30 days) about every ten minutes, and on the first beat.
         if self._maintenance is not None and self._beats % max(1, int(600 / self._interval)) == 0:
             self._maintenance()
         self._beats += 1
 
+    @property
+    def trusts_leases(self) -> bool:
+        """False for a lease after this process saw the database go away: a lapse then may only
+        mean its holder could not renew."""
+        return self.health.settled(self.lease_s)
+
+    def _land_spooled(self) -> None:
+        if self._landing is None or self._landing_busy:
+            return
+        self._landing_busy = True
+
+        def land() -> None:
+            try:
+                assert self._landing is not None
+                self._landing()
+            except Exception:
+                log.warning("landing spooled answers failed; trying again at the next beat", exc_info=True)
+            finally:
+                self._landing_busy = False
+
+        try:
+            self._pool.submit(land)
+        except RuntimeError:  # closing
+            self._landing_busy = False
+
     def _heartbeat(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stop.wait(min(1.0, self._interval) if self.health.down else self._interval):
+            was_down = self.health.down
             try:
                 self.beat()
             except Exception:
-                log.warning("heartbeat failed; trying again in %.0f s", self._interval, exc_info=True)
+                if not was_down:  # once per outage, not every second of it
+                    log.warning("heartbeat failed; trying again", exc_info=True)
 
     def close(self, wait: bool = False) -> None:
         self._stop.set()

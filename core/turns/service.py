@@ -10,6 +10,7 @@ turn edits and the settings stored on the turn itself.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
@@ -17,7 +18,9 @@ from core.errors import InvalidInput, StudioError
 from core.media.library import ImageLibrary
 from core.provider.catalog import ModelCatalog, ModelSpec, settings_in_text
 from core.provider.client import GeminiClient
+from core.storage.outage import DatabaseHealth
 from core.storage.schema import utcnow
+from core.storage.spool import Spool, spool_dir
 from core.storage.store import Store
 from core.turns.lifecycle import NewTurn, TurnLife
 from core.turns.plan import TurnPlanner
@@ -56,6 +59,8 @@ class TurnService(TurnRunning):
         self.owner = owner
         self.costs = costs
         self.planner = TurnPlanner(store, lambda: self.settings)
+        self.health = DatabaseHealth()
+        self.spool = Spool(spool_dir(Path(settings.spool_dir), settings.database_url))
 
     # Queueing -----------------------------------------------------------------------------
 

@@ -1,0 +1,114 @@
+"""When the database cannot be reached: which errors mean that, how long a process has been back
+in touch with it, and patience (retrying one unit of work with backoff, within a window).
+
+A database outage is the same for every process: the holder of a turn cannot renew its lease,
+and nobody can sweep it. When the database returns, the holder must win, so a process that saw
+the outage trusts no lapsed lease (it neither sweeps nor shows them as interrupted) until it has
+been back in touch for a whole lease: time for every live holder to renew or finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+from core.errors import StudioError
+
+log = logging.getLogger("studio.outage")
+T = TypeVar("T")
+
+UNREACHABLE_MESSAGE = "The studio cannot reach its database; your words are still in the box. It retries by itself."
+
+
+class DatabaseUnreachable(StudioError):
+    kind = "database"
+
+    def __init__(self, message: str = UNREACHABLE_MESSAGE) -> None:
+        super().__init__(message)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The database is down, cut off, or refuses writes (a read-only or full SQLite file): a unit
+    of work may succeed if tried again later. Errors in the statement itself are not this."""
+    if isinstance(exc, DatabaseUnreachable):
+        return True
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class DatabaseHealth:
+    """What this process has seen of the database lately (thread-safe, monotonic time)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failed_at: float | None = None
+        self._back_at: float | None = None
+
+    def failed(self) -> None:
+        with self._lock:
+            self._failed_at = self._clock()
+            self._back_at = None
+
+    def reached(self) -> None:
+        with self._lock:
+            if self._failed_at is not None and self._back_at is None:
+                self._back_at = self._clock()
+
+    @property
+    def down(self) -> bool:
+        with self._lock:
+            return self._failed_at is not None and self._back_at is None
+
+    def settled(self, grace_s: float) -> bool:
+        """True unless an outage was seen and the database has been back for less than grace_s."""
+        with self._lock:
+            if self._failed_at is None:
+                return True
+            return self._back_at is not None and self._clock() - self._back_at >= grace_s
+
+
+def patiently(
+    work: Callable[[], T],
+    *,
+    window_s: float,
+    health: DatabaseHealth | None = None,
+    on_outage: Callable[[], None] | None = None,
+    what: str = "a write",
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `work` (one whole unit of work: safe to run again after a failed attempt); while the
+    database is unreachable, try again with backoff until `window_s` has passed, then raise
+    DatabaseUnreachable. `on_outage` runs once, at the first failure (to put an answer on disk)."""
+    deadline = time.monotonic() + window_s
+    delay = 0.25
+    noticed = False
+    while True:
+        try:
+            result = work()
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            if health is not None:
+                health.failed()
+            if not noticed:
+                noticed = True
+                log.warning("database unreachable during %s; retrying for up to %.0f s: %s", what, window_s, exc)
+                if on_outage is not None:
+                    on_outage()
+            if time.monotonic() + delay > deadline:
+                raise DatabaseUnreachable() from exc
+            sleep(delay)
+            delay = min(delay * 2, 2.0)  # back within two seconds of the database
+        else:
+            if health is not None:
+                health.reached()
+            if noticed:
+                log.info("database back: %s done", what)
+            return result
