@@ -17,6 +17,7 @@ from core.media.library import ImageLibrary
 from core.money.limits import limits_from
 from core.provider.catalog import ModelCatalog, ModelSpec, load_catalog
 from core.provider.client import GeminiClient
+from core.review.desk import Review
 from core.storage.schema import utcnow
 from core.storage.store import Store
 from core.team.gallery import Gallery
@@ -63,6 +64,7 @@ class StudioService:
         self.sharing = SharingStore(store.db)
         self._examples: list[str] | None = None
         self.gallery = Gallery(store.db)
+        self.review = Review(store.db)
         self.runner = TurnRunner(
             self.life,
             self.turns.execute,

@@ -25,7 +25,7 @@ from core.storage.rows import (
     outline_value,
     turn_value,
 )
-from core.storage.schema import ConversationRow, ImageRow, PartRow, TurnRow, utcnow
+from core.storage.schema import ConversationRow, ImageRow, KitItemRow, PartRow, TurnRow, utcnow
 from core.values import (
     Conversation,
     ConversationSummary,
@@ -306,7 +306,17 @@ def delete_conversation(db: Session, conversation_id: str) -> None:
     db.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
     cutoff = utcnow() - dt.timedelta(days=1)
     used = select(PartRow.image_hash).where(PartRow.image_hash.is_not(None))
-    db.execute(delete(ImageRow).where(ImageRow.hash.not_in(used), ImageRow.created_at < cutoff))
+    # The brand kit's images (and their full-size originals) stay, retired or not.
+    kit = select(KitItemRow.image_hash)
+    kit_originals = select(ImageRow.original_hash).where(ImageRow.hash.in_(kit), ImageRow.original_hash.is_not(None))
+    db.execute(
+        delete(ImageRow).where(
+            ImageRow.hash.not_in(used),
+            ImageRow.hash.not_in(kit),
+            ImageRow.hash.not_in(kit_originals),
+            ImageRow.created_at < cutoff,
+        )
+    )
 
 
 def touch(db: Session, conversation_id: str, *, stamp: bool = True, **values: Any) -> None:
