@@ -159,7 +159,8 @@ class ImageRow(Base):
     preview: Mapped[bytes | None] = mapped_column(LargeBinary)
     preview_mime: Mapped[str | None] = mapped_column(String(50))
     # Revision 0005: an upload sent smaller than it came; this is the full-size one, for Download.
-    original_hash: Mapped[str | None] = mapped_column(String(64))
+    # Indexed (edges_0009): clean-up asks whether a kept image points to an original.
+    original_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class AuditRow(Base):
@@ -245,7 +246,7 @@ class LedgerRow(Base):
     offline: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-# Revision review_0009: a team's review (core/review/): comments and status on versions, each
+# Revision review_0010: a team's review (core/review/): comments and status on versions, each
 # person's inbox, and the shared brand kit.
 
 

@@ -1,15 +1,15 @@
 """Review: comments and status on versions, each person's inbox, the team's brand kit, and the
 people seen signed in (for @mentions).
 
-Revision ID: review_0009
-Revises: 0008
+Revision ID: review_0010
+Revises: edges_0009_image_originals
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "review_0009"
-down_revision = "0008"
+revision = "review_0010"
+down_revision = "edges_0009_image_originals"
 branch_labels = None
 depends_on = None
 
