@@ -21,6 +21,7 @@ from core.review.desk import Review
 from core.storage.schema import utcnow
 from core.storage.store import Store
 from core.team.gallery import Gallery
+from core.team.housekeeping import Housekeeper
 from core.team.people import LOCAL_EMAIL, User
 from core.team.sharing import SharingStore
 from core.turns.costs import TurnCosts
@@ -71,8 +72,9 @@ class StudioService:
             owner=owner,
             workers=workers,
             lease_s=settings.lease_s,
-            maintenance=lambda: Workspace(self, User(email="studio@localhost", name="studio")).purge_expired(),
         )
+        # The trash's 30 days and unused images, on a thread of its own (never the heartbeat's).
+        self.housekeeper = Housekeeper(store.db, self.sharing)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, workers: int = 8, **client_options: Any) -> StudioService:
@@ -104,6 +106,7 @@ class StudioService:
         self.life.limits = limits_from(value)
 
     def close(self) -> None:
+        self.housekeeper.close()
         self.runner.close()
 
     @property
