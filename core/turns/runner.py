@@ -32,7 +32,6 @@ class TurnRunner:
         owner: str,
         workers: int = 8,
         lease_s: float = 30.0,
-        maintenance: Callable[[], Any] | None = None,
         health: DatabaseHealth | None = None,
         landing: Callable[[], Any] | None = None,
     ) -> None:
@@ -46,13 +45,11 @@ class TurnRunner:
         self._held: set[int] = set()
         # Renew well before the lease runs out, so one slow write never lets a live turn lapse.
         self._interval = max(0.2, lease_s / 3)
-        self._maintenance = maintenance
         self.lease_s = lease_s
         self.health = health or DatabaseHealth()
         # Lands answers left in the spool (core/storage/spool.py), on a worker, never on the beat.
         self._landing = landing
         self._landing_busy = False
-        self._beats = 0
         self._beat = threading.Thread(target=self._heartbeat, name="studio-heartbeat", daemon=True)
         self._beat.start()
 
@@ -95,11 +92,9 @@ class TurnRunner:
             swept = self.life.sweep()
             if swept:
                 log.info("%d turn(s) whose process stopped are now interrupted", swept)
+        # Answers in the spool land on a worker. Nothing else runs here: housekeeping has its own
+        # thread (core/team/housekeeping.py), so a slow purge never delays a renewal.
         self._land_spooled()
-        # Housekeeping (the trash's 30 days) about every ten minutes, and on the first beat.
-        if self._maintenance is not None and self._beats % max(1, int(600 / self._interval)) == 0:
-            self._maintenance()
-        self._beats += 1
 
     @property
     def trusts_leases(self) -> bool:
