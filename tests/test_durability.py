@@ -141,6 +141,11 @@ def test_a_database_failure_while_recording_a_failure_still_returns_a_clear_outc
     monkeypatch.setattr(service.life, "finish", real)
     assert outcome.error is not None and outcome.error.kind == "service_down"
     time.sleep(1.3)  # the worker let go; nobody renews the lease
+    # This process saw the database fail: it trusts a lapse only once it has been back in touch
+    # for a whole lease (a heartbeat, then a lease).
+    service.runner.lease_s = 1
+    service.runner.beat()
+    time.sleep(1.1)
     shown = service.conversation(conversation.id).turns[0]
     assert shown.status == TurnStatus.INTERRUPTED and shown.parts[0].text == "keep my words"
     assert service.retry(shown.id).ok
