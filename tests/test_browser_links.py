@@ -32,7 +32,7 @@ def _settled_without_dialog(page, expected: str, link: str) -> None:  # type: ig
     assert page.locator("[role=dialog]").count() == 0, link
 
 
-def test_every_kind_of_link_opens_cleanly_on_a_fresh_server_and_after_a_restart(browser, fake, settings):
+def test_every_kind_of_link_opens_cleanly_on_a_fresh_server_and_after_a_restart(browser, fake, settings):  # noqa: F811
     env = fake_env(settings)
     server = StudioServer(env).start()
     try:
@@ -83,7 +83,7 @@ def test_every_kind_of_link_opens_cleanly_on_a_fresh_server_and_after_a_restart(
         server.stop()
 
 
-def test_someone_not_signed_in_behind_a_proxy_signs_in_and_lands_on_the_shared_link(browser, fake, settings):
+def test_someone_not_signed_in_behind_a_proxy_signs_in_and_lands_on_the_shared_link(browser, fake, settings):  # noqa: F811
     env = {**fake_env(settings), "STUDIO_TRUSTED_USER_HEADER": "X-Forwarded-Email", "STUDIO_ADMINS": ""}
     server = StudioServer(env).start()
     try:
@@ -117,7 +117,7 @@ def test_someone_not_signed_in_behind_a_proxy_signs_in_and_lands_on_the_shared_l
         server.stop()
 
 
-def test_someone_not_signed_in_signs_in_through_oidc_and_lands_on_the_link(browser, fake, settings, tmp_path):
+def test_someone_not_signed_in_signs_in_through_oidc_and_lands_on_the_link(browser, fake, settings, tmp_path):  # noqa: F811
     from tests.mock_oidc import CLIENT_ID, CLIENT_SECRET, MockOIDC
 
     port = free_port()
