@@ -41,6 +41,11 @@ class Workspace:
         self.guard = Guard(user=user, store=service.store, sharing=service.sharing)
         self.versions = VersionDesk(self.guard, service, submit=self.submit)
 
+    @property
+    def draining(self) -> bool:
+        """This process is stopping for a deploy: it takes no new turns (another process will)."""
+        return self.service.draining
+
     # Reading ------------------------------------------------------------------------------
 
     def _head(self, conversation_id: str, token: str | None = None) -> Conversation:
