@@ -30,7 +30,7 @@ from core.turns.run import TurnOutcome
 from core.turns.runner import Drained, TurnRunner, process_identity
 from core.turns.service import TurnService
 from core.turns.wakeup import Waker
-from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, TurnStatus
+from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn, TurnStatus
 from core.workspace import Workspace
 
 
@@ -238,7 +238,7 @@ class StudioService:
         text: str,
         image_hashes: list[str] | None = None,
         *,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
     ) -> Turn:
@@ -251,7 +251,7 @@ class StudioService:
         text: str,
         image_hashes: list[str] | None = None,
         *,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
     ) -> list[Turn]:
@@ -274,13 +274,13 @@ class StudioService:
         """A SIGTERM: take no more turns, finish the calls out (up to STUDIO_DRAIN_S), then stop."""
         return self.runner.drain(self.settings.drain_s)
 
-    def queue_retry(self, request_id: int, *, seen: int | bool | None = False) -> Turn:
+    def queue_retry(self, request_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         return self._submit([self.turns.retry(request_id, seen=seen)])[0]
 
-    def queue_resend(self, request_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
+    def queue_resend(self, request_id: int, text: str, *, seen: Seen | int | bool | None = False) -> Turn:
         return self._submit([self.turns.resend(request_id, text, seen=seen)])[0]
 
-    def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False, takes: int = 1) -> Turn:
+    def queue_regenerate(self, reply_id: int, *, seen: Seen | int | bool | None = False, takes: int = 1) -> Turn:
         return self._submit(self.turns.regenerate(reply_id, seen=seen, takes=takes))[0]
 
     # Turns, synchronously: for tests, a CLI or a script.

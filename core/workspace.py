@@ -15,7 +15,7 @@ from core.team import access
 from core.team.guard import Guard
 from core.team.people import User
 from core.turns.replay import ReplayPlan
-from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn
+from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn
 from core.versions.desk import VersionDesk
 
 if TYPE_CHECKING:
@@ -269,7 +269,7 @@ class Workspace:
         image_hashes: list[str],
         *,
         problems: list[str] | None = None,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
     ) -> tuple[Turn, StudioError | None]:
@@ -287,20 +287,25 @@ class Workspace:
             return self.service.turns.reject(conversation_id, text, image_hashes, error), error
 
     def queue(
-        self, conversation_id: str, text: str, image_hashes: list[str] | None = None, *, seen: int | bool | None = False
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str] | None = None,
+        *,
+        seen: Seen | int | bool | None = False,
     ) -> Turn:
         self._owned(conversation_id)
         return self.service.queue(conversation_id, text, image_hashes, seen=seen)
 
-    def queue_retry(self, turn_id: int, *, seen: int | bool | None = False) -> Turn:
+    def queue_retry(self, turn_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(turn_id)
         return self.service.queue_retry(turn_id, seen=seen)
 
-    def queue_resend(self, turn_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
+    def queue_resend(self, turn_id: int, text: str, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(turn_id)
         return self.service.queue_resend(turn_id, text, seen=seen)
 
-    def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False) -> Turn:
+    def queue_regenerate(self, reply_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(reply_id)
         return self.service.queue_regenerate(reply_id, seen=seen)
 

@@ -159,7 +159,8 @@ class ImageRow(Base):
     preview: Mapped[bytes | None] = mapped_column(LargeBinary)
     preview_mime: Mapped[str | None] = mapped_column(String(50))
     # Revision 0005: an upload sent smaller than it came; this is the full-size one, for Download.
-    original_hash: Mapped[str | None] = mapped_column(String(64))
+    # Indexed (edges_0009): clean-up asks whether a kept image points to an original.
+    original_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class AuditRow(Base):
