@@ -17,9 +17,11 @@ from core.media.library import ImageLibrary
 from core.money.limits import limits_from
 from core.provider.catalog import ModelCatalog, ModelSpec, load_catalog
 from core.provider.client import GeminiClient
+from core.review.desk import Review
 from core.storage.schema import utcnow
 from core.storage.store import Store
 from core.team.gallery import Gallery
+from core.team.housekeeping import Housekeeper
 from core.team.people import LOCAL_EMAIL, User
 from core.team.sharing import SharingStore
 from core.turns.costs import TurnCosts
@@ -65,6 +67,7 @@ class StudioService:
         self.sharing = SharingStore(store.db)
         self._examples: list[str] | None = None
         self.gallery = Gallery(store.db)
+        self.review = Review(store.db)
         self.shared_queue = TurnQueue(store.db, settings.lease_s)
         self.runner = TurnRunner(
             self.life,
@@ -74,8 +77,9 @@ class StudioService:
             lease_s=settings.lease_s,
             queue=self.shared_queue,
             waker=Waker(settings.database_url, settings.worker_poll_s) if settings.run_turns else None,
-            maintenance=lambda: Workspace(self, User(email="studio@localhost", name="studio")).purge_expired(),
         )
+        # The trash's 30 days and unused images, on a thread of its own (never the heartbeat's).
+        self.housekeeper = Housekeeper(store.db, self.sharing)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, workers: int = 8, **client_options: Any) -> StudioService:
@@ -107,6 +111,7 @@ class StudioService:
         self.life.limits = limits_from(value)
 
     def close(self) -> None:
+        self.housekeeper.close()
         self.runner.close()
 
     @property

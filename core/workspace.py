@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
 from core.money import usage
 from core.money.prices import Estimate
+from core.review.desk import ReviewDesk
 from core.storage.store import NO_CONVERSATION
-from core.team import access
+from core.team import access, housekeeping
 from core.team.guard import Guard
 from core.team.people import User
 from core.turns.replay import ReplayPlan
@@ -40,6 +41,7 @@ class Workspace:
         self.offered_models = service.offered_models
         self.guard = Guard(user=user, store=service.store, sharing=service.sharing)
         self.versions = VersionDesk(self.guard, service, submit=self.submit)
+        self.review = ReviewDesk(self.guard, service.review, service.images)
 
     @property
     def draining(self) -> bool:
@@ -185,14 +187,7 @@ class Workspace:
 
     def purge_expired(self) -> int:
         """The trash keeps 30 days; older ones go, except while a turn in them still runs."""
-        gone = 0
-        for conversation_id in self.service.sharing.expired():
-            try:
-                self.service.sharing.purge(conversation_id, "studio")
-                gone += 1
-            except InvalidInput:
-                continue
-        return gone
+        return housekeeping.purge_expired(self.service.sharing)
 
     def delete_forever(self, conversation_id: str) -> None:
         head = self._head(conversation_id)

@@ -3,8 +3,10 @@ clean-up runs beside the lease heartbeat and across replicas. On SQLite and Post
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
+import threading
 import time
 
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy import update
 
 from core.storage.schema import ConversationRow, ImageRow, utcnow
 from core.team.people import User
+from core.values import TurnStatus
 from tests.fake_gemini import image_bytes
 
 ANN = User(email="ann@example.com", name="Ann")
@@ -81,3 +84,94 @@ def test_deleting_forever_drops_an_original_with_the_last_upload_that_points_to_
     ann.delete_forever(mine.id)
     assert service.images.store.info(photo.hash) is None
     assert service.images.store.info(photo.original_hash) is None
+
+
+def test_a_slow_purge_never_delays_a_lease_renewal(settings, fake, monkeypatch):
+    from core.service import StudioService
+    from core.team.sharing import SharingStore
+
+    purging = threading.Event()
+    release = threading.Event()
+
+    def slow_expired(self, now=None):  # a purge that takes longer than a whole lease
+        purging.set()
+        release.wait(20)
+        return []
+
+    monkeypatch.setattr(SharingStore, "expired", slow_expired)
+    answer = threading.Event()
+    fake.during_call = lambda body: answer.wait(20)
+    svc = StudioService.from_settings(dataclasses.replace(settings, lease_s=1.5), backoff_factor=0.01)
+    turn = svc.queue(svc.new_conversation().id, "a slow render")
+    assert purging.wait(10)
+    try:
+        deadline = time.monotonic() + 3.5  # over two leases, the purge still going
+        while time.monotonic() < deadline:
+            now = utcnow()
+            held = svc.store.turn(turn.id)
+            assert held.status == TurnStatus.RUNNING or held.status == TurnStatus.QUEUED
+            assert held.lease_until is not None and held.lease_until > now, "the lease lapsed during a purge"
+            time.sleep(0.1)
+    finally:
+        release.set()
+        answer.set()
+    assert _done(svc, turn).status == TurnStatus.OK
+
+
+def test_two_replicas_purging_the_same_conversations_both_succeed(settings, fake, service):
+    from core.service import StudioService
+    from core.storage.schema import AuditRow
+
+    other = StudioService.from_settings(settings, backoff_factor=0.01)  # a second replica
+    ann = service.as_user(ANN)
+    old = [ann.new_conversation() for _ in range(3)]
+    _done(service, ann.submit(old[0].id, "a kept sketch", [])[0])
+    for conversation in old:
+        ann.delete(conversation.id)
+    with service.store.write() as db:
+        db.execute(update(ConversationRow).values(deleted_at=utcnow() - dt.timedelta(days=31)))
+    # Replica A listed the trash, then replica B purged all of it before A got to work.
+    stale = service.sharing.expired()
+    assert other.housekeeper.run_once().purged == 3
+    service.sharing.expired = lambda now=None: stale  # type: ignore[method-assign]
+    assert service.housekeeper.run_once().purged == 0  # found done: no error, nothing twice
+    # And both at once, on fresh expired conversations.
+    again = [ann.new_conversation() for _ in range(4)]
+    for conversation in again:
+        ann.delete(conversation.id)
+    with service.store.write() as db:
+        db.execute(update(ConversationRow).values(deleted_at=utcnow() - dt.timedelta(days=31)))
+    del service.sharing.expired
+    results: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def run(svc) -> None:  # type: ignore[no-untyped-def]
+        barrier.wait()
+        try:
+            results.append(svc.housekeeper.run_once().purged)
+        except Exception as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in (service, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(isinstance(r, int) for r in results) and sum(results) == 4, results  # type: ignore[arg-type]
+    assert ann.conversations("trash") == []
+    with service.store.read() as db:
+        forever = db.query(AuditRow).filter(AuditRow.action == "deleted forever").count()
+    assert forever == 7  # each conversation once
+
+
+def test_housekeeping_sweeps_unused_images_but_keeps_originals_and_fresh_uploads(service, fake):
+    service.images.long_side = 64
+    kept = service.images.add_upload(image_bytes((300, 200), (1, 2, 3)), "kept.png").image
+    _done(service, service.as_user(ANN).submit(service.as_user(ANN).new_conversation().id, "x", [kept.hash])[0])
+    stray = service.images.add_upload(image_bytes((30, 20), (9, 9, 9)), "never-sent.png").image
+    _age_everything(service)
+    fresh = service.images.add_upload(image_bytes((300, 200), (4, 5, 6)), "fresh.png").image
+    assert service.housekeeper.run_once().images == 1
+    assert service.images.store.info(stray.hash) is None
+    for image in (kept.hash, kept.original_hash, fresh.hash, fresh.original_hash):
+        assert service.images.store.info(image) is not None

@@ -8,6 +8,7 @@ an image its author never saw."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -134,7 +135,7 @@ def test_many_sends_at_once_from_two_processes_never_fork_or_go_back(settings, f
     answered = [e for e in final.exchanges if e.replayable]
     assert len(answered) >= 2
     # Every answer was made from the one before it (no fork), and the tip is the newest answer.
-    for before, after in zip(answered, answered[1:], strict=False):
+    for before, after in itertools.pairwise(answered):
         assert after.request.parent_id == before.reply.id
     assert final.tip_id == answered[-1].reply.id
     assert services[0].send(conversation.id, "the next one").ok
@@ -151,7 +152,7 @@ def two_versions(service, fake):  # type: ignore[no-untyped-def]
 
 
 def test_a_tab_showing_the_old_version_is_not_sent_after_branch_from_here_elsewhere(service, fake):
-    ann, conversation, first, second = two_versions(service, fake)
+    ann, conversation, first, _second = two_versions(service, fake)
     tab_a = ann.conversation(conversation.id).seen  # shows "make it green"
     ann.versions.branch(first.reply.id)  # tab B: Branch from here on the first teapot
     requests = len(fake.requests)
