@@ -17,9 +17,11 @@ from core.media.library import ImageLibrary
 from core.money.limits import limits_from
 from core.provider.catalog import ModelCatalog, ModelSpec, load_catalog
 from core.provider.client import GeminiClient
+from core.review.desk import Review
 from core.storage.schema import utcnow
 from core.storage.store import Store
 from core.team.gallery import Gallery
+from core.team.housekeeping import Housekeeper
 from core.team.people import LOCAL_EMAIL, User
 from core.team.sharing import SharingStore
 from core.turns.costs import TurnCosts
@@ -28,7 +30,7 @@ from core.turns.rules import NEW_TITLE, clean_title
 from core.turns.run import TurnOutcome
 from core.turns.runner import TurnRunner, process_identity
 from core.turns.service import TurnService
-from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, TurnStatus
+from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn, TurnStatus
 from core.workspace import Workspace
 
 
@@ -63,14 +65,16 @@ class StudioService:
         self.sharing = SharingStore(store.db)
         self._examples: list[str] | None = None
         self.gallery = Gallery(store.db)
+        self.review = Review(store.db)
         self.runner = TurnRunner(
             self.life,
             self.turns.execute,
             owner=owner,
             workers=workers,
             lease_s=settings.lease_s,
-            maintenance=lambda: Workspace(self, User(email="studio@localhost", name="studio")).purge_expired(),
         )
+        # The trash's 30 days and unused images, on a thread of its own (never the heartbeat's).
+        self.housekeeper = Housekeeper(store.db, self.sharing)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, workers: int = 8, **client_options: Any) -> StudioService:
@@ -102,6 +106,7 @@ class StudioService:
         self.life.limits = limits_from(value)
 
     def close(self) -> None:
+        self.housekeeper.close()
         self.runner.close()
 
     @property
@@ -233,7 +238,7 @@ class StudioService:
         text: str,
         image_hashes: list[str] | None = None,
         *,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
     ) -> Turn:
@@ -246,7 +251,7 @@ class StudioService:
         text: str,
         image_hashes: list[str] | None = None,
         *,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
     ) -> list[Turn]:
@@ -258,13 +263,13 @@ class StudioService:
             self.runner.submit(turn.id)
         return turns
 
-    def queue_retry(self, request_id: int, *, seen: int | bool | None = False) -> Turn:
+    def queue_retry(self, request_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         return self._submit([self.turns.retry(request_id, seen=seen)])[0]
 
-    def queue_resend(self, request_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
+    def queue_resend(self, request_id: int, text: str, *, seen: Seen | int | bool | None = False) -> Turn:
         return self._submit([self.turns.resend(request_id, text, seen=seen)])[0]
 
-    def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False, takes: int = 1) -> Turn:
+    def queue_regenerate(self, reply_id: int, *, seen: Seen | int | bool | None = False, takes: int = 1) -> Turn:
         return self._submit(self.turns.regenerate(reply_id, seen=seen, takes=takes))[0]
 
     # Turns, synchronously: for tests, a CLI or a script.

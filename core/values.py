@@ -149,6 +149,15 @@ class Exchange:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Seen:
+    """What a tab showed when its person acted: the newest turn and the current version (the
+    tip). A message is sent only against both; either moved means the tab is behind."""
+
+    newest: int | None
+    tip: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Conversation:
     id: str
     title: str
@@ -169,6 +178,11 @@ class Conversation:
     def version(self) -> int | None:
         """The newest turn's id: what a tab saw, and what its next message is sent against."""
         return max((t.id for t in self.turns), default=None)
+
+    @property
+    def seen(self) -> Seen:
+        """What this copy shows: a message from a tab is sent against exactly this."""
+        return Seen(newest=self.version, tip=self.tip_id)
 
     @property
     def in_flight(self) -> list[Turn]:

@@ -137,7 +137,7 @@ def _chat(
         )
         remember_shown(shown)
     # What this tab shows is what its next message is sent against.
-    st.session_state[shown_version_key(shown.id)] = shown.version
+    st.session_state[shown_version_key(shown.id)] = shown.seen
     render_history(svc, shown)
     announce(_news(shown))
 

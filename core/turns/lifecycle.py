@@ -8,6 +8,7 @@ nobody and becomes interrupted. A process start touches nobody else's turns.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from core.storage.database import Database
 from core.storage.rows import part_rows, turn_value
 from core.storage.schema import ConversationRow, TurnRow, utcnow
 from core.storage.store import IN_FLIGHT, touch
-from core.values import GenerationSettings, Part, Turn, TurnStatus
+from core.values import GenerationSettings, Part, Seen, Turn, TurnStatus
 
 INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
 CANCELLED_MESSAGE = "Cancelled. Your words and images are kept; send them again when you like."
@@ -46,6 +47,10 @@ class NewTurn:
     charge: Charge | None = None
     # The answer it edits (None: from the start); it becomes the current version as it is sent.
     parent_id: int | None = None
+    # True: it edits the current version, read in its own write transaction after the row lock
+    # (the caller's `parent_id` is only what it read before). False: it edits `parent_id` itself
+    # (another take of an older answer, a sibling branch).
+    edits_tip: bool = True
     marks: list[dict[str, Any]] | None = None
 
 
@@ -66,31 +71,60 @@ class TurnLife:
 
     # Writing a user turn ------------------------------------------------------------------
 
-    def add(self, turn: NewTurn, *, seen: int | bool | None = False, replace: list[int] | None = None) -> Turn:
+    def add(self, turn: NewTurn, *, seen: Seen | int | bool | None = False, replace: list[int] | None = None) -> Turn:
         return self.add_takes(turn, seen=seen, replace=replace)[0]
 
     def add_takes(
-        self, turn: NewTurn, *, seen: int | bool | None = False, replace: list[int] | None = None, takes: int = 1
+        self,
+        turn: NewTurn,
+        *,
+        seen: Seen | int | bool | None = False,
+        replace: list[int] | None = None,
+        takes: int = 1,
     ) -> list[Turn]:
         """Write a user turn in one transaction: the conversation takes its settings (and title).
-        With `seen` (the newest turn id the tab showed) nothing is
-        written if another turn arrived since. `replace` turns become replaced (a retry or
-        redo), each only if it still is what the caller saw. `takes` > 1 writes that many requests
-        at once with the same parent (variations)."""
+        With `seen` (what the tab showed: a `Seen`, or just the newest turn id) nothing is
+        written if another turn arrived since or the current version moved. `replace` turns
+        become replaced (a retry or redo), each only if it still is what the caller saw. `takes`
+        > 1 writes that many requests at once with the same parent (variations).
+
+        The current version only moves forward: it is read here, after the conversation row's
+        lock, and only a turn that is sent changes it. A refused, failed or *Not sent* turn
+        never does (it once wrote back a tip read before an answer landed, and the next turn
+        edited the older image)."""
         with self.db.write() as db:
-            values: dict[str, Any] = {"settings": turn.settings.to_dict(), "tip_id": turn.parent_id}
+            values: dict[str, Any] = {"settings": turn.settings.to_dict()}
             if turn.title:
                 values["title"] = turn.title[:200]
-            touch(db, turn.conversation_id, **values)
+            touch(db, turn.conversation_id, **values)  # the row lock: writers queue here
+            tip = db.scalar(select(ConversationRow.tip_id).where(ConversationRow.id == turn.conversation_id))
             if seen is not False:
                 newest = db.scalar(select(func.max(TurnRow.id)).where(TurnRow.conversation_id == turn.conversation_id))
-                if newest != seen:
+                shown_newest = seen.newest if isinstance(seen, Seen) else seen
+                if newest != shown_newest:
                     raise StaleConversation(
                         "Not sent: this conversation changed since you looked (a new turn arrived, from another "
                         "tab or person). Look at it first; your words and images are kept below."
                     )
+                if isinstance(seen, Seen) and seen.tip != tip:
+                    raise StaleConversation(
+                        "Not sent: the current version changed since you looked (Use this one or Branch from "
+                        "here, in another tab or by another person). Look at it first; your words and images "
+                        "are kept below."
+                    )
+            parent = tip if turn.edits_tip else turn.parent_id
+            turn = dataclasses.replace(turn, parent_id=parent)
             if turn.status.in_flight:
                 self._refuse_if_busy(db, turn.conversation_id)
+                # Sent: the version it edits becomes current, only where the tip still is what
+                # was read under the lock.
+                moved = db.execute(
+                    update(ConversationRow)
+                    .where(ConversationRow.id == turn.conversation_id, _tip_is(tip))
+                    .values(tip_id=parent)
+                ).rowcount  # type: ignore[attr-defined]
+                if moved != 1:
+                    raise StaleConversation("Not sent: the current version changed as you sent. Look at it first.")
             for turn_id in replace or []:
                 self._replace(db, turn_id)
             sends = turn.charge is not None and turn.status.in_flight
@@ -317,19 +351,19 @@ class TurnLife:
             if reply is not None and status == TurnStatus.OK and held:
                 # The new answer becomes the current version, unless the person moved elsewhere
                 # meanwhile (another branch chosen, or another take landed first).
-                parent = request.parent_id
                 db.execute(
                     update(ConversationRow)
-                    .where(
-                        ConversationRow.id == request.conversation_id,
-                        ConversationRow.tip_id.is_(None) if parent is None else ConversationRow.tip_id == parent,
-                    )
+                    .where(ConversationRow.id == request.conversation_id, _tip_is(request.parent_id))
                     .values(tip_id=reply.id)
                 )
             db.refresh(request)
             return Finished(
                 request=turn_value(request), reply=turn_value(reply) if reply is not None else None, held=held == 1
             )
+
+
+def _tip_is(tip: int | None) -> Any:
+    return ConversationRow.tip_id.is_(None) if tip is None else ConversationRow.tip_id == tip
 
 
 def _closed(status: TurnStatus, kind: str | None, message: str | None) -> dict[str, Any]:
