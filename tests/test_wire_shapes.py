@@ -22,6 +22,8 @@ ME = User(email=LOCAL_EMAIL, name="you", is_admin=True)
 JPEG = image_bytes((48, 32), (20, 160, 220), fmt="JPEG")
 DATA = base64.b64encode(JPEG).decode()
 SIG = "CiQB" + "x/y+Z" * 200
+WRAPPED = "\n".join(DATA[i : i + 76] for i in range(0, len(DATA), 76))
+DRAFT = base64.b64encode(image_bytes((8, 8))).decode()
 
 
 @pytest.fixture
@@ -46,9 +48,7 @@ def shapes() -> dict[str, list[dict]]:
             }
         ],
         "no mime type": [{"inlineData": {"data": DATA}, "thoughtSignature": SIG}],
-        "line-wrapped base64": [
-            {"inlineData": {"mimeType": "image/jpeg", "data": "\n".join(DATA[i : i + 76] for i in range(0, len(DATA), 76))}}
-        ],
+        "line-wrapped base64": [{"inlineData": {"mimeType": "image/jpeg", "data": WRAPPED}}],
         # A Gemini 3 Pro Image answer as recorded from the live API through a key-sorting proxy.
         "gemini 3 pro image, signed text + signed jpeg": [
             {"text": "Here is the lighthouse at dusk.", "thoughtSignature": SIG[:300]},
@@ -56,7 +56,7 @@ def shapes() -> dict[str, list[dict]]:
         ],
         "thought draft before, sorted keys": [
             {"text": "Sketching the scene", "thought": True},
-            {"inlineData": {"data": base64.b64encode(image_bytes((8, 8))).decode(), "mimeType": "image/png"}, "thought": True},
+            {"inlineData": {"data": DRAFT, "mimeType": "image/png"}, "thought": True},
             {"thoughtSignature": SIG, "text": "Done."},
             {"inlineData": {"data": DATA, "mimeType": "image/jpeg"}, "thoughtSignature": SIG},
         ],

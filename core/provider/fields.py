@@ -63,9 +63,7 @@ def read_part(raw: Any) -> SeenPart:
             continue
         mime = next((inline[m] for m in MIME_KEYS if isinstance(inline.get(m), str)), None)
         canonical = base64.b64encode(data).decode("ascii") == inline.get("data")
-        return SeenPart(
-            kind="image", data=data, mime_type=mime, thought=thought, inline_key=key, canonical=canonical
-        )
+        return SeenPart(kind="image", data=data, mime_type=mime, thought=thought, inline_key=key, canonical=canonical)
     text = raw.get("text")
     if isinstance(text, str):
         return SeenPart(kind="text", text=text, thought=thought)

@@ -9,7 +9,7 @@ in the usual columns: the image goes to the image table (its preview is made laz
 shown), so old answers show their pictures after the upgrade and replay byte for byte as before.
 
 Revision ID: 0009_wire_part_shapes
-Revises: 0008
+Revises: review_0010
 """
 
 import base64
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_wire_part_shapes"
-down_revision = "0008"
+down_revision = "review_0010"
 branch_labels = None
 depends_on = None
 
@@ -61,7 +61,7 @@ def _size(data: bytes) -> tuple[int, int]:
 
         with Image.open(io.BytesIO(data)) as image:
             return image.size
-    except Exception:
+    except (OSError, ValueError, SyntaxError):  # Pillow's ways of saying it cannot read it
         return 0, 0
 
 
@@ -138,7 +138,10 @@ def upgrade() -> None:
         chunk = ids[start : start + 20]
         for part_id, raw in bind.execute(sa.select(parts.c.id, parts.c.extra).where(parts.c.id.in_(chunk))).all():
             values, image = _convert(raw)
-            if image is not None and bind.scalar(sa.select(images.c.hash).where(images.c.hash == image["hash"])) is None:
+            if (
+                image is not None
+                and bind.scalar(sa.select(images.c.hash).where(images.c.hash == image["hash"])) is None
+            ):
                 bind.execute(images.insert().values(**image))
             bind.execute(parts.update().where(parts.c.id == part_id).values(**values))
 
