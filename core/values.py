@@ -109,6 +109,8 @@ class Turn:
     # Boxes and brush strokes a person drew on the image it edits, with what to change there
     # (0..1 coordinates).
     marks: list[dict[str, Any]] | None = None
+    # Who made it (a person's key): kept by a copy, so a copied turn stays its maker's.
+    author: str | None = None
     # False on display copies of turns scrolled out of view: only an outline (id, role, position,
     # status, pairing) was loaded; parts, settings and usage were not.
     parts_loaded: bool = True

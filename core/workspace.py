@@ -43,6 +43,11 @@ class Workspace:
         self.versions = VersionDesk(self.guard, service, submit=self.submit)
         self.review = ReviewDesk(self.guard, service.review, service.images)
 
+    @property
+    def draining(self) -> bool:
+        """This process is stopping for a deploy: it takes no new turns (another process will)."""
+        return self.service.draining
+
     # Reading ------------------------------------------------------------------------------
 
     def _head(self, conversation_id: str, token: str | None = None) -> Conversation:

@@ -49,6 +49,7 @@ TURN_COLUMNS = (
     TurnRow.finished_at,
     TurnRow.cost_micro,
     TurnRow.marks,
+    TurnRow.author,
 )
 DISPLAY_PART_COLUMNS = (
     PartRow.turn_id,
@@ -127,6 +128,7 @@ def turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None
         finished_at=row.finished_at,
         cost_micro=row.cost_micro,
         marks=row.marks,
+        author=row.author,
         parts_loaded=True,
     )
 
