@@ -17,6 +17,7 @@ from core.media.library import ImageLibrary
 from core.money.limits import limits_from
 from core.provider.catalog import ModelCatalog, ModelSpec, load_catalog
 from core.provider.client import GeminiClient
+from core.review.desk import Review
 from core.storage.schema import utcnow
 from core.storage.store import Store
 from core.team.gallery import Gallery
@@ -25,10 +26,12 @@ from core.team.people import LOCAL_EMAIL, User
 from core.team.sharing import SharingStore
 from core.turns.costs import TurnCosts
 from core.turns.lifecycle import INTERRUPTED_MESSAGE, TurnLife
+from core.turns.queue import TurnQueue
 from core.turns.rules import NEW_TITLE, clean_title
 from core.turns.run import TurnOutcome
-from core.turns.runner import TurnRunner, process_identity
+from core.turns.runner import Drained, TurnRunner, process_identity
 from core.turns.service import TurnService
+from core.turns.wakeup import Waker
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn, TurnStatus
 from core.workspace import Workspace
 
@@ -64,12 +67,16 @@ class StudioService:
         self.sharing = SharingStore(store.db)
         self._examples: list[str] | None = None
         self.gallery = Gallery(store.db)
+        self.review = Review(store.db)
+        self.shared_queue = TurnQueue(store.db, settings.lease_s)
         self.runner = TurnRunner(
             self.life,
             self.turns.execute,
             owner=owner,
             workers=workers,
             lease_s=settings.lease_s,
+            queue=self.shared_queue,
+            waker=Waker(settings.database_url, settings.worker_poll_s) if settings.run_turns else None,
         )
         # The trash's 30 days and unused images, on a thread of its own (never the heartbeat's).
         self.housekeeper = Housekeeper(store.db, self.sharing)
@@ -257,9 +264,20 @@ class StudioService:
         return self._submit(turns)
 
     def _submit(self, turns: list[Turn]) -> list[Turn]:
+        if not self.settings.run_turns:
+            self.shared_queue.wake()  # queued with no holder: a worker takes them
+            return turns
         for turn in turns:
             self.runner.submit(turn.id)
         return turns
+
+    @property
+    def draining(self) -> bool:
+        return self.runner.draining
+
+    def drain(self) -> Drained:
+        """A SIGTERM: take no more turns, finish the calls out (up to STUDIO_DRAIN_S), then stop."""
+        return self.runner.drain(self.settings.drain_s)
 
     def queue_retry(self, request_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         return self._submit([self.turns.retry(request_id, seen=seen)])[0]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
 from core.money import usage
 from core.money.prices import Estimate
+from core.review.desk import ReviewDesk
 from core.storage.store import NO_CONVERSATION
 from core.team import access, housekeeping
 from core.team.guard import Guard
@@ -40,6 +41,12 @@ class Workspace:
         self.offered_models = service.offered_models
         self.guard = Guard(user=user, store=service.store, sharing=service.sharing)
         self.versions = VersionDesk(self.guard, service, submit=self.submit)
+        self.review = ReviewDesk(self.guard, service.review, service.images)
+
+    @property
+    def draining(self) -> bool:
+        """This process is stopping for a deploy: it takes no new turns (another process will)."""
+        return self.service.draining
 
     # Reading ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import streamlit as st
 
 from core.values import Conversation, Turn, TurnStatus
 from core.workspace import Workspace
+from ui import draining
 from ui.common import announce, share_token, visible_key
 from ui.turn_view import MODEL_AVATAR
 
@@ -153,6 +154,7 @@ def _watch(svc: Workspace, conversation: Conversation) -> None:
         height=0,
         on_tick_change=lambda: _on_tick(svc, shown.id),
     )
+    draining.notice(svc)
     if not busy:
         return
     places = svc.queue_places(list(busy))

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from core.errors import NotFound
 from core.storage.database import Database
-from core.storage.schema import ImageRow, PartRow, utcnow
+from core.storage.schema import ImageRow, KitItemRow, PartRow, utcnow
 from core.values import StoredImage
 
 # A tab may hold a fresh image (an upload, a seed) for a message not sent yet: never collected.
@@ -22,8 +22,15 @@ FRESH = dt.timedelta(days=1)
 
 def _unused(cutoff: dt.datetime) -> ColumnElement[bool]:
     pointing = aliased(ImageRow)
-    used = exists().where(PartRow.image_hash == ImageRow.hash)
-    pointing_kept = or_(pointing.created_at >= cutoff, exists().where(PartRow.image_hash == pointing.hash))
+    # A part, or the brand kit (retired items too: their picture stays in its history), keeps it.
+    used = or_(
+        exists().where(PartRow.image_hash == ImageRow.hash), exists().where(KitItemRow.image_hash == ImageRow.hash)
+    )
+    pointing_kept = or_(
+        pointing.created_at >= cutoff,
+        exists().where(PartRow.image_hash == pointing.hash),
+        exists().where(KitItemRow.image_hash == pointing.hash),
+    )
     original_of_kept = exists().where(pointing.original_hash == ImageRow.hash, pointing_kept)
     return and_(ImageRow.created_at < cutoff, ~used, ~original_of_kept)
 

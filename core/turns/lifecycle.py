@@ -52,6 +52,8 @@ class NewTurn:
     # (the caller's `parent_id` is only what it read before). False: it edits `parent_id` itself
     # (another take of an older answer, a sibling branch).
     edits_tip: bool = True
+    # Who makes it (a person's key); the conversation's owner when not given.
+    author: str | None = None
     marks: list[dict[str, Any]] | None = None
 
 
@@ -98,7 +100,10 @@ class TurnLife:
             if turn.title:
                 values["title"] = turn.title[:200]
             touch(db, turn.conversation_id, **values)  # the row lock: writers queue here
-            tip = db.scalar(select(ConversationRow.tip_id).where(ConversationRow.id == turn.conversation_id))
+            head = db.execute(
+                select(ConversationRow.tip_id, ConversationRow.owner).where(ConversationRow.id == turn.conversation_id)
+            ).one()
+            tip = head.tip_id
             if seen is not False:
                 newest = db.scalar(select(func.max(TurnRow.id)).where(TurnRow.conversation_id == turn.conversation_id))
                 shown_newest = seen.newest if isinstance(seen, Seen) else seen
@@ -114,7 +119,8 @@ class TurnLife:
                         "are kept below."
                     )
             parent = tip if turn.edits_tip else turn.parent_id
-            turn = dataclasses.replace(turn, parent_id=parent)
+            # Only the owner sends in a conversation: what is written now is theirs.
+            turn = dataclasses.replace(turn, parent_id=parent, author=turn.author or head.owner)
             if turn.status.in_flight:
                 self._refuse_if_busy(db, turn.conversation_id)
                 # Sent: the version it edits becomes current, only where the tip still is what
@@ -157,6 +163,7 @@ class TurnLife:
             created_at=now,
             parent_id=turn.parent_id,
             marks=turn.marks,
+            author=turn.author,
         )
         db.add(row)
         db.flush()
@@ -384,6 +391,7 @@ class TurnLife:
                 created_at=now,
                 finished_at=now,
                 cost_micro=cost,
+                author=request.author,  # the answer is credited to who asked for it
                 **(meta or {}),
             )
             db.add(reply)

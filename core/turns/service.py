@@ -135,7 +135,8 @@ class TurnService(TurnRunning):
             parts=parts,
             settings=settings,
             weight=self.weigh(parts),
-            lease_owner=self.owner,
+            # A queue-only process holds nothing: the shared queue's workers take it.
+            lease_owner=self.owner if self.settings.run_turns else None,
             title=new_title(conversation, text),
             charge=self.costs.charge(conversation, text, images, settings, parent),
             parent_id=parent,
