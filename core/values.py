@@ -68,6 +68,11 @@ class Part:
     extra: dict[str, Any] | None = None
     # Received as `inline_data` / `thought_signature`: replayed in the same spelling.
     snake: bool = False
+    # The part exactly as received, when the fields above cannot give it back (keys in another
+    # order or spelling, extra keys in between, an encoding of its own): {"part": ..., "inline":
+    # the key whose base64 was left out, to be put back from the image table, or None}. The
+    # fields above then only say what it shows. None on display copies.
+    wire: dict[str, Any] | None = None
 
     @property
     def is_thought(self) -> bool:

@@ -112,6 +112,7 @@ def turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None
                 signature=p.signature if signatures else None,
                 extra=p.extra,
                 snake=bool(p.snake),
+                wire=p.wire if signatures else None,
             )
             for p in (parts if parts is not None else row.parts)
         ],
@@ -144,6 +145,7 @@ def part_rows(parts: list[Part]) -> list[PartRow]:
             image_hash=p.image_hash,
             extra=p.extra,
             snake=p.snake or None,
+            wire=p.wire,
         )
         for i, p in enumerate(parts)
     ]

@@ -146,6 +146,8 @@ class PartRow(Base):
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Revision 0004: received in snake_case (`inline_data`, `thought_signature`).
     snake: Mapped[bool | None] = mapped_column(Boolean)
+    # Revision 0009: the part as received when the columns above cannot give it back exactly.
+    wire: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ImageRow(Base):

@@ -103,6 +103,11 @@ class TurnRunning:
             # Past the window: an answer waits in the spool; the lease lapses and the turn shows
             # as interrupted until a process lands it (its next heartbeat, or the next start).
             return TurnOutcome(request=request, error=error)
+        except NotFound as gone:
+            # Deleted forever while the call was out (after a cancel): the answer's cost is in the
+            # ledger already (finish records it first); nothing else is left to record.
+            log.info("turn %s: its conversation was deleted while the call was out", request_id)
+            return TurnOutcome(request=request, error=gone)
         except StudioError as error:
             return self._fail(request, error, call)
         except Exception as exc:
@@ -169,6 +174,10 @@ class TurnRunning:
             outcome = self._patiently(
                 lambda: self._record(request, model, payload, call, plan, self.owner), "storing an answer", spool
             )
+        except NotFound:
+            for entry in kept:
+                entry.done()  # the turn is gone (its cost is recorded by finish)
+            raise
         except BaseException:
             for entry in kept:
                 entry.release()  # the file stays: the next heartbeat or start lands it
@@ -278,7 +287,7 @@ class TurnRunning:
         weight = 0
         meta: dict[str, object] = {}
         answer = error.reply if isinstance(error.reply, ModelReply) else None
-        model = self.store.conversation(request.conversation_id, with_turns=False).model
+        model = self.costs.model_of(request)
         if isinstance(error.reply, ModelReply):
             reply_parts, sizes = self._store_parts(error.reply)
             weight = self.weigh(reply_parts, sizes)
