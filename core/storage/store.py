@@ -25,7 +25,7 @@ from core.storage.rows import (
     outline_value,
     turn_value,
 )
-from core.storage.schema import ConversationRow, ImageRow, PartRow, TurnRow, utcnow
+from core.storage.schema import ConversationRow, ImageRow, PartRow, TurnRow, WaitingRow, utcnow
 from core.values import (
     Conversation,
     ConversationSummary,
@@ -306,7 +306,10 @@ def delete_conversation(db: Session, conversation_id: str) -> None:
     db.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
     cutoff = utcnow() - dt.timedelta(days=1)
     used = select(PartRow.image_hash).where(PartRow.image_hash.is_not(None))
-    db.execute(delete(ImageRow).where(ImageRow.hash.not_in(used), ImageRow.created_at < cutoff))
+    waiting = [h for hashes in db.scalars(select(WaitingRow.image_hashes)) for h in hashes or []]
+    db.execute(
+        delete(ImageRow).where(ImageRow.hash.not_in(used), ImageRow.hash.not_in(waiting), ImageRow.created_at < cutoff)
+    )
 
 
 def touch(db: Session, conversation_id: str, *, stamp: bool = True, **values: Any) -> None:

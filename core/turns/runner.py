@@ -32,6 +32,7 @@ class TurnRunner:
         workers: int = 8,
         lease_s: float = 30.0,
         maintenance: Callable[[], Any] | None = None,
+        rescue: Callable[[], Any] | None = None,
     ) -> None:
         self.life = life
         self.owner = owner
@@ -44,6 +45,7 @@ class TurnRunner:
         # Renew well before the lease runs out, so one slow write never lets a live turn lapse.
         self._interval = max(0.2, lease_s / 3)
         self._maintenance = maintenance
+        self._rescue = rescue
         self._beats = 0
         self._beat = threading.Thread(target=self._heartbeat, name="studio-heartbeat", daemon=True)
         self._beat.start()
@@ -74,6 +76,8 @@ class TurnRunner:
         swept = self.life.sweep()
         if swept:
             log.info("%d turn(s) whose process stopped are now interrupted", swept)
+        if self._rescue is not None:
+            self._rescue()
         # Housekeeping (the trash's 30 days) about every ten minutes, and on the first beat.
         if self._maintenance is not None and self._beats % max(1, int(600 / self._interval)) == 0:
             self._maintenance()
