@@ -62,7 +62,8 @@ class TurnCosts:
             person=(conversation.owner or "").lower(),
             model=conversation.model,
             image_size=settings.image_size,
-            estimate_micro=self.estimate_from(parent, conversation, text, images, settings).micro,
+            # The offline demo model is never billed: its calls reserve and cost nothing.
+            estimate_micro=0 if self.offline else self.estimate_from(parent, conversation, text, images, settings).micro,
             offline=self.offline,
         )
 
