@@ -128,9 +128,8 @@ def test_offline_demo_calls_cost_nothing_are_marked_and_count_against_no_limit(d
     from core.money import usage
     from core.service import StudioService
 
-    svc = StudioService.from_settings(
-        load_settings({"DATABASE_URL": db_url, "STUDIO_LIMIT_PERSON_DAY_USD": "0.01", "STUDIO_LIMIT_TEAM_MONTH_USD": "0.01"})
-    )
+    caps = {"STUDIO_LIMIT_PERSON_DAY_USD": "0.01", "STUDIO_LIMIT_TEAM_MONTH_USD": "0.01"}
+    svc = StudioService.from_settings(load_settings({"DATABASE_URL": db_url, **caps}))
     assert svc.offline
     conversation = svc.new_conversation(PRO)  # a real call here would cost about $0.14 each
     for prompt in ("a red bicycle", "make it blue", "add a bell"):
