@@ -192,6 +192,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", default="1,10,50")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-browser", action="store_true", help="skip the open tabs' part (real Chromium)")
     args = parser.parse_args()
     sizes = [int(n) for n in args.turns.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="studio-bench-"))
@@ -282,6 +283,10 @@ def main() -> None:
     usage_page(settings, args.repeat)
     versions_at_scale(settings, args.repeat)
     postgres_beside(settings, images, sizes, args.repeat)
+    if not args.no_browser:
+        from bench import idle_tabs
+
+        idle_tabs.run()
 
     print(f"\npeak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

@@ -17,17 +17,21 @@ from core.media.library import ImageLibrary
 from core.money.limits import limits_from
 from core.provider.catalog import ModelCatalog, ModelSpec, load_catalog
 from core.provider.client import GeminiClient
+from core.review.desk import Review
 from core.storage.schema import utcnow
 from core.storage.store import Store
 from core.team.gallery import Gallery
+from core.team.housekeeping import Housekeeper
 from core.team.people import LOCAL_EMAIL, User
 from core.team.sharing import SharingStore
 from core.turns.costs import TurnCosts
 from core.turns.lifecycle import INTERRUPTED_MESSAGE, TurnLife
+from core.turns.queue import TurnQueue
 from core.turns.rules import NEW_TITLE, clean_title
 from core.turns.run import TurnOutcome
-from core.turns.runner import TurnRunner, process_identity
+from core.turns.runner import Drained, TurnRunner, process_identity
 from core.turns.service import TurnService
+<<<<<<< HEAD
 from core.values import (
     Conversation,
     ConversationSummary,
@@ -37,6 +41,10 @@ from core.values import (
     TurnStatus,
     WaitingMessage,
 )
+=======
+from core.turns.wakeup import Waker
+from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn, TurnStatus
+>>>>>>> main
 from core.workspace import Workspace
 
 
@@ -71,15 +79,24 @@ class StudioService:
         self.sharing = SharingStore(store.db)
         self._examples: list[str] | None = None
         self.gallery = Gallery(store.db)
+        self.review = Review(store.db)
+        self.shared_queue = TurnQueue(store.db, settings.lease_s)
         self.runner = TurnRunner(
             self.life,
             self._work,
             owner=owner,
             workers=workers,
             lease_s=settings.lease_s,
+<<<<<<< HEAD
             maintenance=lambda: Workspace(self, User(email="studio@localhost", name="studio")).purge_expired(),
             rescue=self._rescue,
+=======
+            queue=self.shared_queue,
+            waker=Waker(settings.database_url, settings.worker_poll_s) if settings.run_turns else None,
+>>>>>>> main
         )
+        # The trash's 30 days and unused images, on a thread of its own (never the heartbeat's).
+        self.housekeeper = Housekeeper(store.db, self.sharing)
 
     def _work(self, turn_id: int) -> TurnOutcome:
         """A worker's job: run the turn, then send on the message typed ahead behind it (if any),
@@ -124,6 +141,7 @@ class StudioService:
         self.life.limits = limits_from(value)
 
     def close(self) -> None:
+        self.housekeeper.close()
         self.runner.close()
 
     @property
@@ -255,7 +273,7 @@ class StudioService:
         text: str,
         image_hashes: list[str] | None = None,
         *,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
     ) -> Turn:
@@ -268,7 +286,7 @@ class StudioService:
         text: str,
         image_hashes: list[str] | None = None,
         *,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
     ) -> list[Turn]:
@@ -293,17 +311,28 @@ class StudioService:
         return made[0] if made else None
 
     def _submit(self, turns: list[Turn]) -> list[Turn]:
+        if not self.settings.run_turns:
+            self.shared_queue.wake()  # queued with no holder: a worker takes them
+            return turns
         for turn in turns:
             self.runner.submit(turn.id)
         return turns
 
-    def queue_retry(self, request_id: int, *, seen: int | bool | None = False) -> Turn:
+    @property
+    def draining(self) -> bool:
+        return self.runner.draining
+
+    def drain(self) -> Drained:
+        """A SIGTERM: take no more turns, finish the calls out (up to STUDIO_DRAIN_S), then stop."""
+        return self.runner.drain(self.settings.drain_s)
+
+    def queue_retry(self, request_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         return self._submit([self.turns.retry(request_id, seen=seen)])[0]
 
-    def queue_resend(self, request_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
+    def queue_resend(self, request_id: int, text: str, *, seen: Seen | int | bool | None = False) -> Turn:
         return self._submit([self.turns.resend(request_id, text, seen=seen)])[0]
 
-    def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False, takes: int = 1) -> Turn:
+    def queue_regenerate(self, reply_id: int, *, seen: Seen | int | bool | None = False, takes: int = 1) -> Turn:
         return self._submit(self.turns.regenerate(reply_id, seen=seen, takes=takes))[0]
 
     # Turns, synchronously: for tests, a CLI or a script.

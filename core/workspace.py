@@ -11,12 +11,17 @@ from core.errors import Forbidden, InvalidInput, NotFound, StudioError
 from core.money import durations, usage
 from core.money.durations import Typical
 from core.money.prices import Estimate
+from core.review.desk import ReviewDesk
 from core.storage.store import NO_CONVERSATION
-from core.team import access
+from core.team import access, housekeeping
 from core.team.guard import Guard
 from core.team.people import User
 from core.turns.replay import ReplayPlan
+<<<<<<< HEAD
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, WaitingMessage
+=======
+from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn
+>>>>>>> main
 from core.versions.desk import VersionDesk
 
 if TYPE_CHECKING:
@@ -41,6 +46,12 @@ class Workspace:
         self.offered_models = service.offered_models
         self.guard = Guard(user=user, store=service.store, sharing=service.sharing)
         self.versions = VersionDesk(self.guard, service, submit=self.submit)
+        self.review = ReviewDesk(self.guard, service.review, service.images)
+
+    @property
+    def draining(self) -> bool:
+        """This process is stopping for a deploy: it takes no new turns (another process will)."""
+        return self.service.draining
 
     # Reading ------------------------------------------------------------------------------
 
@@ -186,14 +197,7 @@ class Workspace:
 
     def purge_expired(self) -> int:
         """The trash keeps 30 days; older ones go, except while a turn in them still runs."""
-        gone = 0
-        for conversation_id in self.service.sharing.expired():
-            try:
-                self.service.sharing.purge(conversation_id, "studio")
-                gone += 1
-            except InvalidInput:
-                continue
-        return gone
+        return housekeeping.purge_expired(self.service.sharing)
 
     def delete_forever(self, conversation_id: str) -> None:
         head = self._head(conversation_id)
@@ -270,7 +274,7 @@ class Workspace:
         image_hashes: list[str],
         *,
         problems: list[str] | None = None,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
     ) -> tuple[Turn, StudioError | None]:
@@ -335,20 +339,25 @@ class Workspace:
         return self.service.send_waiting(waiting_id, seen=seen)
 
     def queue(
-        self, conversation_id: str, text: str, image_hashes: list[str] | None = None, *, seen: int | bool | None = False
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str] | None = None,
+        *,
+        seen: Seen | int | bool | None = False,
     ) -> Turn:
         self._owned(conversation_id)
         return self.service.queue(conversation_id, text, image_hashes, seen=seen)
 
-    def queue_retry(self, turn_id: int, *, seen: int | bool | None = False) -> Turn:
+    def queue_retry(self, turn_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(turn_id)
         return self.service.queue_retry(turn_id, seen=seen)
 
-    def queue_resend(self, turn_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
+    def queue_resend(self, turn_id: int, text: str, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(turn_id)
         return self.service.queue_resend(turn_id, text, seen=seen)
 
-    def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False) -> Turn:
+    def queue_regenerate(self, reply_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(reply_id)
         return self.service.queue_regenerate(reply_id, seen=seen)
 

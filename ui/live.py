@@ -18,6 +18,7 @@ import streamlit as st
 from core.money.durations import says
 from core.values import Conversation, Turn, TurnStatus
 from core.workspace import Workspace
+from ui import draining
 from ui.common import announce, share_token, visible_key
 from ui.turn_view import MODEL_AVATAR
 from ui.waiting_view import render_waiting
@@ -147,7 +148,7 @@ def _chat(
         )
         remember_shown(shown)
     # What this tab shows is what its next message is sent against.
-    st.session_state[shown_version_key(shown.id)] = shown.version
+    st.session_state[shown_version_key(shown.id)] = shown.seen
     render_history(svc, shown)
     announce(_news(shown))
 
@@ -165,6 +166,14 @@ def _watch(svc: Workspace, conversation: Conversation) -> None:
         height=0,
         on_tick_change=lambda: _on_tick(svc, shown.id),
     )
+<<<<<<< HEAD
+=======
+    draining.notice(svc)
+    if not busy:
+        return
+    places = svc.queue_places(list(busy))
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+>>>>>>> main
     owner = svc.can_change(shown)
     if busy:
         places = svc.queue_places(list(busy))
