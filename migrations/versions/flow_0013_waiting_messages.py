@@ -2,14 +2,14 @@
 database, in order, and goes when that turn lands (it survives a restart).
 
 Revision ID: 0009_flow_waiting
-Revises: 0008
+Revises: edges_0012_offline_ledger
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_flow_waiting"
-down_revision = "0008"
+down_revision = "edges_0012_offline_ledger"
 branch_labels = None
 depends_on = None
 
