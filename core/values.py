@@ -313,19 +313,3 @@ def takes_in(exchanges: list[Exchange]) -> list[list[Exchange]]:
                 continue
         groups.append([exchange])
     return groups
-
-
-@dataclass(frozen=True, kw_only=True)
-class WaitingMessage:
-    """A message typed ahead while the tab's own turn was being made: it waits, in order, and
-    goes when that turn lands. Editable and removable until it goes."""
-
-    id: int
-    conversation_id: str
-    after_turn_id: int | None
-    text: str
-    image_hashes: list[str]
-    takes: int
-    created_at: dt.datetime
-    # Why it does not go by itself (the turn before it failed, was cancelled...); None: it waits.
-    held: str | None = None

@@ -888,15 +888,11 @@ def test_three_takes_land_side_by_side_and_one_is_chosen(browser, fake, settings
             time.sleep(0.1)
         chosen = svc.conversation(conversation.id).tip_id
         assert chosen != before
-        # Takes went back to 1 after sending: the next ordinary edit is one call, from the chosen take.
-        one = page.get_by_role("radiogroup", name="Takes").get_by_role("radio", name="1", exact=True)
-        assert one.get_attribute("aria-checked") == "true"
         send(page, "add a bell")
         deadline = time.monotonic() + 30
         while len(fake.requests) < 5 and time.monotonic() < deadline:
             time.sleep(0.1)
-        page.get_by_text("Result 5", exact=True).wait_for(timeout=30_000)
-        assert len(fake.requests) == 5  # one call, not three more
+        # Three more takes of "add a bell" (the Takes choice stays), each from the chosen take.
         sent = fake.requests[4]["contents"]
         words = [c["parts"][0]["text"] for c in sent if c["role"] == "user"]
         assert words == ["a bicycle", "make it blue", "add a bell"]

@@ -25,7 +25,7 @@ from core.storage.rows import (
     outline_value,
     turn_value,
 )
-from core.storage.schema import ConversationRow, ImageRow, PartRow, TurnRow, WaitingRow, utcnow
+from core.storage.schema import ConversationRow, ImageRow, PartRow, TurnRow, utcnow
 from core.values import (
     Conversation,
     ConversationSummary,
@@ -310,16 +310,7 @@ def delete_conversation(db: Session, conversation_id: str) -> None:
     if hashes:
         hashes |= {h for h in db.scalars(select(ImageRow.original_hash).where(ImageRow.hash.in_(hashes))) if h}
     db.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
-<<<<<<< HEAD
-    cutoff = utcnow() - dt.timedelta(days=1)
-    used = select(PartRow.image_hash).where(PartRow.image_hash.is_not(None))
-    waiting = [h for hashes in db.scalars(select(WaitingRow.image_hashes)) for h in hashes or []]
-    db.execute(
-        delete(ImageRow).where(ImageRow.hash.not_in(used), ImageRow.hash.not_in(waiting), ImageRow.created_at < cutoff)
-    )
-=======
     drop_unused(db, hashes)
->>>>>>> main
 
 
 def touch(db: Session, conversation_id: str, *, stamp: bool = True, **values: Any) -> None:

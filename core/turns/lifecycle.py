@@ -24,27 +24,11 @@ from core.storage.database import Database
 from core.storage.rows import part_rows, turn_value
 from core.storage.schema import ConversationRow, TurnRow, utcnow
 from core.storage.store import IN_FLIGHT, touch
-<<<<<<< HEAD
-from core.turns import waiting
-from core.values import GenerationSettings, Part, Turn, TurnStatus, WaitingMessage
-
-INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
-CANCELLED_MESSAGE = (
-    "Cancelled before it was sent: nothing was billed. Your words and images are kept; send them again when you like."
-)
-# Said at the turn the moment it is cancelled (not later, elsewhere): the call cannot be recalled.
-CANCELLED_RUNNING_MESSAGE = (
-    "Cancelled. The call had already reached the service and cannot be recalled, so it may still be billed; "
-    "if its answer arrives it is kept beside this turn but never sent to the model. Your words and images are "
-    "kept; send them again when you like."
-)
-=======
 from core.values import GenerationSettings, Part, Seen, Turn, TurnStatus
 
 INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
 GONE_MESSAGE = "That turn no longer exists (its conversation may have been deleted)."
 CANCELLED_MESSAGE = "Cancelled. Your words and images are kept; send them again when you like."
->>>>>>> main
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,47 +74,13 @@ class TurnLife:
 
     # Writing a user turn ------------------------------------------------------------------
 
-<<<<<<< HEAD
-    def add(
-        self,
-        turn: NewTurn,
-        *,
-        seen: int | bool | None = False,
-        replace: list[int] | None = None,
-        claim: int | None = None,
-    ) -> Turn:
-        return self.add_takes(turn, seen=seen, replace=replace, claim=claim)[0]
-=======
     def add(self, turn: NewTurn, *, seen: Seen | int | bool | None = False, replace: list[int] | None = None) -> Turn:
         return self.add_takes(turn, seen=seen, replace=replace)[0]
->>>>>>> main
 
     def add_takes(
         self,
         turn: NewTurn,
         *,
-<<<<<<< HEAD
-        seen: int | bool | None = False,
-        replace: list[int] | None = None,
-        takes: int = 1,
-        claim: int | None = None,
-        busy_ok: bool = False,
-    ) -> list[Turn]:
-        """Write a user turn in one transaction: the conversation takes its settings (and title).
-        With `seen` (the newest turn id the tab showed) nothing is
-        written if another turn arrived since. `replace` turns become replaced (a retry or
-        redo), each only if it still is what the caller saw. `takes` > 1 writes that many requests
-        at once with the same parent (variations). `claim`: the waiting message (typed ahead)
-        this turn is made from, taken in the same transaction; the rest of its queue moves on.
-        `busy_ok`: a typed-ahead message going as the turn before it lands (takes beside that
-        turn may still be running)."""
-        with self.db.write() as db:
-            touch(db, turn.conversation_id)  # first: the conversation's lock, then look
-            self._check_seen(db, turn, seen)
-            if turn.status.in_flight and not busy_ok:
-                self._refuse_if_busy(db, turn.conversation_id)
-            return self._write(db, turn, replace=replace, takes=takes, claim=claim)
-=======
         seen: Seen | int | bool | None = False,
         replace: list[int] | None = None,
         takes: int = 1,
@@ -194,70 +144,8 @@ class TurnLife:
                     ledger.reserve(db, turn.charge, conversation_id=turn.conversation_id, turn_id=row.id)
                 written.append(turn_value(row))
             return written
->>>>>>> main
 
-    def add_or_wait(
-        self, turn: NewTurn, *, seen: int | bool | None, takes: int, text: str, hashes: list[str]
-    ) -> list[Turn] | WaitingMessage:
-        """A message from the chat input: written as a turn if the conversation is free, else kept
-        waiting (typed ahead) behind the turn being made, in the same transaction that looked.
-        Turns that went from this tab's queue, and answers to turns it saw, do not make it stale."""
-        with self.db.write() as db:
-            touch(db, turn.conversation_id)  # first: the conversation's lock, then look
-            self._check_seen(db, turn, seen, typed_ahead_ok=True)
-            after = waiting.waiting_for(db, turn.conversation_id)
-            if after is not None:
-                return waiting.wait(db, turn.conversation_id, after, text, hashes, takes)
-            return self._write(db, turn, replace=None, takes=takes, claim=None)
-
-    def _check_seen(self, db: Session, turn: NewTurn, seen: int | bool | None, *, typed_ahead_ok: bool = False) -> None:
-        if seen is False:
-            return
-        if typed_ahead_ok:
-            newer = db.execute(
-                select(TurnRow.id, TurnRow.role, TurnRow.reply_to_id, TurnRow.typed_ahead).where(
-                    TurnRow.conversation_id == turn.conversation_id, TurnRow.id > (seen or 0)
-                )
-            ).all()
-            ahead = {r.id for r in newer if r.role == "user" and r.typed_ahead}
-            stale = any(
-                r.id not in ahead
-                and not (r.role == "model" and (r.reply_to_id <= (seen or 0) or r.reply_to_id in ahead))
-                for r in newer
-            )
-        else:
-            newest = db.scalar(select(func.max(TurnRow.id)).where(TurnRow.conversation_id == turn.conversation_id))
-            stale = newest != seen
-        if stale:
-            raise StaleConversation(
-                "Not sent: this conversation changed since you looked (a new turn arrived, from another "
-                "tab or person). Look at it first; your words and images are kept below."
-            )
-
-    def _write(
-        self, db: Session, turn: NewTurn, *, replace: list[int] | None, takes: int, claim: int | None
-    ) -> list[Turn]:
-        values: dict[str, Any] = {"settings": turn.settings.to_dict(), "tip_id": turn.parent_id}
-        if turn.title:
-            values["title"] = turn.title[:200]
-        touch(db, turn.conversation_id, **values)
-        before = waiting.claim(db, claim) if claim is not None else None
-        for turn_id in replace or []:
-            self._replace(db, turn_id)
-        sends = turn.charge is not None and turn.status.in_flight
-        written: list[Turn] = []
-        for _ in range(max(1, takes)):
-            if sends and turn.charge is not None:
-                admit(db, self.limits, turn.charge)  # in this transaction: a burst cannot slip past
-            row = self._row(db, turn, typed_ahead=claim is not None)
-            if sends and turn.charge is not None:
-                ledger.reserve(db, turn.charge, conversation_id=turn.conversation_id, turn_id=row.id)
-            written.append(turn_value(row))
-        if claim is not None:
-            waiting.hand_on(db, before, written[-1].id)
-        return written
-
-    def _row(self, db: Session, turn: NewTurn, *, typed_ahead: bool = False) -> TurnRow:
+    def _row(self, db: Session, turn: NewTurn) -> TurnRow:
         now = utcnow()
         row = TurnRow(
             conversation_id=turn.conversation_id,
@@ -275,11 +163,7 @@ class TurnLife:
             created_at=now,
             parent_id=turn.parent_id,
             marks=turn.marks,
-<<<<<<< HEAD
-            typed_ahead=typed_ahead or None,
-=======
             author=turn.author,
->>>>>>> main
         )
         db.add(row)
         db.flush()
@@ -411,13 +295,7 @@ class TurnLife:
             result = db.execute(
                 update(TurnRow)
                 .where(TurnRow.id == turn_id, TurnRow.status == was)
-                .values(
-                    **_closed(
-                        TurnStatus.CANCELLED,
-                        "cancelled",
-                        CANCELLED_RUNNING_MESSAGE if was == TurnStatus.RUNNING.value else CANCELLED_MESSAGE,
-                    )
-                )
+                .values(**_closed(TurnStatus.CANCELLED, "cancelled", CANCELLED_MESSAGE))
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None

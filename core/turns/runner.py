@@ -57,13 +57,8 @@ class TurnRunner:
         owner: str,
         workers: int = 8,
         lease_s: float = 30.0,
-<<<<<<< HEAD
-        maintenance: Callable[[], Any] | None = None,
-        rescue: Callable[[], Any] | None = None,
-=======
         queue: TurnQueue | None = None,
         waker: Waker | None = None,
->>>>>>> main
     ) -> None:
         self.life = life
         self.owner = owner
@@ -80,12 +75,6 @@ class TurnRunner:
         self._waker = waker
         # Renew well before the lease runs out, so one slow write never lets a live turn lapse.
         self._interval = max(0.2, lease_s / 3)
-<<<<<<< HEAD
-        self._maintenance = maintenance
-        self._rescue = rescue
-        self._beats = 0
-=======
->>>>>>> main
         self._beat = threading.Thread(target=self._heartbeat, name="studio-heartbeat", daemon=True)
         self._beat.start()
         self._adopter: threading.Thread | None = None
@@ -192,17 +181,8 @@ class TurnRunner:
         swept = self.life.sweep()
         if swept:
             log.info("%d turn(s) whose process stopped are now interrupted", swept)
-<<<<<<< HEAD
-        if self._rescue is not None:
-            self._rescue()
-        # Housekeeping (the trash's 30 days) about every ten minutes, and on the first beat.
-        if self._maintenance is not None and self._beats % max(1, int(600 / self._interval)) == 0:
-            self._maintenance()
-        self._beats += 1
-=======
         # Nothing else runs here: housekeeping has its own thread (core/team/housekeeping.py), so
         # a slow purge never delays a renewal.
->>>>>>> main
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self._interval):
