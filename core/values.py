@@ -68,6 +68,11 @@ class Part:
     extra: dict[str, Any] | None = None
     # Received as `inline_data` / `thought_signature`: replayed in the same spelling.
     snake: bool = False
+    # The part exactly as received, when the fields above cannot give it back (keys in another
+    # order or spelling, extra keys in between, an encoding of its own): {"part": ..., "inline":
+    # the key whose base64 was left out, to be put back from the image table, or None}. The
+    # fields above then only say what it shows. None on display copies.
+    wire: dict[str, Any] | None = None
 
     @property
     def is_thought(self) -> bool:
@@ -104,6 +109,8 @@ class Turn:
     # Boxes and brush strokes a person drew on the image it edits, with what to change there
     # (0..1 coordinates).
     marks: list[dict[str, Any]] | None = None
+    # Who made it (a person's key): kept by a copy, so a copied turn stays its maker's.
+    author: str | None = None
     # False on display copies of turns scrolled out of view: only an outline (id, role, position,
     # status, pairing) was loaded; parts, settings and usage were not.
     parts_loaded: bool = True

@@ -119,6 +119,9 @@ class TurnRow(Base):
     # Revision 0008: the answer this request edits (NULL: from the start), and marks drawn on it.
     parent_id: Mapped[int | None] = mapped_column(Integer, index=True)
     marks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Revision tip_0011: who made it (a person's key); a copy keeps it, so Ann's turns in Bob's
+    # copy stay Ann's. NULL only on rows written before it and not yet migrated.
+    author: Mapped[str | None] = mapped_column(String(200))
 
     conversation: Mapped[ConversationRow] = relationship(back_populates="turns")
     parts: Mapped[list[PartRow]] = relationship(
@@ -143,6 +146,8 @@ class PartRow(Base):
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Revision 0004: received in snake_case (`inline_data`, `thought_signature`).
     snake: Mapped[bool | None] = mapped_column(Boolean)
+    # Revision 0009: the part as received when the columns above cannot give it back exactly.
+    wire: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ImageRow(Base):

@@ -83,7 +83,7 @@ class Store:
             if with_turns:
                 parts = selectinload(ConversationRow.turns).selectinload(TurnRow.parts)
                 if not signatures:
-                    parts = parts.defer(PartRow.signature, raiseload=True)
+                    parts = parts.defer(PartRow.signature, raiseload=True).defer(PartRow.wire, raiseload=True)
                 query = query.options(parts)
             row = db.scalar(query)
             if row is None:

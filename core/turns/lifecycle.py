@@ -27,6 +27,7 @@ from core.storage.store import IN_FLIGHT, touch
 from core.values import GenerationSettings, Part, Seen, Turn, TurnStatus
 
 INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
+GONE_MESSAGE = "That turn no longer exists (its conversation may have been deleted)."
 CANCELLED_MESSAGE = "Cancelled. Your words and images are kept; send them again when you like."
 
 
@@ -51,6 +52,8 @@ class NewTurn:
     # (the caller's `parent_id` is only what it read before). False: it edits `parent_id` itself
     # (another take of an older answer, a sibling branch).
     edits_tip: bool = True
+    # Who makes it (a person's key); the conversation's owner when not given.
+    author: str | None = None
     marks: list[dict[str, Any]] | None = None
 
 
@@ -97,7 +100,10 @@ class TurnLife:
             if turn.title:
                 values["title"] = turn.title[:200]
             touch(db, turn.conversation_id, **values)  # the row lock: writers queue here
-            tip = db.scalar(select(ConversationRow.tip_id).where(ConversationRow.id == turn.conversation_id))
+            head = db.execute(
+                select(ConversationRow.tip_id, ConversationRow.owner).where(ConversationRow.id == turn.conversation_id)
+            ).one()
+            tip = head.tip_id
             if seen is not False:
                 newest = db.scalar(select(func.max(TurnRow.id)).where(TurnRow.conversation_id == turn.conversation_id))
                 shown_newest = seen.newest if isinstance(seen, Seen) else seen
@@ -113,7 +119,8 @@ class TurnLife:
                         "are kept below."
                     )
             parent = tip if turn.edits_tip else turn.parent_id
-            turn = dataclasses.replace(turn, parent_id=parent)
+            # Only the owner sends in a conversation: what is written now is theirs.
+            turn = dataclasses.replace(turn, parent_id=parent, author=turn.author or head.owner)
             if turn.status.in_flight:
                 self._refuse_if_busy(db, turn.conversation_id)
                 # Sent: the version it edits becomes current, only where the tip still is what
@@ -156,6 +163,7 @@ class TurnLife:
             created_at=now,
             parent_id=turn.parent_id,
             marks=turn.marks,
+            author=turn.author,
         )
         db.add(row)
         db.flush()
@@ -197,6 +205,9 @@ class TurnLife:
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise refused
+        if row.status in IN_FLIGHT:
+            # A lapsed turn retried or resent leaves flight here: its reservation goes with it.
+            ledger.ended(db, [turn_id])
 
     def branch(self, reply_id: int) -> int:
         """Make this answer the current version (Branch from here, Use this one): the next
@@ -271,8 +282,7 @@ class TurnLife:
                     .returning(TurnRow.id)
                 )
             )
-            ledger.lapsed(db, gone)
-            ledger.interrupted(db, gone)
+            ledger.ended(db, gone)
             ledger.abandon(db)
             return len(gone)
 
@@ -289,8 +299,9 @@ class TurnLife:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            # Not sent yet: its reservation is released. Sent: the call may still answer (and bill).
-            ledger.lapsed(db, [turn_id])
+            # Not sent yet: its reservation is released. Sent: the call may still answer (and bill),
+            # and its answer records the real cost on this row.
+            ledger.ended(db, [turn_id], sent=ledger.CANCELLED)
             return TurnStatus(was)
 
     def finish(
@@ -311,55 +322,92 @@ class TurnLife:
         status stays as it is and the answer is still kept beside it."""
         with self.db.write() as db:
             request = db.get(TurnRow, request_id)
-            if request is None:
-                raise NotFound("That turn no longer exists (its conversation may have been deleted).")
-            touch(db, request.conversation_id)
-            now = utcnow()
-            held = db.execute(
-                update(TurnRow)
-                .where(
-                    TurnRow.id == request_id,
-                    TurnRow.status == TurnStatus.RUNNING.value,
-                    TurnRow.lease_owner == owner,
-                )
-                .values(**_closed(status, error_kind, error_message))
-            ).rowcount  # type: ignore[attr-defined]
-            cost = None
-            if bill is not None:
-                cancelled = held == 0 and request.status == TurnStatus.CANCELLED.value
-                cost = ledger.close(db, request_id, bill, cancelled=cancelled)
-            reply = None
-            if reply_parts is not None:
-                reply = TurnRow(
-                    conversation_id=request.conversation_id,
-                    role="model",
-                    position=_next_position(db, request.conversation_id),
-                    status=status.value,
-                    reply_to_id=request.id,
-                    settings=request.settings,
-                    parts=part_rows(reply_parts),
-                    weight=reply_weight,
+            try:
+                if request is None:
+                    raise NotFound(GONE_MESSAGE)
+                touch(db, request.conversation_id)
+            except NotFound:
+                # Deleted forever while its call was out (it was cancelled first): what the call
+                # cost is still recorded, whatever happened to the conversation.
+                if bill is not None:
+                    ledger.close(db, request_id, bill)
+                request = None
+            if request is not None:
+                return self._finish_held(
+                    db,
+                    request,
+                    owner,
+                    status=status,
+                    reply_parts=reply_parts,
+                    reply_weight=reply_weight,
+                    meta=meta,
                     error_kind=error_kind,
                     error_message=error_message,
-                    created_at=now,
-                    finished_at=now,
-                    cost_micro=cost,
-                    **(meta or {}),
+                    bill=bill,
                 )
-                db.add(reply)
-            db.flush()
-            if reply is not None and status == TurnStatus.OK and held:
-                # The new answer becomes the current version, unless the person moved elsewhere
-                # meanwhile (another branch chosen, or another take landed first).
-                db.execute(
-                    update(ConversationRow)
-                    .where(ConversationRow.id == request.conversation_id, _tip_is(request.parent_id))
-                    .values(tip_id=reply.id)
-                )
-            db.refresh(request)
-            return Finished(
-                request=turn_value(request), reply=turn_value(reply) if reply is not None else None, held=held == 1
+        raise NotFound(GONE_MESSAGE)
+
+    def _finish_held(
+        self,
+        db: Session,
+        request: TurnRow,
+        owner: str,
+        *,
+        status: TurnStatus,
+        reply_parts: list[Part] | None,
+        reply_weight: int,
+        meta: dict[str, Any] | None,
+        error_kind: str | None,
+        error_message: str | None,
+        bill: Bill | None,
+    ) -> Finished:
+        request_id = request.id
+        now = utcnow()
+        held = db.execute(
+            update(TurnRow)
+            .where(
+                TurnRow.id == request_id,
+                TurnRow.status == TurnStatus.RUNNING.value,
+                TurnRow.lease_owner == owner,
             )
+            .values(**_closed(status, error_kind, error_message))
+        ).rowcount  # type: ignore[attr-defined]
+        cost = None
+        if bill is not None:
+            cost = ledger.close(db, request_id, bill)
+        reply = None
+        if reply_parts is not None:
+            reply = TurnRow(
+                conversation_id=request.conversation_id,
+                role="model",
+                position=_next_position(db, request.conversation_id),
+                status=status.value,
+                reply_to_id=request.id,
+                settings=request.settings,
+                parts=part_rows(reply_parts),
+                weight=reply_weight,
+                error_kind=error_kind,
+                error_message=error_message,
+                created_at=now,
+                finished_at=now,
+                cost_micro=cost,
+                author=request.author,  # the answer is credited to who asked for it
+                **(meta or {}),
+            )
+            db.add(reply)
+        db.flush()
+        if reply is not None and status == TurnStatus.OK and held:
+            # The new answer becomes the current version, unless the person moved elsewhere
+            # meanwhile (another branch chosen, or another take landed first).
+            db.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == request.conversation_id, _tip_is(request.parent_id))
+                .values(tip_id=reply.id)
+            )
+        db.refresh(request)
+        return Finished(
+            request=turn_value(request), reply=turn_value(reply) if reply is not None else None, held=held == 1
+        )
 
 
 def _tip_is(tip: int | None) -> Any:

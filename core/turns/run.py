@@ -91,6 +91,11 @@ class TurnRunning:
         call = _Call()
         try:
             return self._run(request, call)
+        except NotFound as gone:
+            # Deleted forever while the call was out (after a cancel): the answer's cost is in the
+            # ledger already (finish records it first); nothing else is left to record.
+            log.info("turn %s: its conversation was deleted while the call was out", request_id)
+            return TurnOutcome(request=request, error=gone)
         except StudioError as error:
             return self._fail(request, error, call)
         except Exception as exc:
@@ -180,7 +185,7 @@ class TurnRunning:
         meta: dict[str, object] = {}
         answer = error.reply if isinstance(error.reply, ModelReply) else None
         try:
-            model = self.store.conversation(request.conversation_id, with_turns=False).model
+            model = self.costs.model_of(request)
             if isinstance(error.reply, ModelReply):
                 reply_parts, sizes = self._store_parts(error.reply)
                 weight = self.weigh(reply_parts, sizes)
