@@ -121,3 +121,79 @@ def test_cancel_then_delete_forever_still_records_the_real_cost(service, fake):
     [row] = rows(service)
     assert (row.outcome, row.may_be_billed, row.cost_micro) == ("cancelled", True, PRO_COST)
     assert row.output_image_tokens == 1120 and row.conversation_id == conversation.id
+
+
+def test_offline_demo_calls_cost_nothing_are_marked_and_count_against_no_limit(db_url):
+    from core.config import load_settings
+    from core.money import usage
+    from core.service import StudioService
+
+    caps = {"STUDIO_LIMIT_PERSON_DAY_USD": "0.01", "STUDIO_LIMIT_TEAM_MONTH_USD": "0.01"}
+    svc = StudioService.from_settings(load_settings({"DATABASE_URL": db_url, **caps}))
+    assert svc.offline
+    conversation = svc.new_conversation(PRO)  # a real call here would cost about $0.14 each
+    for prompt in ("a red bicycle", "make it blue", "add a bell"):
+        outcome = svc.send(conversation.id, prompt)
+        assert outcome.ok, outcome.error  # never refused by a cap a real call would break
+        assert outcome.reply.cost_micro == 0
+    found = rows(svc)
+    assert len(found) == 3
+    assert all(r.offline and r.cost_micro == 0 and r.estimate_micro == 0 and not r.may_be_billed for r in found)
+    assert all(r.output_image_tokens for r in found)  # the tokens are still recorded
+    with svc.store.read() as db:
+        report = usage.report(db, since=utcnow().replace(hour=0, minute=0, second=0, microsecond=0))
+    assert (report.known_micro, report.unknown_micro, report.in_flight_micro) == (0, 0, 0)
+    assert report.offline_calls == 3 and report.calls == 3
+    assert svc.costs.conversation_total(conversation.id) == (0, 0)
+
+
+def test_the_migration_marks_and_zeroes_earlier_offline_calls(db_url):
+    from sqlalchemy import text
+
+    from core.storage.database import make_engine, migrate
+
+    engine = make_engine(db_url)
+    migrate(engine, "0009_wire_part_shapes")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO conversations (id, title, model, settings, owner, created_at, updated_at, visibility) "
+                "VALUES ('c1', 't', :m, '{}', 'ann@example.com', :now, :now, 'private')"
+            ),
+            {"m": PRO, "now": utcnow()},
+        )
+        turn_sql = (
+            "INSERT INTO turns (id, conversation_id, role, position, status, reply_to_id, settings, model_version, "
+            "cost_micro, created_at) VALUES (:id, 'c1', :role, :pos, 'ok', :reply_to, '{}', :version, :cost, :now)"
+        )
+        for turn_id, role, reply_to, version, cost in (
+            (1, "user", None, None, None),
+            (2, "model", 1, "offline-demo", 140_000),
+            (3, "user", None, None, None),
+            (4, "model", 3, "gemini-3-pro-image-preview", 140_000),
+        ):
+            conn.execute(
+                text(turn_sql),
+                {"id": turn_id, "role": role, "pos": turn_id, "reply_to": reply_to, "version": version,
+                 "cost": cost, "now": utcnow()},
+            )  # fmt: skip
+        for turn_id in (1, 3):
+            conn.execute(
+                text(
+                    "INSERT INTO ledger (at, person, conversation_id, turn_id, model, attempt, outcome, "
+                    "may_be_billed, estimate_micro, cost_micro, history_micro, offline) VALUES "
+                    "(:now, 'ann@example.com', 'c1', :turn, :m, 1, 'ok', :yes, 150000, 140000, 3000, :no)"
+                ),
+                {"now": utcnow(), "turn": turn_id, "m": PRO, "yes": True, "no": False},
+            )
+    migrate(engine)
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT turn_id, offline, may_be_billed, estimate_micro, cost_micro, history_micro FROM ledger")
+        ).all()
+        replies = dict(conn.execute(text("SELECT id, cost_micro FROM turns WHERE role = 'model'")).all())
+    engine.dispose()
+    by_turn = {r[0]: tuple(r[1:]) for r in found}
+    assert by_turn[1] == (True, False, 0, 0, 0)  # answered by the offline model
+    assert by_turn[3] == (False, True, 150_000, 140_000, 3000)  # a real call keeps its cost
+    assert replies == {2: 0, 4: 140_000}
