@@ -61,7 +61,7 @@ def submit(svc: Workspace, conversation: Conversation | None, text: str, files: 
     problems: list[str] = []
     for file in files:
         try:
-            upload = svc.images.add_upload(file.getvalue(), file.name)
+            upload = svc.upload(file.getvalue(), file.name)
         except InvalidInput as error:
             problems.append(error.message)
             continue

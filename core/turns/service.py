@@ -87,8 +87,7 @@ class TurnService(TurnRunning):
         conversation = self.store.conversation(conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
         check_message(spec, text, hashes)
-        if not 1 <= takes <= MAX_TAKES:
-            raise InvalidInput(f"Make between 1 and {MAX_TAKES} takes at once.")
+        _check_takes(takes)
         parts = self._user_parts(text, hashes, strict=True)
         self._check_size(parts)
         return self._add(
@@ -143,6 +142,7 @@ class TurnService(TurnRunning):
             edits_tip=edits_tip,
             marks=marks,
         )
+        _check_takes(takes)  # every way of queueing (a message, Another take, Retry) passes here
         return self.life.add_takes(new, seen=seen, replace=replace, takes=takes)
 
     def reject(
@@ -281,3 +281,9 @@ class TurnService(TurnRunning):
         except InvalidInput:
             return False
         return True
+
+
+def _check_takes(takes: int) -> None:
+    # Each take is a billed call: a page offers 1 to 4, and no other entry may ask for more.
+    if isinstance(takes, bool) or not isinstance(takes, int) or not 1 <= takes <= MAX_TAKES:
+        raise InvalidInput(f"Make between 1 and {MAX_TAKES} takes at once.")
