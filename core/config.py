@@ -48,6 +48,9 @@ class Settings:
     models_file: str | None = None
     # People (core/team/people.py): a proxy's header naming the person, domains let in, admins.
     trusted_user_header: str | None = None
+    # Optionally a secret the proxy sends on every request, in a header of its own.
+    trusted_proxy_secret: Secret | None = None
+    trusted_proxy_secret_header: str = "X-Studio-Proxy-Secret"
     allowed_domains: tuple[str, ...] = ()
     admins: tuple[str, ...] = ()
     # Uploads are sent no longer than this on their long side (the full size is kept for Download).
@@ -151,6 +154,8 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         models_file=get("STUDIO_MODELS_FILE") or None,
         lease_s=max(1.0, number("STUDIO_LEASE_S", 30.0)),
         trusted_user_header=get("STUDIO_TRUSTED_USER_HEADER") or None,
+        trusted_proxy_secret=Secret(get("STUDIO_TRUSTED_PROXY_SECRET")) if get("STUDIO_TRUSTED_PROXY_SECRET") else None,
+        trusted_proxy_secret_header=get("STUDIO_TRUSTED_PROXY_SECRET_HEADER") or "X-Studio-Proxy-Secret",
         allowed_domains=_words(get("STUDIO_ALLOWED_DOMAINS")),
         admins=_words(get("STUDIO_ADMINS")),
         upload_long_side=int(max(256, number("STUDIO_UPLOAD_LONG_SIDE", 2048))),
