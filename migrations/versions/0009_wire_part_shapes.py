@@ -9,7 +9,7 @@ in the usual columns: the image goes to the image table (its preview is made laz
 shown), so old answers show their pictures after the upgrade and replay byte for byte as before.
 
 Revision ID: 0009_wire_part_shapes
-Revises: review_0010
+Revises: tip_0011_turn_authors
 """
 
 import base64
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_wire_part_shapes"
-down_revision = "review_0010"
+down_revision = "tip_0011_turn_authors"
 branch_labels = None
 depends_on = None
 
