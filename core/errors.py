@@ -86,7 +86,7 @@ class ConversationBusy(StudioError):
     kind = "busy"
 
 
-class ModelNotFound(StudioError):
+class ModelNotFound(BadRequestError):
     """The service answered 404 "model not found": the id was retired, renamed or mistyped."""
 
     kind = "model_not_found"

@@ -5,6 +5,7 @@ on, as a new conversation from its latest image, on the successor."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -119,11 +120,14 @@ def test_a_conversation_on_a_retired_model_is_read_only_and_continues_on_its_suc
     assert seed.image_hash == last.reply.result_image.image_hash
     fresh = ann.from_seed(seed)
     sent = ann.queue(fresh.id, "add a bell", [seed.image_hash])
-    assert service.runner.submit(sent.id).result().ok
+    deadline = time.monotonic() + 20
+    while service.store.turn(sent.id).status != TurnStatus.OK:
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
     assert fake.paths[-1].startswith("/v1beta/models/gemini-3.1-flash-image:generateContent")
 
 
-def test_the_page_opens_a_retired_conversation_read_only_with_continue(app_env, settings, fake):
+def test_the_page_opens_a_retired_conversation_read_only_with_continue(app_env, settings, fake):  # noqa: F811
     svc = StudioService.from_settings(settings)
     conversation = svc.new_conversation("gemini-3.1-flash-image")
     svc.send(conversation.id, "a red bicycle")
