@@ -64,6 +64,8 @@ class Settings:
     run_turns: bool = True
     drain_s: float = 300.0
     worker_poll_s: float = 1.0
+    # Turns and images this process sent lately, kept in memory for the next turn (0: off).
+    sent_cache_mb: float = 256.0
     # Limits (core/money/limits.py); None means no limit. STUDIO_DEMO=1 sets stricter defaults.
     limit_person_day_usd: float | None = None
     limit_person_month_usd: float | None = None
@@ -161,6 +163,7 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         run_turns=_flag(get("STUDIO_RUN_TURNS", "1")),
         drain_s=max(0.0, number("STUDIO_DRAIN_S", 300.0)),
         worker_poll_s=max(0.1, number("STUDIO_WORKER_POLL_S", 1.0)),
+        sent_cache_mb=max(0.0, number("STUDIO_SENT_CACHE_MB", 256.0)),
     )
 
 

@@ -4,6 +4,7 @@ the service directly, so nobody can read, change or spend through another person
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -111,10 +112,13 @@ class Workspace:
         if tab == "team":
             owner = person.strip().lower() if person and person.strip() else None
             found = store.conversations(owner, limit + 1, visibility=access.TEAM, **filters)
-            return [s for s in found if not access.is_owner(self.user, s)][:limit]
-        if tab == "trash":
-            return store.conversations(None if self.user.is_admin else self.user.key, limit, deleted=True, **filters)
-        return store.conversations(self.user.key, limit, **filters)
+            found = [s for s in found if not access.is_owner(self.user, s)][:limit]
+        elif tab == "trash":
+            found = store.conversations(None if self.user.is_admin else self.user.key, limit, deleted=True, **filters)
+        else:
+            found = store.conversations(self.user.key, limit, **filters)
+        # A share link is its owner's to hand out: nobody else's listing carries it.
+        return [s if access.is_owner(self.user, s) else dataclasses.replace(s, share_token=None) for s in found]
 
     def meter(self, conversation: Conversation, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
         return self.service.turns.meter(conversation, text, image_hashes)

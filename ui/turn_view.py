@@ -86,7 +86,7 @@ def _settings_caption(turn: Turn, offline: bool = False) -> str:
         bits.append(tokens)
     if turn.role == "model":
         cost = dollars(turn.cost_micro, unknown="cost unknown (no usage reported)")
-        bits.append(f"{cost}, not billed (offline demo)" if offline and turn.cost_micro is not None else cost)
+        bits.append("$0.00, offline demo (never billed)" if offline else cost)
     if turn.finish_reason:
         bits.append(plain(turn.finish_reason))
     if turn.model_version:

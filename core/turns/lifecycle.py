@@ -27,6 +27,7 @@ from core.storage.store import IN_FLIGHT, touch
 from core.values import GenerationSettings, Part, Seen, Turn, TurnStatus
 
 INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
+GONE_MESSAGE = "That turn no longer exists (its conversation may have been deleted)."
 CANCELLED_MESSAGE = "Cancelled. Your words and images are kept; send them again when you like."
 
 
@@ -204,6 +205,9 @@ class TurnLife:
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise refused
+        if row.status in IN_FLIGHT:
+            # A lapsed turn retried or resent leaves flight here: its reservation goes with it.
+            ledger.ended(db, [turn_id])
 
     def branch(self, reply_id: int) -> int:
         """Make this answer the current version (Branch from here, Use this one): the next
@@ -278,8 +282,7 @@ class TurnLife:
                     .returning(TurnRow.id)
                 )
             )
-            ledger.lapsed(db, gone)
-            ledger.interrupted(db, gone)
+            ledger.ended(db, gone)
             ledger.abandon(db)
             return len(gone)
 
@@ -296,8 +299,9 @@ class TurnLife:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            # Not sent yet: its reservation is released. Sent: the call may still answer (and bill).
-            ledger.lapsed(db, [turn_id])
+            # Not sent yet: its reservation is released. Sent: the call may still answer (and bill),
+            # and its answer records the real cost on this row.
+            ledger.ended(db, [turn_id], sent=ledger.CANCELLED)
             return TurnStatus(was)
 
     def finish(
@@ -318,56 +322,92 @@ class TurnLife:
         status stays as it is and the answer is still kept beside it."""
         with self.db.write() as db:
             request = db.get(TurnRow, request_id)
-            if request is None:
-                raise NotFound("That turn no longer exists (its conversation may have been deleted).")
-            touch(db, request.conversation_id)
-            now = utcnow()
-            held = db.execute(
-                update(TurnRow)
-                .where(
-                    TurnRow.id == request_id,
-                    TurnRow.status == TurnStatus.RUNNING.value,
-                    TurnRow.lease_owner == owner,
-                )
-                .values(**_closed(status, error_kind, error_message))
-            ).rowcount  # type: ignore[attr-defined]
-            cost = None
-            if bill is not None:
-                cancelled = held == 0 and request.status == TurnStatus.CANCELLED.value
-                cost = ledger.close(db, request_id, bill, cancelled=cancelled)
-            reply = None
-            if reply_parts is not None:
-                reply = TurnRow(
-                    conversation_id=request.conversation_id,
-                    role="model",
-                    position=_next_position(db, request.conversation_id),
-                    status=status.value,
-                    reply_to_id=request.id,
-                    settings=request.settings,
-                    parts=part_rows(reply_parts),
-                    weight=reply_weight,
+            try:
+                if request is None:
+                    raise NotFound(GONE_MESSAGE)
+                touch(db, request.conversation_id)
+            except NotFound:
+                # Deleted forever while its call was out (it was cancelled first): what the call
+                # cost is still recorded, whatever happened to the conversation.
+                if bill is not None:
+                    ledger.close(db, request_id, bill)
+                request = None
+            if request is not None:
+                return self._finish_held(
+                    db,
+                    request,
+                    owner,
+                    status=status,
+                    reply_parts=reply_parts,
+                    reply_weight=reply_weight,
+                    meta=meta,
                     error_kind=error_kind,
                     error_message=error_message,
-                    created_at=now,
-                    finished_at=now,
-                    cost_micro=cost,
-                    author=request.author,  # the answer is credited to who asked for it
-                    **(meta or {}),
+                    bill=bill,
                 )
-                db.add(reply)
-            db.flush()
-            if reply is not None and status == TurnStatus.OK and held:
-                # The new answer becomes the current version, unless the person moved elsewhere
-                # meanwhile (another branch chosen, or another take landed first).
-                db.execute(
-                    update(ConversationRow)
-                    .where(ConversationRow.id == request.conversation_id, _tip_is(request.parent_id))
-                    .values(tip_id=reply.id)
-                )
-            db.refresh(request)
-            return Finished(
-                request=turn_value(request), reply=turn_value(reply) if reply is not None else None, held=held == 1
+        raise NotFound(GONE_MESSAGE)
+
+    def _finish_held(
+        self,
+        db: Session,
+        request: TurnRow,
+        owner: str,
+        *,
+        status: TurnStatus,
+        reply_parts: list[Part] | None,
+        reply_weight: int,
+        meta: dict[str, Any] | None,
+        error_kind: str | None,
+        error_message: str | None,
+        bill: Bill | None,
+    ) -> Finished:
+        request_id = request.id
+        now = utcnow()
+        held = db.execute(
+            update(TurnRow)
+            .where(
+                TurnRow.id == request_id,
+                TurnRow.status == TurnStatus.RUNNING.value,
+                TurnRow.lease_owner == owner,
             )
+            .values(**_closed(status, error_kind, error_message))
+        ).rowcount  # type: ignore[attr-defined]
+        cost = None
+        if bill is not None:
+            cost = ledger.close(db, request_id, bill)
+        reply = None
+        if reply_parts is not None:
+            reply = TurnRow(
+                conversation_id=request.conversation_id,
+                role="model",
+                position=_next_position(db, request.conversation_id),
+                status=status.value,
+                reply_to_id=request.id,
+                settings=request.settings,
+                parts=part_rows(reply_parts),
+                weight=reply_weight,
+                error_kind=error_kind,
+                error_message=error_message,
+                created_at=now,
+                finished_at=now,
+                cost_micro=cost,
+                author=request.author,  # the answer is credited to who asked for it
+                **(meta or {}),
+            )
+            db.add(reply)
+        db.flush()
+        if reply is not None and status == TurnStatus.OK and held:
+            # The new answer becomes the current version, unless the person moved elsewhere
+            # meanwhile (another branch chosen, or another take landed first).
+            db.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == request.conversation_id, _tip_is(request.parent_id))
+                .values(tip_id=reply.id)
+            )
+        db.refresh(request)
+        return Finished(
+            request=turn_value(request), reply=turn_value(reply) if reply is not None else None, held=held == 1
+        )
 
 
 def _tip_is(tip: int | None) -> Any:

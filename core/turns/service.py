@@ -24,7 +24,7 @@ from core.turns.plan import TurnPlanner
 from core.turns.replay import (
     ReplayPlan,
 )
-from core.turns.rules import check_message, new_title
+from core.turns.rules import check_message, kept_text, new_title, whole_text
 from core.turns.run import TurnRunning
 from core.values import Conversation, Part, Seen, Turn, TurnStatus
 
@@ -83,7 +83,7 @@ class TurnService(TurnRunning):
         same history); nothing typed is lost after this. Each edits the current version. `seen`
         is the newest turn the person saw: if another arrived since, nothing is queued."""
         hashes = list(dict.fromkeys(image_hashes or []))
-        text = text.strip()
+        text = whole_text(text).strip()
         conversation = self.store.conversation(conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
         check_message(spec, text, hashes)
@@ -171,7 +171,7 @@ class TurnService(TurnRunning):
         """Keep a message that cannot be sent as it is (a bad attachment, an over-long prompt) as a
         failed turn, so the words and the good images stay in the conversation, ready to retry."""
         conversation = self.store.conversation(conversation_id, with_turns=False)
-        text = text.strip()
+        text = kept_text(text).strip()
         parts = self._user_parts(text, image_hashes, strict=False)
         new = NewTurn(
             conversation_id=conversation_id,
@@ -206,6 +206,7 @@ class TurnService(TurnRunning):
         hashes = [p.image_hash for p in old.parts if p.image_hash]
         conversation = self.store.conversation(old.conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
+        text = whole_text(text)
         check_message(spec, text.strip(), hashes)
         parts = self._user_parts(text.strip(), hashes, strict=True)
         self._check_size(parts)
