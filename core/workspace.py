@@ -4,12 +4,14 @@ the service directly, so nobody can read, change or spend through another person
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
 from core.money import usage
 from core.money.prices import Estimate
+from core.provider.catalog import Retirement
 from core.review.desk import ReviewDesk
 from core.storage.store import NO_CONVERSATION
 from core.team import access, housekeeping
@@ -62,6 +64,18 @@ class Workspace:
     def can_change(self, conversation: Conversation) -> bool:
         return access.can_own(self.user, conversation)
 
+    def can_send(self, conversation: Conversation) -> bool:
+        """The owner, on a model that still answers: a conversation on a retired model is
+        read-only (its owner may still rename, share or delete it)."""
+        return self.can_change(conversation) and self.retired(conversation) is None
+
+    def retired(self, conversation: Conversation) -> Retirement | None:
+        """A conversation whose model was retired: which, when, and where it goes on."""
+        spec = self.service.catalog.models.get(conversation.model)
+        if spec is None or not spec.is_retired():
+            return None
+        return Retirement(model=spec, successor=self.service.catalog.successor(spec))
+
     def conversation(
         self, conversation_id: str, visible: int | None = None, *, token: str | None = None
     ) -> Conversation:
@@ -98,10 +112,13 @@ class Workspace:
         if tab == "team":
             owner = person.strip().lower() if person and person.strip() else None
             found = store.conversations(owner, limit + 1, visibility=access.TEAM, **filters)
-            return [s for s in found if not access.is_owner(self.user, s)][:limit]
-        if tab == "trash":
-            return store.conversations(None if self.user.is_admin else self.user.key, limit, deleted=True, **filters)
-        return store.conversations(self.user.key, limit, **filters)
+            found = [s for s in found if not access.is_owner(self.user, s)][:limit]
+        elif tab == "trash":
+            found = store.conversations(None if self.user.is_admin else self.user.key, limit, deleted=True, **filters)
+        else:
+            found = store.conversations(self.user.key, limit, **filters)
+        # A share link is its owner's to hand out: nobody else's listing carries it.
+        return [s if access.is_owner(self.user, s) else dataclasses.replace(s, share_token=None) for s in found]
 
     def meter(self, conversation: Conversation, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
         return self.service.turns.meter(conversation, text, image_hashes)

@@ -174,6 +174,7 @@ class Store:
             ConversationRow.owner,
             ConversationRow.visibility,
             ConversationRow.deleted_at,
+            ConversationRow.share_token,
         )
         if owner is not None:
             query = query.where(ConversationRow.owner == owner)
@@ -212,6 +213,7 @@ class Store:
                     owner=row[6],
                     visibility=row[7] or "private",
                     deleted_at=row[8],
+                    share_token=row[9],
                 )
                 for row in db.execute(query)
             ]
