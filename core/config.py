@@ -52,7 +52,7 @@ class Settings:
     trusted_user_header: str | None = None
     # Optionally a secret the proxy sends on every request, in a header of its own.
     trusted_proxy_secret: Secret | None = None
-    trusted_proxy_secret_header: str = "X-Studio-Proxy-Secret"
+    trusted_proxy_secret_header: str = "X-Studio-Proxy-Secret"  # noqa: S105 - a header name
     allowed_domains: tuple[str, ...] = ()
     admins: tuple[str, ...] = ()
     # Uploads are sent no longer than this on their long side (the full size is kept for Download).

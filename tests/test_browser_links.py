@@ -170,7 +170,10 @@ def test_a_forged_or_doubled_proxy_header_names_nobody_in_a_real_browser(browser
         for headers, expected in (
             ({"X-Forwarded-Email": "ann@example.com"}, "nobody is signed in"),  # straight to the port
             (
-                {"X-Forwarded-Email": "evil@evil.org, ann@example.com", "X-Studio-Proxy-Secret": "only-the-proxy-knows"},
+                {
+                    "X-Forwarded-Email": "evil@evil.org, ann@example.com",
+                    "X-Studio-Proxy-Secret": "only-the-proxy-knows",
+                },
                 "nobody is signed in",
             ),
             (

@@ -57,7 +57,7 @@ class PeoplePolicy:
     name_header: str = "X-Forwarded-User"
     # Optionally, a secret only the proxy knows, in a header of its own, on every request.
     proxy_secret: str | None = field(default=None, repr=False)
-    proxy_secret_header: str = "X-Studio-Proxy-Secret"
+    proxy_secret_header: str = "X-Studio-Proxy-Secret"  # noqa: S105 - a header name
     # A public demo: without sign-in, each browser is a visitor of its own, never the operator.
     demo: bool = False
 
