@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
 from core.money import usage
 from core.money.prices import Estimate
+from core.provider.catalog import Retirement
 from core.review.desk import ReviewDesk
 from core.storage.store import NO_CONVERSATION
 from core.team import access, housekeeping
@@ -66,6 +67,18 @@ class Workspace:
 
     def can_change(self, conversation: Conversation) -> bool:
         return access.can_own(self.user, conversation)
+
+    def can_send(self, conversation: Conversation) -> bool:
+        """The owner, on a model that still answers: a conversation on a retired model is
+        read-only (its owner may still rename, share or delete it)."""
+        return self.can_change(conversation) and self.retired(conversation) is None
+
+    def retired(self, conversation: Conversation) -> Retirement | None:
+        """A conversation whose model was retired: which, when, and where it goes on."""
+        spec = self.service.catalog.models.get(conversation.model)
+        if spec is None or not spec.is_retired():
+            return None
+        return Retirement(model=spec, successor=self.service.catalog.successor(spec))
 
     def conversation(
         self, conversation_id: str, visible: int | None = None, *, token: str | None = None

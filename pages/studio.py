@@ -24,6 +24,7 @@ from ui.settings_panel import (
     render_recent,
     render_settings,
     renew_settings_widgets,
+    retired_notice,
 )
 from ui.takes_grid import render_takes
 from ui.turn_view import render_exchange
@@ -190,6 +191,8 @@ def main() -> None:
 
     if not owner and conversation is not None:
         read_only(svc, conversation)
+        return
+    if conversation is not None and retired_notice(svc, conversation):
         return
     value = st.chat_input(
         "Describe an image, or an edit to the last one…",

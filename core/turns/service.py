@@ -13,7 +13,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
-from core.errors import InvalidInput, StudioError
+from core.errors import InvalidInput, ModelRetired, StudioError
 from core.media.library import ImageLibrary
 from core.provider.catalog import ModelCatalog, ModelSpec, settings_in_text
 from core.provider.client import GeminiClient
@@ -119,6 +119,7 @@ class TurnService(TurnRunning):
     ) -> list[Turn]:
         """`parent` is the version it edits as read now; with `edits_tip` the turn edits whatever
         is current when it is written (read again under the lock), else `parent` itself."""
+        self.refuse_if_retired(spec)
         settings = conversation.settings
         typed = settings_in_text(spec, text)
         if typed:
@@ -144,6 +145,19 @@ class TurnService(TurnRunning):
         )
         _check_takes(takes)  # every way of queueing (a message, Another take, Retry) passes here
         return self.life.add_takes(new, seen=seen, replace=replace, takes=takes)
+
+    def refuse_if_retired(self, spec: ModelSpec) -> None:
+        """A retired model answers nobody: its conversations are read-only and go on, as new
+        conversations from their latest image, on its successor."""
+        if not spec.is_retired():
+            return
+        successor = self.catalog.successor(spec)
+        where = f"Continue on {successor.label} starts" if successor else "Use another model (in the sidebar) starts"
+        raise ModelRetired(
+            f"Not sent: {spec.label} ({spec.id}) was retired on {spec.retired:%d %B %Y} and no longer answers. "
+            f"This conversation stays here to look at; {where} a new conversation from its latest image. "
+            "Your words are kept."
+        )
 
     def reject(
         self,
