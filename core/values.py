@@ -310,6 +310,8 @@ class ConversationSummary:
     owner: str | None = None
     visibility: str = "private"
     deleted_at: dt.datetime | None = None
+    # The read-only link, for its owner's listing only (the workspace blanks it for anyone else).
+    share_token: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,6 +4,7 @@ the service directly, so nobody can read, change or spend through another person
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from core.errors import Forbidden, InvalidInput, NotFound, StudioError
 from core.money import durations, usage
 from core.money.durations import Typical
 from core.money.prices import Estimate
+from core.provider.catalog import Retirement
 from core.review.desk import ReviewDesk
 from core.storage.store import NO_CONVERSATION
 from core.team import access, housekeeping
@@ -22,10 +24,14 @@ from core.versions.desk import VersionDesk
 
 if TYPE_CHECKING:
     from core.demo import Example
+    from core.media.library import Upload
     from core.money.usage import UsageReport
     from core.service import StudioService
     from core.team.audit import AuditEntry
     from core.team.gallery import GalleryItem
+
+
+NOT_YOURS = "An attached image is not one you can use here; attach it again from your computer."
 
 
 class Workspace:
@@ -62,6 +68,18 @@ class Workspace:
 
     def can_change(self, conversation: Conversation) -> bool:
         return access.can_own(self.user, conversation)
+
+    def can_send(self, conversation: Conversation) -> bool:
+        """The owner, on a model that still answers: a conversation on a retired model is
+        read-only (its owner may still rename, share or delete it)."""
+        return self.can_change(conversation) and self.retired(conversation) is None
+
+    def retired(self, conversation: Conversation) -> Retirement | None:
+        """A conversation whose model was retired: which, when, and where it goes on."""
+        spec = self.service.catalog.models.get(conversation.model)
+        if spec is None or not spec.is_retired():
+            return None
+        return Retirement(model=spec, successor=self.service.catalog.successor(spec))
 
     def conversation(
         self, conversation_id: str, visible: int | None = None, *, token: str | None = None
@@ -104,10 +122,13 @@ class Workspace:
         if tab == "team":
             owner = person.strip().lower() if person and person.strip() else None
             found = store.conversations(owner, limit + 1, visibility=access.TEAM, **filters)
-            return [s for s in found if not access.is_owner(self.user, s)][:limit]
-        if tab == "trash":
-            return store.conversations(None if self.user.is_admin else self.user.key, limit, deleted=True, **filters)
-        return store.conversations(self.user.key, limit, **filters)
+            found = [s for s in found if not access.is_owner(self.user, s)][:limit]
+        elif tab == "trash":
+            found = store.conversations(None if self.user.is_admin else self.user.key, limit, deleted=True, **filters)
+        else:
+            found = store.conversations(self.user.key, limit, **filters)
+        # A share link is its owner's to hand out: nobody else's listing carries it.
+        return [s if access.is_owner(self.user, s) else dataclasses.replace(s, share_token=None) for s in found]
 
     def meter(self, conversation: Conversation, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
         return self.service.turns.meter(conversation, text, image_hashes)
@@ -232,6 +253,7 @@ class Workspace:
             return self.service.sharing.copy(example.conversation_id, self.user.key, self.user.key)
         if example.image_hash is None:
             raise InvalidInput("That example has no image to start from.")
+        self.images.grant(self.user.key, example.image_hash)  # the example's image is the visitor's to send
         return self.service.continue_from(example.conversation_id, example.image_hash)
 
     # Cost ---------------------------------------------------------------------------------
@@ -277,6 +299,8 @@ class Workspace:
         """Queue a message; or, when it cannot be sent (a bad attachment, a limit, a stale tab),
         keep its words and good images as a failed turn that says why. Nothing typed is lost."""
         self._owned(conversation_id)
+        image_hashes, refused = self._attachable(image_hashes)
+        problems = [*(problems or []), *([NOT_YOURS] if refused else [])]
         try:
             if problems:
                 raise InvalidInput(" ".join(problems))
@@ -343,7 +367,26 @@ class Workspace:
         seen: Seen | int | bool | None = False,
     ) -> Turn:
         self._owned(conversation_id)
+        if self._attachable(image_hashes or [])[1]:
+            raise InvalidInput(NOT_YOURS)
         return self.service.queue(conversation_id, text, image_hashes, seen=seen)
+
+    def upload(self, data: bytes, filename: str = "image") -> Upload:
+        """Check and store an upload; it is this person's to attach."""
+        return self.images.add_upload(data, filename, person=self.user.key)
+
+    def _attachable(self, image_hashes: list[str]) -> tuple[list[str], list[str]]:
+        """The attachments this person may send, and those refused: a stored image hash alone
+        gives nothing. Theirs are what they uploaded (or the studio made for them: a marked copy,
+        a demo example's image), what a conversation they may read holds, and the brand kit."""
+        key = self.user.key
+        kit = self.review.kit_hashes(list(image_hashes)) if image_hashes else set()
+        ok: list[str] = []
+        refused: list[str] = []
+        for image_hash in image_hashes:
+            mine = self.images.granted(key, image_hash) or image_hash in kit
+            (ok if mine or self.guard.may_read_image(image_hash) else refused).append(image_hash)
+        return ok, refused
 
     def queue_retry(self, turn_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(turn_id)

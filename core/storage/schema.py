@@ -59,6 +59,9 @@ class ExactText(TypeDecorator[str]):
 
 class ConversationRow(Base):
     __tablename__ = "conversations"
+    # Revision 0006: the team's listing, newest first (tests/test_small_holes.py keeps the models
+    # and the migrated schema the same, so autogenerate never drops it).
+    __table_args__ = (Index("ix_conversations_visibility", "visibility", "updated_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))

@@ -181,6 +181,7 @@ class Store:
             ConversationRow.owner,
             ConversationRow.visibility,
             ConversationRow.deleted_at,
+            ConversationRow.share_token,
         )
         if owner is not None:
             query = query.where(ConversationRow.owner == owner)
@@ -219,6 +220,7 @@ class Store:
                     owner=row[6],
                     visibility=row[7] or "private",
                     deleted_at=row[8],
+                    share_token=row[9],
                 )
                 for row in db.execute(query)
             ]
@@ -293,6 +295,14 @@ class Store:
         with self.read() as db:
             rows = db.scalars(select(TurnRow).where(TurnRow.id.in_(turn_ids)).options(selectinload(TurnRow.parts)))
             return {row.id: turn_value(row) for row in rows}
+
+    def turn_stamps(self, turn_ids: set[int]) -> dict[int, dt.datetime]:
+        """When each turn was written: with its id, what tells a cached copy is still that turn."""
+        if not turn_ids:
+            return {}
+        with self.read() as db:
+            rows = db.execute(select(TurnRow.id, TurnRow.created_at).where(TurnRow.id.in_(turn_ids)))
+            return {turn_id: created for turn_id, created in rows}
 
     def turn(self, turn_id: int) -> Turn:
         with self.read() as db:

@@ -108,7 +108,7 @@ class TurnRunning:
         conversation = self.store.conversation_window(request.conversation_id, 0)
         spec = self.catalog.get(conversation.model)
         plan = self.plan(conversation, request)
-        whole = self.store.turns({t.id for e in plan.kept for t in (e.request, e.reply) if t})
+        whole = self.planner.whole({t.id for e in plan.kept for t in (e.request, e.reply) if t})
         plan.kept = [Exchange(request=whole[e.request.id], reply=whole[e.reply.id]) for e in plan.kept if e.reply]
         # The turn's own settings, as recorded on it: never the conversation's current ones.
         body = self.planner.encode(plan, request, spec, request.settings)
@@ -139,6 +139,11 @@ class TurnRunning:
             meta=meta_of(reply),
             bill=self._bill(spec.id, request, reply, call, "ok"),
         )
+        if finished.held:
+            # The next turn on this branch replays this exchange: keep it from a second read.
+            for turn in (finished.request, finished.reply):
+                if turn is not None:
+                    self.planner.sent.keep(turn, turn.created_at)
         return TurnOutcome(
             request=finished.request,
             reply=finished.reply,
