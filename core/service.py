@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from typing import Any
 
 from core.config import Settings
@@ -19,6 +20,9 @@ from core.provider.catalog import ModelCatalog, ModelSpec, load_catalog
 from core.provider.client import GeminiClient
 from core.storage.schema import utcnow
 from core.storage.store import Store
+from core.team import retention
+from core.team.addresses import Visitors
+from core.team.featured import Featured
 from core.team.gallery import Gallery
 from core.team.people import LOCAL_EMAIL, User
 from core.team.sharing import SharingStore
@@ -30,6 +34,8 @@ from core.turns.runner import TurnRunner, process_identity
 from core.turns.service import TurnService
 from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, TurnStatus
 from core.workspace import Workspace
+
+log = logging.getLogger("studio")
 
 
 class StudioService:
@@ -61,6 +67,8 @@ class StudioService:
             costs=self.costs,
         )
         self.sharing = SharingStore(store.db)
+        self.featured = Featured(store.db)
+        self.visitors = Visitors(store.db)
         self._examples: list[str] | None = None
         self.gallery = Gallery(store.db)
         self.runner = TurnRunner(
@@ -69,7 +77,7 @@ class StudioService:
             owner=owner,
             workers=workers,
             lease_s=settings.lease_s,
-            maintenance=lambda: Workspace(self, User(email="studio@localhost", name="studio")).purge_expired(),
+            maintenance=self.housekeeping,
         )
 
     @classmethod
@@ -78,13 +86,29 @@ class StudioService:
         client = GeminiClient(settings, **client_options)
         return cls(settings, store, client, load_catalog(settings.models_file), workers=workers)
 
+    def housekeeping(self) -> None:
+        """The runner's chore every ten minutes: the trash's 30 days, and on a public demo the
+        retention of visitors' work."""
+        Workspace(self, User(email="studio@localhost", name="studio")).purge_expired()
+        if self.settings.demo:
+            swept = retention.sweep(self.store.db, self.sharing, self.settings.demo_retention_days)
+            if swept:
+                log.info(
+                    "retention: %d visitor conversation(s) unused for %g days deleted",
+                    swept,
+                    self.settings.demo_retention_days,
+                )
+
     def example_ids(self) -> list[str]:
-        """The demo's examples: the operator's chosen ones, or the offline model's, drawn once."""
+        """The demo's examples: those an admin featured and the operator's chosen ones; with
+        neither, on the offline model only, three it draws once (a real key shows ideas instead)."""
+        chosen = list(dict.fromkeys([*self.featured.ids(), *self.settings.demo_examples]))
+        if chosen or not self.offline:
+            return chosen
         if self._examples is None:
             from core.demo import build_offline_examples
 
-            chosen = list(self.settings.demo_examples)
-            self._examples = chosen or build_offline_examples(self)
+            self._examples = build_offline_examples(self)
         return self._examples
 
     def as_user(self, user: User) -> Workspace:

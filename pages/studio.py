@@ -191,6 +191,10 @@ def main() -> None:
     if not owner and conversation is not None:
         read_only(svc, conversation)
         return
+    if conversation is None and (refused := svc.new_conversation_refusal()):
+        # Said before anything is typed, so no words are lost to a refusal.
+        st.warning(plain(refused), icon=":material/block:")
+        return
     value = st.chat_input(
         "Describe an image, or an edit to the last one…",
         accept_file="multiple",
@@ -203,12 +207,18 @@ def main() -> None:
         # into another conversation.
         key=f"prompt-{conversation.id if conversation else 'new'}",
     )
-    takes = st.segmented_control(
-        "Takes",
-        [1, 2, 3, 4],
-        default=1,
-        key=f"takes-{conversation.id if conversation else 'new'}",
-        help="Make several takes at once, from the same version: they arrive side by side; use the one you like.",
+    # Only as many takes as the limits let through now (a demo's one running turn: none extra).
+    offered = svc.takes_offered(conversation)
+    takes = (
+        st.segmented_control(
+            "Takes",
+            list(range(1, offered + 1)),
+            default=1,
+            key=f"takes-{conversation.id if conversation else 'new'}-{offered}",
+            help="Make several takes at once, from the same version: they arrive side by side; use the one you like.",
+        )
+        if offered > 1
+        else 1
     )
     if value is not None and (value.text.strip() or value.files):
         submit(svc, conversation, value.text, list(value.files), int(takes or 1))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.team.people import Mode, Refusal, User, identify, policy_from
+from core.team.addresses import client_address
+from core.team.people import OPENING, Mode, Refusal, User, identify, policy_from
 from core.workspace import Workspace
 from ui.common import service, settings
 
@@ -38,27 +39,58 @@ def _visitor_token() -> str | None:
     return token
 
 
-def current_user() -> User:
-    """The signed-in person; anyone else sees a clear refusal and nothing of the studio."""
+ARRIVED = "visitor-arrived"
+
+
+def _arrive(found: User) -> User | Refusal:
+    """A demo visitor's arrival, once per page session: from which address (the websocket's peer,
+    or X-Forwarded-For behind STUDIO_TRUSTED_PROXIES only), and whether that address may bring
+    one more new visitor this hour."""
+    if st.session_state.get(ARRIVED) == found.key:
+        return found
+    current = settings()
+    address = client_address(st.context.ip_address, dict(st.context.headers), current.trusted_proxies)
+    arrival = service().visitors.arrive(found.key, address, current.limit_address_new_visitors_per_hour)
+    if arrival.refusal is not None:
+        return Refusal(message=arrival.refusal)
+    st.session_state[ARRIVED] = found.key
+    return found
+
+
+def who() -> User | Refusal:
+    """The person at this tab, or why there is nobody; draws nothing but the visitor component."""
     policy = policy_from(settings(), _auth_configured())
     claims = st.user.to_dict() if policy.mode == Mode.OIDC else None
     headers = dict(st.context.headers) if policy.mode == Mode.PROXY else None
     token = _visitor_token() if policy.mode == Mode.LOCAL and policy.demo else None
     found = identify(policy, claims, headers, token)
-    if isinstance(found, Refusal) and policy.mode == Mode.LOCAL:
+    if isinstance(found, User) and found.is_visitor:
+        found = _arrive(found)
+    st.session_state["studio-mode"] = policy.mode.value
+    return found
+
+
+def refuse(found: Refusal) -> None:
+    """Say why nobody may come in, and nothing of the studio; ends the run."""
+    if st.session_state.get("studio-mode") == Mode.LOCAL.value and found.message == OPENING:
         st.caption(found.message)
         st.stop()
+    st.title("Nano Banana Studio")
+    st.warning(found.message, icon=":material/lock:")
+    if found.can_sign_in:
+        if st.user.get("is_logged_in"):
+            st.button("Sign out", on_click=st.logout)
+        else:
+            st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login)
+    st.stop()
+
+
+def current_user() -> User:
+    """The signed-in person; anyone else sees a clear refusal and nothing of the studio."""
+    found = who()
     if isinstance(found, Refusal):
-        st.title("Nano Banana Studio")
-        st.warning(found.message, icon=":material/lock:")
-        if found.can_sign_in:
-            if claims and claims.get("is_logged_in"):
-                st.button("Sign out", on_click=st.logout)
-            else:
-                st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login)
-        st.stop()
+        refuse(found)
     assert isinstance(found, User)
-    st.session_state["studio-mode"] = policy.mode.value
     return found
 
 
