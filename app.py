@@ -4,28 +4,32 @@ import logging
 
 import streamlit as st
 
-from core.team.people import Refusal, User
-from ui.identity import refuse, who
+from core.team.people import User
+from ui.identity import admit, came_back_signed_in, who_is_here
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 st.set_page_config(page_title="Nano Banana Studio", page_icon="🍌", layout="wide")
 
-# Who is here decides everything else: with sign-in configured and nobody signed in, nothing of
-# the studio shows.
-found = who()
+# The studio answers at `/` (the default page, whose URL path Streamlit always makes "") and at
+# `/studio`, the path of saved and shared links (`/studio?session=…`, `/studio?share=…`): a hidden
+# page for the same script. Without it Streamlit finds no page named "studio" and opens the link
+# under its "Page not found" dialog. Page hashes come from `url_path` ("home" and "studio"), so a
+# tab left open across a restart or a deploy finds its page again by hash.
+PAGES = [
+    st.Page("pages/studio.py", title="Studio", icon=":material/brush:", url_path="home", default=True),
+    st.Page("pages/conversations.py", title="Conversations", icon=":material/forum:"),
+    st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
+    st.Page("pages/usage.py", title="Usage", icon=":material/payments:"),
+    st.Page("pages/studio.py", title="Studio", icon=":material/brush:", url_path="studio", visibility="hidden"),
+]
 
-studio = st.Page("pages/studio.py", title="Studio", icon=":material/brush:", default=True)
-conversations = st.Page("pages/conversations.py", title="Conversations", icon=":material/forum:")
-gallery = st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:")
-usage = st.Page("pages/usage.py", title="Usage", icon=":material/payments:")
-# The navigation is known even on a run that shows only a refusal (or waits for a demo
-# visitor's browser key): a page opened by address stays that page when the run that follows
-# lets the person in, instead of falling back to the default page.
-page = st.navigation(
-    [studio, conversations, gallery, usage], position="sidebar" if isinstance(found, User) else "hidden"
-)
-if isinstance(found, Refusal):
-    refuse(found)
+# Who is here decides everything else. The navigation is set up either way (hidden for someone
+# refused), so the link being opened resolves to its page, and nothing of the studio shows to
+# someone not let in; the link is kept for after they sign in.
+found = who_is_here()
+page = st.navigation(PAGES, position="sidebar" if isinstance(found, User) else "hidden")
+admit(found)
+came_back_signed_in()
 page.run()

@@ -56,6 +56,14 @@ class Settings:
     lease_s: float = 30.0
     # The embedded default migrates at start-up; replicas may migrate as a deploy step instead.
     migrate_on_start: bool = True
+    # Deploys (core/turns/runner.py, core/worker.py): whether this process runs turns or only
+    # queues them for workers; how long a SIGTERM waits for the calls out; how often an idle
+    # process looks for queued turns when nothing notifies it.
+    run_turns: bool = True
+    drain_s: float = 300.0
+    worker_poll_s: float = 1.0
+    # Turns and images this process sent lately, kept in memory for the next turn (0: off).
+    sent_cache_mb: float = 256.0
     # Limits (core/money/limits.py); None means no limit. STUDIO_DEMO=1 sets stricter defaults.
     limit_person_day_usd: float | None = None
     limit_person_month_usd: float | None = None
@@ -171,6 +179,10 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         admins=_words(get("STUDIO_ADMINS")),
         upload_long_side=int(max(256, number("STUDIO_UPLOAD_LONG_SIDE", 2048))),
         migrate_on_start=_flag(get("STUDIO_MIGRATE_ON_START", "1")),
+        run_turns=_flag(get("STUDIO_RUN_TURNS", "1")),
+        drain_s=max(0.0, number("STUDIO_DRAIN_S", 300.0)),
+        worker_poll_s=max(0.1, number("STUDIO_WORKER_POLL_S", 1.0)),
+        sent_cache_mb=max(0.0, number("STUDIO_SENT_CACHE_MB", 256.0)),
     )
 
 

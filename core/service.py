@@ -18,21 +18,24 @@ from core.media.library import ImageLibrary
 from core.money.limits import limits_from
 from core.provider.catalog import ModelCatalog, ModelSpec, load_catalog
 from core.provider.client import GeminiClient
+from core.review.desk import Review
 from core.storage.schema import utcnow
 from core.storage.store import Store
-from core.team import retention
 from core.team.addresses import Visitors
 from core.team.featured import Featured
 from core.team.gallery import Gallery
+from core.team.housekeeping import Housekeeper
 from core.team.people import LOCAL_EMAIL, User
 from core.team.sharing import SharingStore
 from core.turns.costs import TurnCosts
 from core.turns.lifecycle import INTERRUPTED_MESSAGE, TurnLife
+from core.turns.queue import TurnQueue
 from core.turns.rules import NEW_TITLE, clean_title
 from core.turns.run import TurnOutcome
-from core.turns.runner import TurnRunner, process_identity
+from core.turns.runner import Drained, TurnRunner, process_identity
 from core.turns.service import TurnService
-from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, TurnStatus
+from core.turns.wakeup import Waker
+from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn, TurnStatus
 from core.workspace import Workspace
 
 log = logging.getLogger("studio")
@@ -71,13 +74,21 @@ class StudioService:
         self.visitors = Visitors(store.db)
         self._examples: list[str] | None = None
         self.gallery = Gallery(store.db)
+        self.review = Review(store.db)
+        self.shared_queue = TurnQueue(store.db, settings.lease_s)
         self.runner = TurnRunner(
             self.life,
             self.turns.execute,
             owner=owner,
             workers=workers,
             lease_s=settings.lease_s,
-            maintenance=self.housekeeping,
+            queue=self.shared_queue,
+            waker=Waker(settings.database_url, settings.worker_poll_s) if settings.run_turns else None,
+        )
+        # The trash's 30 days and unused images, on a thread of its own (never the heartbeat's).
+        # On a public demo, also the retention of visitors' unused work (STUDIO_DEMO_RETENTION_DAYS).
+        self.housekeeper = Housekeeper(
+            store.db, self.sharing, retention_days=settings.demo_retention_days if settings.demo else None
         )
 
     @classmethod
@@ -85,19 +96,6 @@ class StudioService:
         store = Store(settings.database_url, run_migrations=settings.migrate_on_start)
         client = GeminiClient(settings, **client_options)
         return cls(settings, store, client, load_catalog(settings.models_file), workers=workers)
-
-    def housekeeping(self) -> None:
-        """The runner's chore every ten minutes: the trash's 30 days, and on a public demo the
-        retention of visitors' work."""
-        Workspace(self, User(email="studio@localhost", name="studio")).purge_expired()
-        if self.settings.demo:
-            swept = retention.sweep(self.store.db, self.sharing, self.settings.demo_retention_days)
-            if swept:
-                log.info(
-                    "retention: %d visitor conversation(s) unused for %g days deleted",
-                    swept,
-                    self.settings.demo_retention_days,
-                )
 
     def example_ids(self) -> list[str]:
         """The demo's examples: those an admin featured and the operator's chosen ones; with
@@ -126,6 +124,7 @@ class StudioService:
         self.life.limits = limits_from(value)
 
     def close(self) -> None:
+        self.housekeeper.close()
         self.runner.close()
 
     @property
@@ -257,7 +256,7 @@ class StudioService:
         text: str,
         image_hashes: list[str] | None = None,
         *,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
     ) -> Turn:
@@ -270,7 +269,7 @@ class StudioService:
         text: str,
         image_hashes: list[str] | None = None,
         *,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
     ) -> list[Turn]:
@@ -278,17 +277,28 @@ class StudioService:
         return self._submit(turns)
 
     def _submit(self, turns: list[Turn]) -> list[Turn]:
+        if not self.settings.run_turns:
+            self.shared_queue.wake()  # queued with no holder: a worker takes them
+            return turns
         for turn in turns:
             self.runner.submit(turn.id)
         return turns
 
-    def queue_retry(self, request_id: int, *, seen: int | bool | None = False) -> Turn:
+    @property
+    def draining(self) -> bool:
+        return self.runner.draining
+
+    def drain(self) -> Drained:
+        """A SIGTERM: take no more turns, finish the calls out (up to STUDIO_DRAIN_S), then stop."""
+        return self.runner.drain(self.settings.drain_s)
+
+    def queue_retry(self, request_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         return self._submit([self.turns.retry(request_id, seen=seen)])[0]
 
-    def queue_resend(self, request_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
+    def queue_resend(self, request_id: int, text: str, *, seen: Seen | int | bool | None = False) -> Turn:
         return self._submit([self.turns.resend(request_id, text, seen=seen)])[0]
 
-    def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False, takes: int = 1) -> Turn:
+    def queue_regenerate(self, reply_id: int, *, seen: Seen | int | bool | None = False, takes: int = 1) -> Turn:
         return self._submit(self.turns.regenerate(reply_id, seen=seen, takes=takes))[0]
 
     # Turns, synchronously: for tests, a CLI or a script.

@@ -68,6 +68,11 @@ class Part:
     extra: dict[str, Any] | None = None
     # Received as `inline_data` / `thought_signature`: replayed in the same spelling.
     snake: bool = False
+    # The part exactly as received, when the fields above cannot give it back (keys in another
+    # order or spelling, extra keys in between, an encoding of its own): {"part": ..., "inline":
+    # the key whose base64 was left out, to be put back from the image table, or None}. The
+    # fields above then only say what it shows. None on display copies.
+    wire: dict[str, Any] | None = None
 
     @property
     def is_thought(self) -> bool:
@@ -104,6 +109,8 @@ class Turn:
     # Boxes and brush strokes a person drew on the image it edits, with what to change there
     # (0..1 coordinates).
     marks: list[dict[str, Any]] | None = None
+    # Who made it (a person's key): kept by a copy, so a copied turn stays its maker's.
+    author: str | None = None
     # False on display copies of turns scrolled out of view: only an outline (id, role, position,
     # status, pairing) was loaded; parts, settings and usage were not.
     parts_loaded: bool = True
@@ -144,6 +151,15 @@ class Exchange:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Seen:
+    """What a tab showed when its person acted: the newest turn and the current version (the
+    tip). A message is sent only against both; either moved means the tab is behind."""
+
+    newest: int | None
+    tip: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Conversation:
     id: str
     title: str
@@ -164,6 +180,11 @@ class Conversation:
     def version(self) -> int | None:
         """The newest turn's id: what a tab saw, and what its next message is sent against."""
         return max((t.id for t in self.turns), default=None)
+
+    @property
+    def seen(self) -> Seen:
+        """What this copy shows: a message from a tab is sent against exactly this."""
+        return Seen(newest=self.version, tip=self.tip_id)
 
     @property
     def in_flight(self) -> list[Turn]:
@@ -258,6 +279,8 @@ class ConversationSummary:
     owner: str | None = None
     visibility: str = "private"
     deleted_at: dt.datetime | None = None
+    # The read-only link, for its owner's listing only (the workspace blanks it for anyone else).
+    share_token: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,18 +4,20 @@ the service directly, so nobody can read, change or spend through another person
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
 from core.money import usage
 from core.money.prices import Estimate
+from core.review.desk import ReviewDesk
 from core.storage.store import NO_CONVERSATION
-from core.team import access
+from core.team import access, housekeeping
 from core.team.guard import Guard
 from core.team.people import User
 from core.turns.replay import ReplayPlan
-from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn
+from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn
 from core.versions.desk import VersionDesk
 
 if TYPE_CHECKING:
@@ -40,6 +42,12 @@ class Workspace:
         self.offered_models = service.offered_models
         self.guard = Guard(user=user, store=service.store, sharing=service.sharing)
         self.versions = VersionDesk(self.guard, service, submit=self.submit)
+        self.review = ReviewDesk(self.guard, service.review, service.images)
+
+    @property
+    def draining(self) -> bool:
+        """This process is stopping for a deploy: it takes no new turns (another process will)."""
+        return self.service.draining
 
     # Reading ------------------------------------------------------------------------------
 
@@ -93,10 +101,13 @@ class Workspace:
         if tab == "team":
             owner = person.strip().lower() if person and person.strip() else None
             found = store.conversations(owner, limit + 1, visibility=access.TEAM, **filters)
-            return [s for s in found if not access.is_owner(self.user, s)][:limit]
-        if tab == "trash":
-            return store.conversations(None if self.user.is_admin else self.user.key, limit, deleted=True, **filters)
-        return store.conversations(self.user.key, limit, **filters)
+            found = [s for s in found if not access.is_owner(self.user, s)][:limit]
+        elif tab == "trash":
+            found = store.conversations(None if self.user.is_admin else self.user.key, limit, deleted=True, **filters)
+        else:
+            found = store.conversations(self.user.key, limit, **filters)
+        # A share link is its owner's to hand out: nobody else's listing carries it.
+        return [s if access.is_owner(self.user, s) else dataclasses.replace(s, share_token=None) for s in found]
 
     def meter(self, conversation: Conversation, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
         return self.service.turns.meter(conversation, text, image_hashes)
@@ -187,14 +198,7 @@ class Workspace:
 
     def purge_expired(self) -> int:
         """The trash keeps 30 days; older ones go, except while a turn in them still runs."""
-        gone = 0
-        for conversation_id in self.service.sharing.expired():
-            try:
-                self.service.sharing.purge(conversation_id, "studio")
-                gone += 1
-            except InvalidInput:
-                continue
-        return gone
+        return housekeeping.purge_expired(self.service.sharing)
 
     def delete_forever(self, conversation_id: str) -> None:
         head = self._head(conversation_id)
@@ -340,7 +344,7 @@ class Workspace:
         image_hashes: list[str],
         *,
         problems: list[str] | None = None,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
     ) -> tuple[Turn, StudioError | None]:
@@ -358,20 +362,25 @@ class Workspace:
             return self.service.turns.reject(conversation_id, text, image_hashes, error), error
 
     def queue(
-        self, conversation_id: str, text: str, image_hashes: list[str] | None = None, *, seen: int | bool | None = False
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str] | None = None,
+        *,
+        seen: Seen | int | bool | None = False,
     ) -> Turn:
         self._owned(conversation_id)
         return self.service.queue(conversation_id, text, image_hashes, seen=seen)
 
-    def queue_retry(self, turn_id: int, *, seen: int | bool | None = False) -> Turn:
+    def queue_retry(self, turn_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(turn_id)
         return self.service.queue_retry(turn_id, seen=seen)
 
-    def queue_resend(self, turn_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
+    def queue_resend(self, turn_id: int, text: str, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(turn_id)
         return self.service.queue_resend(turn_id, text, seen=seen)
 
-    def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False) -> Turn:
+    def queue_regenerate(self, reply_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(reply_id)
         return self.service.queue_regenerate(reply_id, seen=seen)
 

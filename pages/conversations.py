@@ -102,9 +102,9 @@ def share(svc: Workspace, summary: ConversationSummary) -> None:
         else:
             st.caption("Private: only you (and admins) can open it.")
             st.button("Share with the team", key=f"share-{summary.id}", on_click=_act, args=(svc, "share", summary.id))
-        conversation = svc.conversation(summary.id, visible=0)
-        if conversation.share_token:
-            link = f"{st.context.url.split('?')[0].rsplit('/', 1)[0]}/studio?share={conversation.share_token}"
+        # The link comes with the listing (one query for the page), never a read per row.
+        if summary.share_token:
+            link = f"{(st.context.url or '').split('?')[0].rsplit('/', 1)[0]}/studio?share={summary.share_token}"
             st.code(link, language=None)  # st.code has a copy button
             st.button("Revoke the link", key=f"unlink-{summary.id}", on_click=_act, args=(svc, "unlink", summary.id))
         else:

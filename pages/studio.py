@@ -55,7 +55,7 @@ def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tu
 def submit(svc: Workspace, conversation: Conversation | None, text: str, files: list, takes: int = 1) -> None:  # type: ignore[type-arg]
     """Queue the message for this process's runner, against the version this tab showed. Whatever
     cannot be sent stays in the conversation as a failed turn with its words and good images."""
-    seen = st.session_state.get(shown_version_key(conversation.id), conversation.version) if conversation else None
+    seen = st.session_state.get(shown_version_key(conversation.id), conversation.seen) if conversation else None
     conversation, hashes = ensure_conversation(svc, conversation)
     st.session_state.pop(SEED_KEY, None)  # from here on the seed image is in this message
     problems: list[str] = []

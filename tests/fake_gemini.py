@@ -122,13 +122,14 @@ class FakeGemini:
             return google_error(400, "INVALID_ARGUMENT", "contents is required.")
         if contents[-1].get("role") != "user" or contents[0].get("role") != "user":
             return google_error(400, "INVALID_ARGUMENT", "contents must start and end with a user turn.")
-        issued = [json.dumps(c, sort_keys=True) for c in self.issued]
+        # Order-sensitive: a model turn comes back byte for byte, keys in the order they were sent.
+        issued = [json.dumps(c) for c in self.issued]
         for c_index, content in enumerate(contents, start=1):
             role = content.get("role")
             if role not in ("user", "model"):
                 return google_error(400, "INVALID_ARGUMENT", f"Invalid role {role!r} in content {c_index}.")
             if role == "model":
-                if json.dumps(content, sort_keys=True) in issued:
+                if json.dumps(content) in issued:
                     continue
                 return self._signature_error(c_index, content)
             for p_index, part in enumerate(content.get("parts", []), start=1):

@@ -11,14 +11,14 @@ from tests.test_browser import ARTIFACTS, StudioServer, browser, fake_env, send 
 PROJECT = "projects/123456789012"
 
 
-def visit(browser, url: str):  # type: ignore[no-untyped-def]
+def visit(browser, url: str):  # type: ignore[no-untyped-def]  # noqa: F811
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.goto(url)
     return page
 
 
-def test_two_visitors_see_only_their_own_work_share_nothing_and_pages_open_by_address(browser, fake, settings):
+def test_two_visitors_see_only_their_own_work_share_nothing_and_pages_open_by_address(browser, fake, settings):  # noqa: F811
     env = {**fake_env(settings), "STUDIO_DEMO": "1", "STUDIO_LIMIT_TURNS_PER_MINUTE": "off"}
     server = StudioServer(env).start()
     try:

@@ -174,9 +174,12 @@ def test_cancelled_while_running_keeps_the_cost_of_the_answer_that_came_anyway(s
     assert started.wait(20)
     assert ledger(service)[0].outcome == "sending"
     assert service.turns.cancel(turn.id) == TurnStatus.RUNNING
+    # Closed with the cancel (never left "sending"), counted at its estimate until the answer comes.
+    [row] = ledger(service)
+    assert (row.outcome, row.may_be_billed, row.cost_micro) == ("cancelled", True, None)
     release.set()
     deadline = time.time() + 20
-    while ledger(service)[0].outcome == "sending" and time.time() < deadline:
+    while ledger(service)[0].cost_micro is None and time.time() < deadline:
         time.sleep(0.05)
     [row] = ledger(service)
     assert (row.outcome, row.may_be_billed) == ("cancelled", True)

@@ -32,7 +32,7 @@ def render_cost(svc: Workspace, conversation: Conversation | None) -> None:
     if unknown:
         spent += f", and up to {dollars(unknown)} that may be billed at a cost not yet known"
     if svc.offline:
-        spent += " (offline demo: priced as the real service, not billed)"
+        spent += " (offline demo: never billed, counts against no limit)"
     st.caption(spent)
     if estimate is None:
         return

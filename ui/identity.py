@@ -24,6 +24,9 @@ _visitor_key = st.components.v2.component(
     "studio.visitor", js=(Path(__file__).parent / "assets" / "visitor.js").read_text()
 )
 VISITOR = "visitor-token"
+_return_to = st.components.v2.component(
+    "studio.return_to", js=(Path(__file__).parent / "assets" / "return_to.js").read_text()
+)
 
 
 def _visitor_token() -> str | None:
@@ -57,8 +60,8 @@ def _arrive(found: User) -> User | Refusal:
     return found
 
 
-def who() -> User | Refusal:
-    """The person at this tab, or why there is nobody; draws nothing but the visitor component."""
+def who_is_here() -> User | Refusal:
+    """The person at this tab, or why nobody is let in; nothing drawn (but the demo's key asked)."""
     policy = policy_from(settings(), _auth_configured())
     claims = st.user.to_dict() if policy.mode == Mode.OIDC else None
     headers = dict(st.context.headers) if policy.mode == Mode.PROXY else None
@@ -66,32 +69,42 @@ def who() -> User | Refusal:
     found = identify(policy, claims, headers, token)
     if isinstance(found, User) and found.is_visitor:
         found = _arrive(found)
-    st.session_state["studio-mode"] = policy.mode.value
+    if isinstance(found, User):
+        st.session_state["studio-mode"] = policy.mode.value
     return found
 
 
-def refuse(found: Refusal) -> None:
-    """Say why nobody may come in, and nothing of the studio; ends the run."""
-    if st.session_state.get("studio-mode") == Mode.LOCAL.value and found.message == OPENING:
+def admit(found: User | Refusal) -> User:
+    """The person; anyone else sees a clear refusal and nothing of the studio."""
+    if isinstance(found, User):
+        return found
+    if found.message == OPENING:  # the demo, asking for its key
         st.caption(found.message)
         st.stop()
     st.title("Nano Banana Studio")
     st.warning(found.message, icon=":material/lock:")
     if found.can_sign_in:
-        if st.user.get("is_logged_in"):
+        if st.user.is_logged_in:
             st.button("Sign out", on_click=st.logout)
         else:
+            # Signing in comes back to the site's root: the link being opened is kept in this
+            # tab (sessionStorage) and opened again once signed in.
+            _return_to(key="return-save", data={"do": "save"})
             st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login)
     st.stop()
 
 
+def came_back_signed_in() -> None:
+    """Once per page session with sign-in configured: back to the link that was being opened
+    when the person was asked to sign in (the provider returns everyone to the root)."""
+    if st.session_state.get("studio-mode") != Mode.OIDC.value or st.session_state.get("returned"):
+        return
+    st.session_state["returned"] = True
+    _return_to(key="return-go", data={"do": "go"})
+
+
 def current_user() -> User:
-    """The signed-in person; anyone else sees a clear refusal and nothing of the studio."""
-    found = who()
-    if isinstance(found, Refusal):
-        refuse(found)
-    assert isinstance(found, User)
-    return found
+    return admit(who_is_here())
 
 
 def workspace() -> Workspace:

@@ -17,6 +17,7 @@ import streamlit as st
 
 from core.values import Conversation, Turn, TurnStatus
 from core.workspace import Workspace
+from ui import draining
 from ui.common import announce, share_token, visible_key
 from ui.turn_view import MODEL_AVATAR
 
@@ -137,7 +138,7 @@ def _chat(
         )
         remember_shown(shown)
     # What this tab shows is what its next message is sent against.
-    st.session_state[shown_version_key(shown.id)] = shown.version
+    st.session_state[shown_version_key(shown.id)] = shown.seen
     render_history(svc, shown)
     announce(_news(shown))
 
@@ -153,6 +154,7 @@ def _watch(svc: Workspace, conversation: Conversation) -> None:
         height=0,
         on_tick_change=lambda: _on_tick(svc, shown.id),
     )
+    draining.notice(svc)
     if not busy:
         return
     places = svc.queue_places(list(busy))

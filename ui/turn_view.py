@@ -11,7 +11,7 @@ from core.errors import StudioError
 from core.media.images import EXTENSIONS
 from core.money.prices import dollars
 from core.turns.rules import MAX_PROMPT_CHARS
-from core.values import Conversation, Exchange, Turn, TurnStatus
+from core.values import Conversation, Exchange, Seen, Turn, TurnStatus
 from core.workspace import Workspace
 from ui.common import hold_seed, plain, preview, safe_markdown, share_token
 
@@ -86,7 +86,7 @@ def _settings_caption(turn: Turn, offline: bool = False) -> str:
         bits.append(tokens)
     if turn.role == "model":
         cost = dollars(turn.cost_micro, unknown="cost unknown (no usage reported)")
-        bits.append(f"{cost}, not billed (offline demo)" if offline and turn.cost_micro is not None else cost)
+        bits.append("$0.00, offline demo (never billed)" if offline else cost)
     if turn.finish_reason:
         bits.append(plain(turn.finish_reason))
     if turn.model_version:
@@ -129,7 +129,7 @@ def _grounding(grounding: dict[str, Any] | None) -> None:
         st.markdown(search_frame(rendered), unsafe_allow_html=True)
 
 
-def act(svc: Workspace, kind: str, turn_id: int, seen: int | None) -> None:
+def act(svc: Workspace, kind: str, turn_id: int, seen: Seen | None) -> None:
     """on_click for Retry and Redo: queue the new turn for this process's runner. What the core
     refuses (a stale tab, a busy conversation) comes back as a note, never as a traceback."""
     try:
@@ -180,7 +180,7 @@ def render_actions(
                 key=f"regen-{turn.id}",
                 help="Ask again from the same version; this one stays as a version beside the new one",
                 on_click=act,
-                args=(svc, "regenerate", turn.id, conversation.version),
+                args=(svc, "regenerate", turn.id, conversation.seen),
             )
             if not last:
                 st.button(
@@ -190,7 +190,7 @@ def render_actions(
                     help="Make this the current version: your next message edits it, with only the turns up to "
                     "here. The later turns stay, as a branch of their own.",
                     on_click=act,
-                    args=(svc, "tip", turn.id, conversation.version),
+                    args=(svc, "tip", turn.id, conversation.seen),
                 )
 
 
@@ -226,7 +226,7 @@ def _failure_actions(svc: Workspace, conversation: Conversation, turn: Turn, ret
                 icon=":material/replay:",
                 key=f"retry-{turn.id}",
                 on_click=act,
-                args=(svc, "retry", turn.id, conversation.version),
+                args=(svc, "retry", turn.id, conversation.seen),
             )
         _edit_popover(svc, conversation, turn, "Edit and resend")
         st.button(
@@ -234,7 +234,7 @@ def _failure_actions(svc: Workspace, conversation: Conversation, turn: Turn, ret
             icon=":material/delete:",
             key=f"remove-{turn.id}",
             on_click=act,
-            args=(svc, "remove", turn.id, conversation.version),
+            args=(svc, "remove", turn.id, conversation.seen),
             help="Removes this attempt from the conversation; nothing of it was sent to the model's memory",
         )
 
@@ -308,5 +308,5 @@ def _edit_popover(svc: Workspace, conversation: Conversation, turn: Turn, label:
             type="primary",
             key=f"resend-{turn.id}",
             on_click=act,
-            args=(svc, "resend", turn.id, conversation.version),
+            args=(svc, "resend", turn.id, conversation.seen),
         )

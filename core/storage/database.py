@@ -3,6 +3,7 @@ and Alembic migrations (at start-up for the embedded default, or as a deploy ste
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,7 +94,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     they take turns on an advisory lock, and the second finds nothing left to do."""
     config = _config()
     if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
+        with _sqlite_migration_lock(engine), engine.connect() as conn:
             # A table rebuild drops the old table; with foreign keys on, that would cascade
             # into its children. The pragma only takes effect outside a transaction.
             conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
@@ -112,6 +113,25 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+@contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """Processes starting at once on one SQLite file take turns, as on PostgreSQL's advisory
+    lock: a migration's transaction reads before it writes, and SQLite answers the second
+    writer's lock upgrade with "database is locked" at once (waiting could deadlock), whatever
+    busy_timeout says. The lock is a file beside the database, held with flock (released by
+    the kernel if the process dies)."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class SchemaOutOfDate(RuntimeError):

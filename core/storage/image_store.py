@@ -2,16 +2,54 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, aliased
 
 from core.errors import NotFound
 from core.storage.database import Database
-from core.storage.schema import ImageRow
+from core.storage.schema import ImageRow, KitItemRow, PartRow, utcnow
 from core.values import StoredImage
+
+# A tab may hold a fresh image (an upload, a seed) for a message not sent yet: never collected.
+FRESH = dt.timedelta(days=1)
+
+
+def _unused(cutoff: dt.datetime) -> ColumnElement[bool]:
+    pointing = aliased(ImageRow)
+    # A part, or the brand kit (retired items too: their picture stays in its history), keeps it.
+    used = or_(
+        exists().where(PartRow.image_hash == ImageRow.hash), exists().where(KitItemRow.image_hash == ImageRow.hash)
+    )
+    pointing_kept = or_(
+        pointing.created_at >= cutoff,
+        exists().where(PartRow.image_hash == pointing.hash),
+        exists().where(KitItemRow.image_hash == pointing.hash),
+    )
+    original_of_kept = exists().where(pointing.original_hash == ImageRow.hash, pointing_kept)
+    return and_(ImageRow.created_at < cutoff, ~used, ~original_of_kept)
+
+
+def drop_unused(db: Session, candidates: Iterable[str]) -> int:
+    """Delete those of `candidates` nothing keeps: no part refers to them, they are older than a
+    day, and no kept image points to them (the full-size original of a downscaled upload is
+    reached only through the upload's `original_hash`; Original download and Mark a region read
+    it). Checked again in this transaction, so a stale list deletes nothing still kept."""
+    chosen = set(candidates)
+    if not chosen:
+        return 0
+    condition = and_(ImageRow.hash.in_(chosen), _unused(utcnow() - FRESH))
+    return int(db.execute(delete(ImageRow).where(condition)).rowcount)  # type: ignore[attr-defined]
+
+
+def unused_images(db: Session, limit: int) -> list[str]:
+    """Up to `limit` images nothing keeps (see drop_unused), for housekeeping's sweep."""
+    return list(db.scalars(select(ImageRow.hash).where(_unused(utcnow() - FRESH)).limit(limit)))
 
 
 class ImageStore:

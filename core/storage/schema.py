@@ -59,6 +59,9 @@ class ExactText(TypeDecorator[str]):
 
 class ConversationRow(Base):
     __tablename__ = "conversations"
+    # Revision 0006: the team's listing, newest first (tests/test_small_holes.py keeps the models
+    # and the migrated schema the same, so autogenerate never drops it).
+    __table_args__ = (Index("ix_conversations_visibility", "visibility", "updated_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -119,6 +122,9 @@ class TurnRow(Base):
     # Revision 0008: the answer this request edits (NULL: from the start), and marks drawn on it.
     parent_id: Mapped[int | None] = mapped_column(Integer, index=True)
     marks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Revision tip_0011: who made it (a person's key); a copy keeps it, so Ann's turns in Bob's
+    # copy stay Ann's. NULL only on rows written before it and not yet migrated.
+    author: Mapped[str | None] = mapped_column(String(200))
 
     conversation: Mapped[ConversationRow] = relationship(back_populates="turns")
     parts: Mapped[list[PartRow]] = relationship(
@@ -143,6 +149,8 @@ class PartRow(Base):
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Revision 0004: received in snake_case (`inline_data`, `thought_signature`).
     snake: Mapped[bool | None] = mapped_column(Boolean)
+    # Revision 0009: the part as received when the columns above cannot give it back exactly.
+    wire: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ImageRow(Base):
@@ -159,7 +167,8 @@ class ImageRow(Base):
     preview: Mapped[bytes | None] = mapped_column(LargeBinary)
     preview_mime: Mapped[str | None] = mapped_column(String(50))
     # Revision 0005: an upload sent smaller than it came; this is the full-size one, for Download.
-    original_hash: Mapped[str | None] = mapped_column(String(64))
+    # Indexed (edges_0009): clean-up asks whether a kept image points to an original.
+    original_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class AuditRow(Base):
@@ -246,7 +255,7 @@ class LedgerRow(Base):
 
 
 class FeaturedRow(Base):
-    """A conversation an admin chose to show on the demo's start page (revision 0009)."""
+    """A conversation an admin chose to show on the demo's start page (revision demo_0013)."""
 
     __tablename__ = "featured"
 
@@ -257,7 +266,7 @@ class FeaturedRow(Base):
 
 class VisitorRow(Base):
     """A demo visitor (a digest, never the browser's key) and the network address they last came
-    from (revision 0009): the per-address limits count visitors and their turns by it."""
+    from (revision demo_0013): the per-address limits count visitors and their turns by it."""
 
     __tablename__ = "visitors"
     __table_args__ = (Index("ix_visitors_address", "address", "first_seen"),)
@@ -266,3 +275,92 @@ class VisitorRow(Base):
     address: Mapped[str] = mapped_column(String(64))
     first_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+# Revision review_0010: a team's review (core/review/): comments and status on versions, each
+# person's inbox, and the shared brand kit.
+
+
+class CommentRow(Base):
+    """Words on one version (an answer) of a conversation; its author may edit or delete them."""
+
+    __tablename__ = "comments"
+    __table_args__ = (
+        Index("ix_comments_conversation", "conversation_id", "reply_id", "created_at"),
+        Index("ix_comments_author", "author", "conversation_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    reply_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(200))
+    author_name: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(ExactText)
+    # The people it mentions (lower-cased emails), resolved when written.
+    mentions: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    edited_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class VersionStatusRow(Base):
+    """A version's review status when it is not a draft (no row: draft)."""
+
+    __tablename__ = "version_status"
+
+    reply_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    set_by: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class InboxRow(Base):
+    """One thing for one person to see: a comment on their conversation, a mention of them, a
+    status change where they commented. Written with what caused it, in its transaction."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        Index("ix_inbox_person", "person", "at"),
+        Index("ix_inbox_unread", "person", "read_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(ExactText)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class KitItemRow(Base):
+    """A reference image in the team's brand kit. Retiring it hides it from the picker;
+    conversations that used it keep their copy (their parts name the image by hash)."""
+
+    __tablename__ = "kit_items"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120))
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
+    image_hash: Mapped[str] = mapped_column(ForeignKey("images.hash"), index=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    retired_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class PersonRow(Base):
+    """People the studio has seen signed in, for the @mention picker (email and name)."""
+
+    __tablename__ = "people"
+
+    email: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

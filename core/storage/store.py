@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from core.errors import NotFound
 from core.storage.database import Database, check_schema, make_engine, migrate
-from core.storage.image_store import ImageStore
+from core.storage.image_store import ImageStore, drop_unused
 from core.storage.rows import (
     CONVERSATION_COLUMNS,
     DISPLAY_PART_COLUMNS,
@@ -83,7 +83,7 @@ class Store:
             if with_turns:
                 parts = selectinload(ConversationRow.turns).selectinload(TurnRow.parts)
                 if not signatures:
-                    parts = parts.defer(PartRow.signature, raiseload=True)
+                    parts = parts.defer(PartRow.signature, raiseload=True).defer(PartRow.wire, raiseload=True)
                 query = query.options(parts)
             row = db.scalar(query)
             if row is None:
@@ -174,6 +174,7 @@ class Store:
             ConversationRow.owner,
             ConversationRow.visibility,
             ConversationRow.deleted_at,
+            ConversationRow.share_token,
         )
         if owner is not None:
             query = query.where(ConversationRow.owner == owner)
@@ -212,6 +213,7 @@ class Store:
                     owner=row[6],
                     visibility=row[7] or "private",
                     deleted_at=row[8],
+                    share_token=row[9],
                 )
                 for row in db.execute(query)
             ]
@@ -287,6 +289,14 @@ class Store:
             rows = db.scalars(select(TurnRow).where(TurnRow.id.in_(turn_ids)).options(selectinload(TurnRow.parts)))
             return {row.id: turn_value(row) for row in rows}
 
+    def turn_stamps(self, turn_ids: set[int]) -> dict[int, dt.datetime]:
+        """When each turn was written: with its id, what tells a cached copy is still that turn."""
+        if not turn_ids:
+            return {}
+        with self.read() as db:
+            rows = db.execute(select(TurnRow.id, TurnRow.created_at).where(TurnRow.id.in_(turn_ids)))
+            return {turn_id: created for turn_id, created in rows}
+
     def turn(self, turn_id: int) -> Turn:
         with self.read() as db:
             row = db.get(TurnRow, turn_id)
@@ -301,12 +311,16 @@ class Store:
 
 
 def delete_conversation(db: Session, conversation_id: str) -> None:
-    """Delete a conversation for good, and the images no part refers to any more, leaving recent
-    ones alone: a tab may hold one (an upload or a seed) for a message not sent yet."""
+    """Delete a conversation for good, and those of its images nothing else keeps (see
+    drop_unused: recent ones, and originals a kept image points to, stay). Only its own images
+    are looked at, through indexes: the whole table is housekeeping's."""
+    own = select(PartRow.image_hash).join(TurnRow, PartRow.turn_id == TurnRow.id)
+    own = own.where(TurnRow.conversation_id == conversation_id, PartRow.image_hash.is_not(None))
+    hashes: set[str] = {h for h in db.scalars(own) if h}
+    if hashes:
+        hashes |= {h for h in db.scalars(select(ImageRow.original_hash).where(ImageRow.hash.in_(hashes))) if h}
     db.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
-    cutoff = utcnow() - dt.timedelta(days=1)
-    used = select(PartRow.image_hash).where(PartRow.image_hash.is_not(None))
-    db.execute(delete(ImageRow).where(ImageRow.hash.not_in(used), ImageRow.created_at < cutoff))
+    drop_unused(db, hashes)
 
 
 def touch(db: Session, conversation_id: str, *, stamp: bool = True, **values: Any) -> None:

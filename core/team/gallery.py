@@ -10,7 +10,7 @@ from sqlalchemy import and_, delete, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from core.storage.database import Database
-from core.storage.schema import ConversationRow, FavouriteRow, PartRow, TurnRow, utcnow
+from core.storage.schema import ConversationRow, FavouriteRow, PartRow, TurnRow, VersionStatusRow, utcnow
 from core.team.people import User
 from core.values import TurnStatus
 
@@ -20,12 +20,15 @@ class GalleryItem:
     reply_id: int
     conversation_id: str
     title: str
+    # Who made it (kept by a copy), not whose conversation it is in.
     owner: str | None
     model: str
     created_at: dt.datetime
     image_hash: str
     prompt: str
     favourite: bool
+    # The version's review status (core/review): draft unless someone set it.
+    status: str = "draft"
 
 
 class Gallery:
@@ -42,6 +45,7 @@ class Gallery:
         model: str | None = None,
         person: str | None = None,
         favourites_only: bool = False,
+        approved_only: bool = False,
         since: dt.datetime | None = None,
     ) -> list[GalleryItem]:
         image = aliased(PartRow)
@@ -60,18 +64,22 @@ class Gallery:
             .limit(1)
             .scalar_subquery()
         )
+        status = select(VersionStatusRow.status).where(VersionStatusRow.reply_id == TurnRow.id).scalar_subquery()
+        # Who made it: a copy keeps its maker (rows from before revision tip_0011: the owner).
+        author = func.coalesce(TurnRow.author, ConversationRow.owner)
         starred = select(literal(1)).where(FavouriteRow.turn_id == TurnRow.id, FavouriteRow.person == user.key).exists()
         query = (
             select(
                 TurnRow.id,
                 TurnRow.conversation_id,
                 ConversationRow.title,
-                ConversationRow.owner,
+                author,
                 ConversationRow.model,
                 TurnRow.created_at,
                 image.image_hash,
                 prompt,
                 starred,
+                status,
             )
             .join(ConversationRow, ConversationRow.id == TurnRow.conversation_id)
             .join(image, and_(image.turn_id == TurnRow.id, image.position == result))
@@ -90,9 +98,11 @@ class Gallery:
         if since is not None:
             query = query.where(TurnRow.created_at >= since)
         if person:
-            query = query.where(ConversationRow.owner == person.lower())
+            query = query.where(author == person.lower())
         if favourites_only:
             query = query.where(starred)
+        if approved_only:
+            query = query.where(status == "approved")
         if search and search.strip():
             pattern = f"%{search.strip().lower()}%"
             query = query.where(or_(func.lower(prompt).like(pattern), func.lower(ConversationRow.title).like(pattern)))
@@ -109,6 +119,7 @@ class Gallery:
                     image_hash=row[6],
                     prompt=row[7] or "",
                     favourite=bool(row[8]),
+                    status=row[9] or "draft",
                 )
                 for row in db.execute(query)
             ]

@@ -130,6 +130,8 @@ class SharingStore:
                     weight=turn.weight,
                     parent_id=ids.get(turn.parent_id) if turn.parent_id else None,
                     marks=turn.marks,
+                    # Ann's turns in Bob's copy stay Ann's; only what Bob sends there is his.
+                    author=turn.author or source.owner,
                     parts=part_rows(turn_value(turn).parts),
                 )
                 db.add(row)

@@ -8,6 +8,7 @@ nobody and becomes interrupted. A process start touches nobody else's turns.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +24,10 @@ from core.storage.database import Database
 from core.storage.rows import part_rows, turn_value
 from core.storage.schema import ConversationRow, TurnRow, utcnow
 from core.storage.store import IN_FLIGHT, touch
-from core.values import GenerationSettings, Part, Turn, TurnStatus
+from core.values import GenerationSettings, Part, Seen, Turn, TurnStatus
 
 INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
+GONE_MESSAGE = "That turn no longer exists (its conversation may have been deleted)."
 CANCELLED_MESSAGE = "Cancelled. Your words and images are kept; send them again when you like."
 
 
@@ -46,6 +48,12 @@ class NewTurn:
     charge: Charge | None = None
     # The answer it edits (None: from the start); it becomes the current version as it is sent.
     parent_id: int | None = None
+    # True: it edits the current version, read in its own write transaction after the row lock
+    # (the caller's `parent_id` is only what it read before). False: it edits `parent_id` itself
+    # (another take of an older answer, a sibling branch).
+    edits_tip: bool = True
+    # Who makes it (a person's key); the conversation's owner when not given.
+    author: str | None = None
     marks: list[dict[str, Any]] | None = None
 
 
@@ -66,31 +74,64 @@ class TurnLife:
 
     # Writing a user turn ------------------------------------------------------------------
 
-    def add(self, turn: NewTurn, *, seen: int | bool | None = False, replace: list[int] | None = None) -> Turn:
+    def add(self, turn: NewTurn, *, seen: Seen | int | bool | None = False, replace: list[int] | None = None) -> Turn:
         return self.add_takes(turn, seen=seen, replace=replace)[0]
 
     def add_takes(
-        self, turn: NewTurn, *, seen: int | bool | None = False, replace: list[int] | None = None, takes: int = 1
+        self,
+        turn: NewTurn,
+        *,
+        seen: Seen | int | bool | None = False,
+        replace: list[int] | None = None,
+        takes: int = 1,
     ) -> list[Turn]:
         """Write a user turn in one transaction: the conversation takes its settings (and title).
-        With `seen` (the newest turn id the tab showed) nothing is
-        written if another turn arrived since. `replace` turns become replaced (a retry or
-        redo), each only if it still is what the caller saw. `takes` > 1 writes that many requests
-        at once with the same parent (variations)."""
+        With `seen` (what the tab showed: a `Seen`, or just the newest turn id) nothing is
+        written if another turn arrived since or the current version moved. `replace` turns
+        become replaced (a retry or redo), each only if it still is what the caller saw. `takes`
+        > 1 writes that many requests at once with the same parent (variations).
+
+        The current version only moves forward: it is read here, after the conversation row's
+        lock, and only a turn that is sent changes it. A refused, failed or *Not sent* turn
+        never does (it once wrote back a tip read before an answer landed, and the next turn
+        edited the older image)."""
         with self.db.write() as db:
-            values: dict[str, Any] = {"settings": turn.settings.to_dict(), "tip_id": turn.parent_id}
+            values: dict[str, Any] = {"settings": turn.settings.to_dict()}
             if turn.title:
                 values["title"] = turn.title[:200]
-            touch(db, turn.conversation_id, **values)
+            touch(db, turn.conversation_id, **values)  # the row lock: writers queue here
+            head = db.execute(
+                select(ConversationRow.tip_id, ConversationRow.owner).where(ConversationRow.id == turn.conversation_id)
+            ).one()
+            tip = head.tip_id
             if seen is not False:
                 newest = db.scalar(select(func.max(TurnRow.id)).where(TurnRow.conversation_id == turn.conversation_id))
-                if newest != seen:
+                shown_newest = seen.newest if isinstance(seen, Seen) else seen
+                if newest != shown_newest:
                     raise StaleConversation(
                         "Not sent: this conversation changed since you looked (a new turn arrived, from another "
                         "tab or person). Look at it first; your words and images are kept below."
                     )
+                if isinstance(seen, Seen) and seen.tip != tip:
+                    raise StaleConversation(
+                        "Not sent: the current version changed since you looked (Use this one or Branch from "
+                        "here, in another tab or by another person). Look at it first; your words and images "
+                        "are kept below."
+                    )
+            parent = tip if turn.edits_tip else turn.parent_id
+            # Only the owner sends in a conversation: what is written now is theirs.
+            turn = dataclasses.replace(turn, parent_id=parent, author=turn.author or head.owner)
             if turn.status.in_flight:
                 self._refuse_if_busy(db, turn.conversation_id)
+                # Sent: the version it edits becomes current, only where the tip still is what
+                # was read under the lock.
+                moved = db.execute(
+                    update(ConversationRow)
+                    .where(ConversationRow.id == turn.conversation_id, _tip_is(tip))
+                    .values(tip_id=parent)
+                ).rowcount  # type: ignore[attr-defined]
+                if moved != 1:
+                    raise StaleConversation("Not sent: the current version changed as you sent. Look at it first.")
             for turn_id in replace or []:
                 self._replace(db, turn_id)
             sends = turn.charge is not None and turn.status.in_flight
@@ -124,6 +165,7 @@ class TurnLife:
             created_at=now,
             parent_id=turn.parent_id,
             marks=turn.marks,
+            author=turn.author,
         )
         db.add(row)
         db.flush()
@@ -165,6 +207,9 @@ class TurnLife:
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise refused
+        if row.status in IN_FLIGHT:
+            # A lapsed turn retried or resent leaves flight here: its reservation goes with it.
+            ledger.ended(db, [turn_id])
 
     def branch(self, reply_id: int) -> int:
         """Make this answer the current version (Branch from here, Use this one): the next
@@ -239,8 +284,7 @@ class TurnLife:
                     .returning(TurnRow.id)
                 )
             )
-            ledger.lapsed(db, gone)
-            ledger.interrupted(db, gone)
+            ledger.ended(db, gone)
             ledger.abandon(db)
             return len(gone)
 
@@ -257,8 +301,9 @@ class TurnLife:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            # Not sent yet: its reservation is released. Sent: the call may still answer (and bill).
-            ledger.lapsed(db, [turn_id])
+            # Not sent yet: its reservation is released. Sent: the call may still answer (and bill),
+            # and its answer records the real cost on this row.
+            ledger.ended(db, [turn_id], sent=ledger.CANCELLED)
             return TurnStatus(was)
 
     def finish(
@@ -279,59 +324,96 @@ class TurnLife:
         status stays as it is and the answer is still kept beside it."""
         with self.db.write() as db:
             request = db.get(TurnRow, request_id)
-            if request is None:
-                raise NotFound("That turn no longer exists (its conversation may have been deleted).")
-            touch(db, request.conversation_id)
-            now = utcnow()
-            held = db.execute(
-                update(TurnRow)
-                .where(
-                    TurnRow.id == request_id,
-                    TurnRow.status == TurnStatus.RUNNING.value,
-                    TurnRow.lease_owner == owner,
-                )
-                .values(**_closed(status, error_kind, error_message))
-            ).rowcount  # type: ignore[attr-defined]
-            cost = None
-            if bill is not None:
-                cancelled = held == 0 and request.status == TurnStatus.CANCELLED.value
-                cost = ledger.close(db, request_id, bill, cancelled=cancelled)
-            reply = None
-            if reply_parts is not None:
-                reply = TurnRow(
-                    conversation_id=request.conversation_id,
-                    role="model",
-                    position=_next_position(db, request.conversation_id),
-                    status=status.value,
-                    reply_to_id=request.id,
-                    settings=request.settings,
-                    parts=part_rows(reply_parts),
-                    weight=reply_weight,
+            try:
+                if request is None:
+                    raise NotFound(GONE_MESSAGE)
+                touch(db, request.conversation_id)
+            except NotFound:
+                # Deleted forever while its call was out (it was cancelled first): what the call
+                # cost is still recorded, whatever happened to the conversation.
+                if bill is not None:
+                    ledger.close(db, request_id, bill)
+                request = None
+            if request is not None:
+                return self._finish_held(
+                    db,
+                    request,
+                    owner,
+                    status=status,
+                    reply_parts=reply_parts,
+                    reply_weight=reply_weight,
+                    meta=meta,
                     error_kind=error_kind,
                     error_message=error_message,
-                    created_at=now,
-                    finished_at=now,
-                    cost_micro=cost,
-                    **(meta or {}),
+                    bill=bill,
                 )
-                db.add(reply)
-            db.flush()
-            if reply is not None and status == TurnStatus.OK and held:
-                # The new answer becomes the current version, unless the person moved elsewhere
-                # meanwhile (another branch chosen, or another take landed first).
-                parent = request.parent_id
-                db.execute(
-                    update(ConversationRow)
-                    .where(
-                        ConversationRow.id == request.conversation_id,
-                        ConversationRow.tip_id.is_(None) if parent is None else ConversationRow.tip_id == parent,
-                    )
-                    .values(tip_id=reply.id)
-                )
-            db.refresh(request)
-            return Finished(
-                request=turn_value(request), reply=turn_value(reply) if reply is not None else None, held=held == 1
+        raise NotFound(GONE_MESSAGE)
+
+    def _finish_held(
+        self,
+        db: Session,
+        request: TurnRow,
+        owner: str,
+        *,
+        status: TurnStatus,
+        reply_parts: list[Part] | None,
+        reply_weight: int,
+        meta: dict[str, Any] | None,
+        error_kind: str | None,
+        error_message: str | None,
+        bill: Bill | None,
+    ) -> Finished:
+        request_id = request.id
+        now = utcnow()
+        held = db.execute(
+            update(TurnRow)
+            .where(
+                TurnRow.id == request_id,
+                TurnRow.status == TurnStatus.RUNNING.value,
+                TurnRow.lease_owner == owner,
             )
+            .values(**_closed(status, error_kind, error_message))
+        ).rowcount  # type: ignore[attr-defined]
+        cost = None
+        if bill is not None:
+            cost = ledger.close(db, request_id, bill)
+        reply = None
+        if reply_parts is not None:
+            reply = TurnRow(
+                conversation_id=request.conversation_id,
+                role="model",
+                position=_next_position(db, request.conversation_id),
+                status=status.value,
+                reply_to_id=request.id,
+                settings=request.settings,
+                parts=part_rows(reply_parts),
+                weight=reply_weight,
+                error_kind=error_kind,
+                error_message=error_message,
+                created_at=now,
+                finished_at=now,
+                cost_micro=cost,
+                author=request.author,  # the answer is credited to who asked for it
+                **(meta or {}),
+            )
+            db.add(reply)
+        db.flush()
+        if reply is not None and status == TurnStatus.OK and held:
+            # The new answer becomes the current version, unless the person moved elsewhere
+            # meanwhile (another branch chosen, or another take landed first).
+            db.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == request.conversation_id, _tip_is(request.parent_id))
+                .values(tip_id=reply.id)
+            )
+        db.refresh(request)
+        return Finished(
+            request=turn_value(request), reply=turn_value(reply) if reply is not None else None, held=held == 1
+        )
+
+
+def _tip_is(tip: int | None) -> Any:
+    return ConversationRow.tip_id.is_(None) if tip is None else ConversationRow.tip_id == tip
 
 
 def _closed(status: TurnStatus, kind: str | None, message: str | None) -> dict[str, Any]:

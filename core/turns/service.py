@@ -24,9 +24,9 @@ from core.turns.plan import TurnPlanner
 from core.turns.replay import (
     ReplayPlan,
 )
-from core.turns.rules import check_message, new_title
+from core.turns.rules import check_message, kept_text, new_title, whole_text
 from core.turns.run import TurnRunning
-from core.values import Conversation, Part, Turn, TurnStatus
+from core.values import Conversation, Part, Seen, Turn, TurnStatus
 
 if TYPE_CHECKING:
     from core.turns.costs import TurnCosts
@@ -60,7 +60,12 @@ class TurnService(TurnRunning):
     # Queueing -----------------------------------------------------------------------------
 
     def start(
-        self, conversation_id: str, text: str, image_hashes: list[str] | None = None, *, seen: int | bool | None = False
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str] | None = None,
+        *,
+        seen: Seen | int | bool | None = False,
     ) -> Turn:
         return self.start_takes(conversation_id, text, image_hashes, seen=seen)[0]
 
@@ -70,7 +75,7 @@ class TurnService(TurnRunning):
         text: str,
         image_hashes: list[str] | None = None,
         *,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
     ) -> list[Turn]:
@@ -78,7 +83,7 @@ class TurnService(TurnRunning):
         same history); nothing typed is lost after this. Each edits the current version. `seen`
         is the newest turn the person saw: if another arrived since, nothing is queued."""
         hashes = list(dict.fromkeys(image_hashes or []))
-        text = text.strip()
+        text = whole_text(text).strip()
         conversation = self.store.conversation(conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
         check_message(spec, text, hashes)
@@ -106,12 +111,15 @@ class TurnService(TurnRunning):
         text: str,
         parts: list[Part],
         *,
-        seen: int | bool | None,
+        seen: Seen | int | bool | None,
         parent: int | None,
         replace: list[int] | None = None,
         takes: int = 1,
         marks: list[dict[str, Any]] | None = None,
+        edits_tip: bool = True,
     ) -> list[Turn]:
+        """`parent` is the version it edits as read now; with `edits_tip` the turn edits whatever
+        is current when it is written (read again under the lock), else `parent` itself."""
         settings = conversation.settings
         typed = settings_in_text(spec, text)
         if typed:
@@ -127,10 +135,12 @@ class TurnService(TurnRunning):
             parts=parts,
             settings=settings,
             weight=self.weigh(parts),
-            lease_owner=self.owner,
+            # A queue-only process holds nothing: the shared queue's workers take it.
+            lease_owner=self.owner if self.settings.run_turns else None,
             title=new_title(conversation, text),
             charge=self.costs.charge(conversation, text, images, settings, parent),
             parent_id=parent,
+            edits_tip=edits_tip,
             marks=marks,
         )
         return self.life.add_takes(new, seen=seen, replace=replace, takes=takes)
@@ -142,12 +152,12 @@ class TurnService(TurnRunning):
         image_hashes: list[str],
         reason: StudioError,
         *,
-        seen: int | bool | None = False,
+        seen: Seen | int | bool | None = False,
     ) -> Turn:
         """Keep a message that cannot be sent as it is (a bad attachment, an over-long prompt) as a
         failed turn, so the words and the good images stay in the conversation, ready to retry."""
         conversation = self.store.conversation(conversation_id, with_turns=False)
-        text = text.strip()
+        text = kept_text(text).strip()
         parts = self._user_parts(text, image_hashes, strict=False)
         new = NewTurn(
             conversation_id=conversation_id,
@@ -162,7 +172,7 @@ class TurnService(TurnRunning):
         )
         return self.life.add(new, seen=seen)
 
-    def retry(self, request_id: int, *, seen: int | bool | None = False) -> Turn:
+    def retry(self, request_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         """Queue a failed, cancelled or interrupted turn's words and images again, as a new turn;
         the old one stays visible, marked as retried, and is never replayed."""
         old = self.store.turn(request_id)
@@ -171,7 +181,7 @@ class TurnService(TurnRunning):
         # A turn that never went through is sent now, against the current version.
         return self._again(old, seen=seen, replace=[old.id], from_tip=True)[0]
 
-    def resend(self, request_id: int, text: str, *, seen: int | bool | None = False) -> Turn:
+    def resend(self, request_id: int, text: str, *, seen: Seen | int | bool | None = False) -> Turn:
         """Edit a prompt and send it again, with its images, from the version before it. A turn
         that did not go through is marked as retried; an answered one stays, and the new one is a
         sibling branch beside it."""
@@ -182,20 +192,29 @@ class TurnService(TurnRunning):
         hashes = [p.image_hash for p in old.parts if p.image_hash]
         conversation = self.store.conversation(old.conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
+        text = whole_text(text)
         check_message(spec, text.strip(), hashes)
         parts = self._user_parts(text.strip(), hashes, strict=True)
         self._check_size(parts)
         # Not sent before: it goes now, against the current version. Answered: a sibling branch.
         replace, parent = ([old.id], conversation.tip_id) if failed else ([], old.parent_id)
         return self._add(
-            conversation, spec, text.strip(), parts, seen=seen, parent=parent, replace=replace, marks=old.marks
+            conversation,
+            spec,
+            text.strip(),
+            parts,
+            seen=seen,
+            parent=parent,
+            replace=replace,
+            marks=old.marks,
+            edits_tip=failed,
         )[0]
 
     def remove(self, request_id: int) -> bool:
         """Remove a turn that never became part of the conversation (a failed or cancelled one)."""
         return self.life.remove(request_id)
 
-    def regenerate(self, reply_id: int, *, seen: int | bool | None = False, takes: int = 1) -> list[Turn]:
+    def regenerate(self, reply_id: int, *, seen: Seen | int | bool | None = False, takes: int = 1) -> list[Turn]:
         """Another take of this answer (by its id): the same words from the same version. The
         old answer stays a version of its own, beside the new one."""
         reply = self.store.turn(reply_id)
@@ -210,7 +229,7 @@ class TurnService(TurnRunning):
         return self.life.branch(reply_id)
 
     def _again(
-        self, old: Turn, *, seen: int | bool | None, replace: list[int], takes: int = 1, from_tip: bool = False
+        self, old: Turn, *, seen: Seen | int | bool | None, replace: list[int], takes: int = 1, from_tip: bool = False
     ) -> list[Turn]:
         text = "\n\n".join(p.text or "" for p in old.parts if p.kind == "text")
         hashes = [p.image_hash for p in old.parts if p.image_hash]
@@ -228,6 +247,7 @@ class TurnService(TurnRunning):
             replace=replace,
             takes=takes,
             marks=old.marks,
+            edits_tip=from_tip,
         )
 
     def cancel(self, request_id: int) -> TurnStatus | None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from core.errors import InvalidInput, NotFound
 from core.media import marks as marking
-from core.values import Turn
+from core.values import Seen, Turn
 from core.versions.tree import Version, VersionTree, export_zip, version_tree
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ class Studio(Protocol):
     images: ImageLibrary
     gallery: Gallery
 
-    def queue_regenerate(self, reply_id: int, *, seen: int | bool | None = False, takes: int = 1) -> Turn: ...
+    def queue_regenerate(self, reply_id: int, *, seen: Seen | int | bool | None = False, takes: int = 1) -> Turn: ...
 
 
 class VersionDesk:
@@ -52,7 +52,7 @@ class VersionDesk:
         self.guard.owned_turn(reply_id)
         return self.service.turns.branch(reply_id)
 
-    def takes(self, reply_id: int, count: int, *, seen: int | bool | None = False) -> Turn:
+    def takes(self, reply_id: int, count: int, *, seen: Seen | int | bool | None = False) -> Turn:
         """N more takes of this version's prompt, from the version it was made from."""
         self.guard.owned_turn(reply_id)
         return self.service.queue_regenerate(reply_id, seen=seen, takes=count)
