@@ -46,8 +46,13 @@ class Settings:
     max_request_mb: float = 20.0
     max_upload_mb: float = 20.0
     models_file: str | None = None
+    # STUDIO_DEFAULT_MODEL: the model a new conversation starts on (checked against the catalog).
+    default_model: str | None = None
     # People (core/team/people.py): a proxy's header naming the person, domains let in, admins.
     trusted_user_header: str | None = None
+    # Optionally a secret the proxy sends on every request, in a header of its own.
+    trusted_proxy_secret: Secret | None = None
+    trusted_proxy_secret_header: str = "X-Studio-Proxy-Secret"  # noqa: S105 - a header name
     allowed_domains: tuple[str, ...] = ()
     admins: tuple[str, ...] = ()
     # Uploads are sent no longer than this on their long side (the full size is kept for Download).
@@ -173,8 +178,11 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         max_request_mb=number("STUDIO_MAX_REQUEST_MB", 20.0),
         max_upload_mb=number("STUDIO_MAX_UPLOAD_MB", 20.0),
         models_file=get("STUDIO_MODELS_FILE") or None,
+        default_model=get("STUDIO_DEFAULT_MODEL") or None,
         lease_s=max(1.0, number("STUDIO_LEASE_S", 30.0)),
         trusted_user_header=get("STUDIO_TRUSTED_USER_HEADER") or None,
+        trusted_proxy_secret=Secret(get("STUDIO_TRUSTED_PROXY_SECRET")) if get("STUDIO_TRUSTED_PROXY_SECRET") else None,
+        trusted_proxy_secret_header=get("STUDIO_TRUSTED_PROXY_SECRET_HEADER") or "X-Studio-Proxy-Secret",
         allowed_domains=_words(get("STUDIO_ALLOWED_DOMAINS")),
         admins=_words(get("STUDIO_ADMINS")),
         upload_long_side=int(max(256, number("STUDIO_UPLOAD_LONG_SIDE", 2048))),

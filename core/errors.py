@@ -86,6 +86,30 @@ class ConversationBusy(StudioError):
     kind = "busy"
 
 
+class ModelNotFound(BadRequestError):
+    """The service answered 404 "model not found": the id was retired, renamed or mistyped."""
+
+    kind = "model_not_found"
+
+
+class ModelRetired(StudioError):
+    """The conversation's model was retired: it is kept to look at, and goes on elsewhere."""
+
+    kind = "model_retired"
+
+
+def model_not_found_message(model: str, said: str = "") -> str:
+    """Which model, and which setting to change, in plain words: the id comes from the
+    conversation (chosen in the sidebar), STUDIO_DEFAULT_MODEL or STUDIO_MODELS_FILE."""
+    return (
+        f"The image service does not know the model “{model}” (HTTP 404, model not found): it may have been "
+        "retired or renamed. Your words are kept. To go on, choose a current model (Model, in the sidebar: "
+        "Use another model starts a new conversation from this image). If it is the studio's default, set "
+        f"STUDIO_DEFAULT_MODEL to a current model; if “{model}” comes from STUDIO_MODELS_FILE, correct it "
+        "there. If every model says this, check COMETAPI_BASE_URL." + said
+    )
+
+
 class Forbidden(StudioError):
     """The person may read this but not change it (or not do this at all)."""
 

@@ -95,7 +95,7 @@ class StudioService:
     def from_settings(cls, settings: Settings, *, workers: int = 8, **client_options: Any) -> StudioService:
         store = Store(settings.database_url, run_migrations=settings.migrate_on_start)
         client = GeminiClient(settings, **client_options)
-        return cls(settings, store, client, load_catalog(settings.models_file), workers=workers)
+        return cls(settings, store, client, load_catalog(settings.models_file, settings.default_model), workers=workers)
 
     def example_ids(self) -> list[str]:
         """The demo's examples: those an admin featured and the operator's chosen ones; with

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
 from core.money import usage
 from core.money.prices import Estimate
+from core.provider.catalog import Retirement
 from core.review.desk import ReviewDesk
 from core.storage.store import NO_CONVERSATION
 from core.team import access, housekeeping
@@ -22,10 +23,14 @@ from core.versions.desk import VersionDesk
 
 if TYPE_CHECKING:
     from core.demo import Example
+    from core.media.library import Upload
     from core.money.usage import UsageReport
     from core.service import StudioService
     from core.team.audit import AuditEntry
     from core.team.gallery import GalleryItem
+
+
+NOT_YOURS = "An attached image is not one you can use here; attach it again from your computer."
 
 
 class Workspace:
@@ -62,6 +67,18 @@ class Workspace:
 
     def can_change(self, conversation: Conversation) -> bool:
         return access.can_own(self.user, conversation)
+
+    def can_send(self, conversation: Conversation) -> bool:
+        """The owner, on a model that still answers: a conversation on a retired model is
+        read-only (its owner may still rename, share or delete it)."""
+        return self.can_change(conversation) and self.retired(conversation) is None
+
+    def retired(self, conversation: Conversation) -> Retirement | None:
+        """A conversation whose model was retired: which, when, and where it goes on."""
+        spec = self.service.catalog.models.get(conversation.model)
+        if spec is None or not spec.is_retired():
+            return None
+        return Retirement(model=spec, successor=self.service.catalog.successor(spec))
 
     def conversation(
         self, conversation_id: str, visible: int | None = None, *, token: str | None = None
@@ -265,10 +282,15 @@ class Workspace:
 
         return () if self.offline or self.examples() else PROMPT_IDEAS
 
-    def try_example(self, example: Example) -> str:
+    def try_example(self, example: Example) -> str | Seed:
         """A copy of your own that replays exactly, from which you go on."""
         if example.conversation_id not in self.service.example_ids():
             raise NotFound(NO_CONVERSATION)
+        if not example.exact:  # not offered any more (examples() keeps exact ones), kept for old tabs
+            if example.image_hash is None:
+                raise InvalidInput("That example has no image to start from.")
+            self.images.grant(self.user.key, example.image_hash)  # the example's image is the visitor's to send
+            return self.service.continue_from(example.conversation_id, example.image_hash)
         self._may_add_conversation(self._copy_bytes(example.conversation_id))
         return self.service.sharing.copy(example.conversation_id, self.user.key, self.user.key)
 
@@ -351,6 +373,8 @@ class Workspace:
         """Queue a message; or, when it cannot be sent (a bad attachment, a limit, a stale tab),
         keep its words and good images as a failed turn that says why. Nothing typed is lost."""
         self._owned(conversation_id)
+        image_hashes, refused = self._attachable(image_hashes)
+        problems = [*(problems or []), *([NOT_YOURS] if refused else [])]
         try:
             if problems:
                 raise InvalidInput(" ".join(problems))
@@ -370,7 +394,26 @@ class Workspace:
         seen: Seen | int | bool | None = False,
     ) -> Turn:
         self._owned(conversation_id)
+        if self._attachable(image_hashes or [])[1]:
+            raise InvalidInput(NOT_YOURS)
         return self.service.queue(conversation_id, text, image_hashes, seen=seen)
+
+    def upload(self, data: bytes, filename: str = "image") -> Upload:
+        """Check and store an upload; it is this person's to attach."""
+        return self.images.add_upload(data, filename, person=self.user.key)
+
+    def _attachable(self, image_hashes: list[str]) -> tuple[list[str], list[str]]:
+        """The attachments this person may send, and those refused: a stored image hash alone
+        gives nothing. Theirs are what they uploaded (or the studio made for them: a marked copy,
+        a demo example's image), what a conversation they may read holds, and the brand kit."""
+        key = self.user.key
+        kit = self.review.kit_hashes(list(image_hashes)) if image_hashes else set()
+        ok: list[str] = []
+        refused: list[str] = []
+        for image_hash in image_hashes:
+            mine = self.images.granted(key, image_hash) or image_hash in kit
+            (ok if mine or self.guard.may_read_image(image_hash) else refused).append(image_hash)
+        return ok, refused
 
     def queue_retry(self, turn_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(turn_id)

@@ -24,6 +24,7 @@ from ui.settings_panel import (
     render_recent,
     render_settings,
     renew_settings_widgets,
+    retired_notice,
 )
 from ui.takes_grid import render_takes
 from ui.turn_view import render_exchange
@@ -61,7 +62,7 @@ def submit(svc: Workspace, conversation: Conversation | None, text: str, files: 
     problems: list[str] = []
     for file in files:
         try:
-            upload = svc.images.add_upload(file.getvalue(), file.name)
+            upload = svc.upload(file.getvalue(), file.name)
         except InvalidInput as error:
             problems.append(error.message)
             continue
@@ -190,6 +191,8 @@ def main() -> None:
 
     if not owner and conversation is not None:
         read_only(svc, conversation)
+        return
+    if conversation is not None and retired_notice(svc, conversation):
         return
     if conversation is None and (refused := svc.new_conversation_refusal()):
         # Said before anything is typed, so no words are lost to a refusal.

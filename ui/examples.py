@@ -7,8 +7,9 @@ import streamlit as st
 
 from core.demo import Example
 from core.errors import StudioError
+from core.values import Seed
 from core.workspace import Workspace
-from ui.common import plain, preview
+from ui.common import hold_seed, plain, preview
 
 
 def _try(svc: Workspace, example: Example) -> None:
@@ -17,6 +18,8 @@ def _try(svc: Workspace, example: Example) -> None:
     except StudioError as refused:
         st.session_state["flash"] = refused.message
         st.rerun()
+    if isinstance(made, Seed):
+        hold_seed(made)
     st.query_params.clear()
     st.query_params["session"] = made
     st.rerun()

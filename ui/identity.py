@@ -64,7 +64,8 @@ def who_is_here() -> User | Refusal:
     """The person at this tab, or why nobody is let in; nothing drawn (but the demo's key asked)."""
     policy = policy_from(settings(), _auth_configured())
     claims = st.user.to_dict() if policy.mode == Mode.OIDC else None
-    headers = dict(st.context.headers) if policy.mode == Mode.PROXY else None
+    # Every occurrence of every header: a repeated identity header is refused, never guessed at.
+    headers = {k: st.context.headers.get_all(k) for k in st.context.headers} if policy.mode == Mode.PROXY else None
     token = _visitor_token() if policy.mode == Mode.LOCAL and policy.demo else None
     found = identify(policy, claims, headers, token)
     if isinstance(found, User) and found.is_visitor:

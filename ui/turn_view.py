@@ -47,7 +47,7 @@ def render_user(svc: Workspace, turn: Turn, conversation: Conversation | None = 
                     preview(svc, part.image_hash, width=180, alt=f"Your image {i + 1}, sent with: {turn.text[:200]}")
                     _download_upload(svc, turn, part.image_hash, i)
     # Beside the bubble, not in it: the bubble holds exactly what was typed.
-    if conversation is not None and turn.status == TurnStatus.OK and svc.can_change(conversation):
+    if conversation is not None and turn.status == TurnStatus.OK and svc.can_send(conversation):
         _edit_popover(svc, conversation, turn, "Edit and resend from here")
 
 
@@ -173,7 +173,7 @@ def render_actions(
             help="Start a new conversation from this image (created when you send its first message)",
         ):
             hold_seed(svc.continue_from(conversation.id, image_hash))
-        if not late and svc.can_change(conversation) and turn.status == TurnStatus.OK:
+        if not late and svc.can_send(conversation) and turn.status == TurnStatus.OK:
             st.button(
                 "Another take",
                 icon=":material/refresh:",
@@ -209,7 +209,7 @@ def render_failure(svc: Workspace, conversation: Conversation, turn: Turn, reply
                     else "Nothing here can be sent as it is: Edit and resend, or Remove it."
                 )
             st.error(plain(message) + (f"  \n{advice}" if advice else ""), icon=":material/error:")
-        if svc.can_change(conversation):
+        if svc.can_send(conversation):
             _failure_actions(svc, conversation, turn, retry)
         if reply is not None:
             _late_or_partial(svc, conversation, reply)

@@ -26,11 +26,13 @@ from core.config import Settings
 from core.errors import (
     AuthError,
     BadRequestError,
+    ModelNotFound,
     QuotaError,
     ServiceDownError,
     ServiceTimeout,
     StudioError,
     UnreadableResponse,
+    model_not_found_message,
 )
 
 # Not 504 or 524: the gateway gave up waiting, but the model may have finished (and billed).
@@ -190,7 +192,7 @@ class GeminiClient:
             ) from None
         except requests.exceptions.RequestException as exc:
             raise ServiceDownError(f"The request to the image service failed ({exc.__class__.__name__}).") from None
-        return self._decode(response)
+        return self._decode(response, model)
 
     def _timeout(self) -> ServiceTimeout:
         error = ServiceTimeout(
@@ -201,7 +203,7 @@ class GeminiClient:
         error.may_be_billed = True  # the request went out; the model may have finished it
         return error
 
-    def _decode(self, response: requests.Response) -> dict[str, Any]:
+    def _decode(self, response: requests.Response, model: str = "") -> dict[str, Any]:
         if response.status_code == 200:
             try:
                 payload = response.json()
@@ -216,7 +218,7 @@ class GeminiClient:
                 error = UnreadableResponse("The image service answered with unexpected JSON.")
             error.http_status, error.may_be_billed = 200, True  # an answer came: it may be charged
             raise error
-        refused = error_for_status(response)
+        refused = error_for_status(response, model)
         refused.http_status = response.status_code
         raise refused
 
@@ -262,10 +264,14 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
-def error_for_status(response: requests.Response) -> StudioError:
+def error_for_status(response: requests.Response, model: str = "") -> StudioError:
     code = response.status_code
     message, status = _error_fields(response)
     said = f' The service said: "{message}"' if message else ""
+    if code == 404 and model:
+        # Google: 404 NOT_FOUND "models/x is not found for API version v1beta..."; CometAPI says
+        # it in its own shape. Either way the person needs the model and the setting, not a code.
+        return ModelNotFound(model_not_found_message(model, said))
     if code in (401, 403):
         return AuthError(
             "The API key was refused. Check COMETAPI_KEY (in the environment or .streamlit/secrets.toml)." + said

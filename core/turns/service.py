@@ -13,7 +13,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
-from core.errors import InvalidInput, StudioError
+from core.errors import InvalidInput, ModelRetired, StudioError
 from core.media.library import ImageLibrary
 from core.provider.catalog import ModelCatalog, ModelSpec, settings_in_text
 from core.provider.client import GeminiClient
@@ -87,8 +87,7 @@ class TurnService(TurnRunning):
         conversation = self.store.conversation(conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
         check_message(spec, text, hashes)
-        if not 1 <= takes <= MAX_TAKES:
-            raise InvalidInput(f"Make between 1 and {MAX_TAKES} takes at once.")
+        _check_takes(takes)
         parts = self._user_parts(text, hashes, strict=True)
         self._check_size(parts)
         return self._add(
@@ -120,6 +119,7 @@ class TurnService(TurnRunning):
     ) -> list[Turn]:
         """`parent` is the version it edits as read now; with `edits_tip` the turn edits whatever
         is current when it is written (read again under the lock), else `parent` itself."""
+        self.refuse_if_retired(spec)
         settings = conversation.settings
         typed = settings_in_text(spec, text)
         if typed:
@@ -143,7 +143,21 @@ class TurnService(TurnRunning):
             edits_tip=edits_tip,
             marks=marks,
         )
+        _check_takes(takes)  # every way of queueing (a message, Another take, Retry) passes here
         return self.life.add_takes(new, seen=seen, replace=replace, takes=takes)
+
+    def refuse_if_retired(self, spec: ModelSpec) -> None:
+        """A retired model answers nobody: its conversations are read-only and go on, as new
+        conversations from their latest image, on its successor."""
+        if not spec.is_retired():
+            return
+        successor = self.catalog.successor(spec)
+        where = f"Continue on {successor.label} starts" if successor else "Use another model (in the sidebar) starts"
+        raise ModelRetired(
+            f"Not sent: {spec.label} ({spec.id}) was retired on {spec.retired:%d %B %Y} and no longer answers. "
+            f"This conversation stays here to look at; {where} a new conversation from its latest image. "
+            "Your words are kept."
+        )
 
     def reject(
         self,
@@ -281,3 +295,9 @@ class TurnService(TurnRunning):
         except InvalidInput:
             return False
         return True
+
+
+def _check_takes(takes: int) -> None:
+    # Each take is a billed call: a page offers 1 to 4, and no other entry may ask for more.
+    if isinstance(takes, bool) or not isinstance(takes, int) or not 1 <= takes <= MAX_TAKES:
+        raise InvalidInput(f"Make between 1 and {MAX_TAKES} takes at once.")
