@@ -9,7 +9,8 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
-from core.money import usage
+from core.money import durations, usage
+from core.money.durations import Typical
 from core.money.prices import Estimate
 from core.provider.catalog import Retirement
 from core.review.desk import ReviewDesk
@@ -18,7 +19,7 @@ from core.team import access, housekeeping
 from core.team.guard import Guard
 from core.team.people import User
 from core.turns.replay import ReplayPlan
-from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn
+from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn, WaitingMessage
 from core.versions.desk import VersionDesk
 
 if TYPE_CHECKING:
@@ -95,6 +96,11 @@ class Workspace:
     def watch(self, conversation_id: str, turn_ids: set[int], token: str | None = None) -> tuple[tuple, dict]:
         self._head(conversation_id, token)
         return self.service.watch(conversation_id, turn_ids)
+
+    def typical(self, model: str, image_size: str | None) -> Typical | None:
+        """How long such a turn usually takes (recent measured calls in the ledger)."""
+        with self.service.store.read() as db:
+            return durations.typical(db, model, image_size)
 
     def queue_places(self, turns: list[Turn]) -> dict[int, int]:
         return self.service.queue_places(turns)
@@ -384,6 +390,53 @@ class Workspace:
             raise
         except StudioError as error:
             return self.service.turns.reject(conversation_id, text, image_hashes, error), error
+
+    def type_ahead(
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str],
+        *,
+        problems: list[str] | None = None,
+        seen: Seen | int | bool | None = False,
+        takes: int = 1,
+    ) -> tuple[Turn | WaitingMessage, StudioError | None]:
+        """The chat input's message: queued, or typed ahead while this tab's own turn is being
+        made (it goes when that lands). A tab behind someone else's change, a limit, a bad
+        attachment: kept as a failed turn that says why, as `submit` does."""
+        self._owned(conversation_id)
+        try:
+            if problems:
+                raise InvalidInput(" ".join(problems))
+            return self.service.queue_or_wait(conversation_id, text, image_hashes, seen=seen, takes=takes), None
+        except (NotFound, Forbidden):
+            raise
+        except StudioError as error:
+            return self.service.turns.reject(conversation_id, text, image_hashes, error), error
+
+    def waiting(self, conversation_id: str, token: str | None = None) -> list[WaitingMessage]:
+        self._head(conversation_id, token)
+        return self.service.turns.waiting.of(conversation_id)
+
+    def _owned_waiting(self, waiting_id: int) -> WaitingMessage:
+        message = self.service.turns.waiting.get(waiting_id)
+        self._owned(message.conversation_id)
+        return message
+
+    def edit_waiting(self, waiting_id: int, text: str) -> None:
+        message = self._owned_waiting(waiting_id)
+        if not text.strip() and not message.image_hashes:
+            raise InvalidInput("A message needs words or an image; remove it instead.")
+        self.service.turns.waiting.edit(waiting_id, text.strip())
+
+    def remove_waiting(self, waiting_id: int) -> bool:
+        self._owned_waiting(waiting_id)
+        return self.service.turns.waiting.remove(waiting_id)
+
+    def send_waiting(self, waiting_id: int, *, seen: Seen | int | bool | None = False) -> Turn | None:
+        """Send a message whose turn before it did not land, against the current version."""
+        self._owned_waiting(waiting_id)
+        return self.service.send_waiting(waiting_id, seen=seen)
 
     def queue(
         self,
