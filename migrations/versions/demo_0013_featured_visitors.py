@@ -2,14 +2,14 @@
 visitors with the network address they came from (per-address limits, retention).
 
 Revision ID: demo_0013_featured_visitors
-Revises: edges_0012_offline_ledger
+Revises: 0009_flow_waiting
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "demo_0013_featured_visitors"
-down_revision = "edges_0012_offline_ledger"
+down_revision = "0009_flow_waiting"
 branch_labels = None
 depends_on = None
 
