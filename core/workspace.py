@@ -9,7 +9,8 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
-from core.money import usage
+from core.money import durations, usage
+from core.money.durations import Typical
 from core.money.prices import Estimate
 from core.provider.catalog import Retirement
 from core.review.desk import ReviewDesk
@@ -18,15 +19,19 @@ from core.team import access, housekeeping
 from core.team.guard import Guard
 from core.team.people import User
 from core.turns.replay import ReplayPlan
-from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn
+from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn, WaitingMessage
 from core.versions.desk import VersionDesk
 
 if TYPE_CHECKING:
     from core.demo import Example
+    from core.media.library import Upload
     from core.money.usage import UsageReport
     from core.service import StudioService
     from core.team.audit import AuditEntry
     from core.team.gallery import GalleryItem
+
+
+NOT_YOURS = "An attached image is not one you can use here; attach it again from your computer."
 
 
 class Workspace:
@@ -91,6 +96,11 @@ class Workspace:
     def watch(self, conversation_id: str, turn_ids: set[int], token: str | None = None) -> tuple[tuple, dict]:
         self._head(conversation_id, token)
         return self.service.watch(conversation_id, turn_ids)
+
+    def typical(self, model: str, image_size: str | None) -> Typical | None:
+        """How long such a turn usually takes (recent measured calls in the ledger)."""
+        with self.service.store.read() as db:
+            return durations.typical(db, model, image_size)
 
     def queue_places(self, turns: list[Turn]) -> dict[int, int]:
         return self.service.queue_places(turns)
@@ -243,6 +253,7 @@ class Workspace:
             return self.service.sharing.copy(example.conversation_id, self.user.key, self.user.key)
         if example.image_hash is None:
             raise InvalidInput("That example has no image to start from.")
+        self.images.grant(self.user.key, example.image_hash)  # the example's image is the visitor's to send
         return self.service.continue_from(example.conversation_id, example.image_hash)
 
     # Cost ---------------------------------------------------------------------------------
@@ -288,6 +299,8 @@ class Workspace:
         """Queue a message; or, when it cannot be sent (a bad attachment, a limit, a stale tab),
         keep its words and good images as a failed turn that says why. Nothing typed is lost."""
         self._owned(conversation_id)
+        image_hashes, refused = self._attachable(image_hashes)
+        problems = [*(problems or []), *([NOT_YOURS] if refused else [])]
         try:
             if problems:
                 raise InvalidInput(" ".join(problems))
@@ -298,6 +311,53 @@ class Workspace:
         except StudioError as error:
             return self.service.turns.reject(conversation_id, text, image_hashes, error), error
 
+    def type_ahead(
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str],
+        *,
+        problems: list[str] | None = None,
+        seen: Seen | int | bool | None = False,
+        takes: int = 1,
+    ) -> tuple[Turn | WaitingMessage, StudioError | None]:
+        """The chat input's message: queued, or typed ahead while this tab's own turn is being
+        made (it goes when that lands). A tab behind someone else's change, a limit, a bad
+        attachment: kept as a failed turn that says why, as `submit` does."""
+        self._owned(conversation_id)
+        try:
+            if problems:
+                raise InvalidInput(" ".join(problems))
+            return self.service.queue_or_wait(conversation_id, text, image_hashes, seen=seen, takes=takes), None
+        except (NotFound, Forbidden):
+            raise
+        except StudioError as error:
+            return self.service.turns.reject(conversation_id, text, image_hashes, error), error
+
+    def waiting(self, conversation_id: str, token: str | None = None) -> list[WaitingMessage]:
+        self._head(conversation_id, token)
+        return self.service.turns.waiting.of(conversation_id)
+
+    def _owned_waiting(self, waiting_id: int) -> WaitingMessage:
+        message = self.service.turns.waiting.get(waiting_id)
+        self._owned(message.conversation_id)
+        return message
+
+    def edit_waiting(self, waiting_id: int, text: str) -> None:
+        message = self._owned_waiting(waiting_id)
+        if not text.strip() and not message.image_hashes:
+            raise InvalidInput("A message needs words or an image; remove it instead.")
+        self.service.turns.waiting.edit(waiting_id, text.strip())
+
+    def remove_waiting(self, waiting_id: int) -> bool:
+        self._owned_waiting(waiting_id)
+        return self.service.turns.waiting.remove(waiting_id)
+
+    def send_waiting(self, waiting_id: int, *, seen: Seen | int | bool | None = False) -> Turn | None:
+        """Send a message whose turn before it did not land, against the current version."""
+        self._owned_waiting(waiting_id)
+        return self.service.send_waiting(waiting_id, seen=seen)
+
     def queue(
         self,
         conversation_id: str,
@@ -307,7 +367,26 @@ class Workspace:
         seen: Seen | int | bool | None = False,
     ) -> Turn:
         self._owned(conversation_id)
+        if self._attachable(image_hashes or [])[1]:
+            raise InvalidInput(NOT_YOURS)
         return self.service.queue(conversation_id, text, image_hashes, seen=seen)
+
+    def upload(self, data: bytes, filename: str = "image") -> Upload:
+        """Check and store an upload; it is this person's to attach."""
+        return self.images.add_upload(data, filename, person=self.user.key)
+
+    def _attachable(self, image_hashes: list[str]) -> tuple[list[str], list[str]]:
+        """The attachments this person may send, and those refused: a stored image hash alone
+        gives nothing. Theirs are what they uploaded (or the studio made for them: a marked copy,
+        a demo example's image), what a conversation they may read holds, and the brand kit."""
+        key = self.user.key
+        kit = self.review.kit_hashes(list(image_hashes)) if image_hashes else set()
+        ok: list[str] = []
+        refused: list[str] = []
+        for image_hash in image_hashes:
+            mine = self.images.granted(key, image_hash) or image_hash in kit
+            (ok if mine or self.guard.may_read_image(image_hash) else refused).append(image_hash)
+        return ok, refused
 
     def queue_retry(self, turn_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(turn_id)
