@@ -22,7 +22,6 @@ from ui.router import ensure_router
 from ui.settings_panel import (
     draft_choice,
     planned,
-    render_meter,
     render_recent,
     render_settings,
     renew_settings_widgets,
@@ -173,11 +172,9 @@ def main() -> None:
         if owner:
             spec, _settings = render_settings(svc, conversation)
             plan = planned(svc, conversation) if conversation is not None and conversation.turns else None
-            if plan is not None and conversation is not None:
-                render_meter(plan, conversation)
         else:
             spec = svc.catalog.get(conversation.model) if conversation else svc.catalog.default
-        live_cost(svc, conversation)
+        live_cost(svc, conversation, meter=owner)
         st.divider()
         render_recent(svc, conversation.id if conversation else None)
         who_panel(svc)
