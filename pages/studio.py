@@ -22,7 +22,6 @@ from ui.router import ensure_router
 from ui.settings_panel import (
     draft_choice,
     planned,
-    render_meter,
     render_recent,
     render_settings,
     renew_settings_widgets,
@@ -173,11 +172,9 @@ def main() -> None:
         if owner:
             spec, _settings = render_settings(svc, conversation)
             plan = planned(svc, conversation) if conversation is not None and conversation.turns else None
-            if plan is not None and conversation is not None:
-                render_meter(plan, conversation)
         else:
             spec = svc.catalog.get(conversation.model) if conversation else svc.catalog.default
-        live_cost(svc, conversation)
+        live_cost(svc, conversation, meter=owner)
         st.divider()
         render_recent(svc, conversation.id if conversation else None)
         who_panel(svc)
@@ -203,6 +200,10 @@ def main() -> None:
         return
     if conversation is not None and retired_notice(svc, conversation):
         return
+    if conversation is None and (refused := svc.new_conversation_refusal()):
+        # Said before anything is typed, so no words are lost to a refusal.
+        st.warning(plain(refused), icon=":material/block:")
+        return
     value = st.chat_input(
         "Describe an image, or an edit to the last one…",
         accept_file="multiple",
@@ -216,15 +217,21 @@ def main() -> None:
         key=f"prompt-{conversation.id if conversation else 'new'}",
     )
     # A fresh widget after each send: Takes go back to 1 (setting a drawn widget's value back is
-    # not reliably passed to the browser).
+    # not reliably passed to the browser). Only as many takes as the limits let through now (a
+    # demo's one running turn: none to choose).
     sends = st.session_state.get(TAKES_RESET, 0)
-    takes_key = f"takes-{conversation.id if conversation else 'new'}-{sends}"
-    takes = st.segmented_control(
-        "Takes",
-        [1, 2, 3, 4],
-        default=1,
-        key=takes_key,
-        help="Make several takes at once, from the same version: they arrive side by side; use the one you like.",
+    offered = svc.takes_offered(conversation)
+    takes_key = f"takes-{conversation.id if conversation else 'new'}-{sends}-{offered}"
+    takes = (
+        st.segmented_control(
+            "Takes",
+            list(range(1, offered + 1)),
+            default=1,
+            key=takes_key,
+            help="Make several takes at once, from the same version: they arrive side by side; use the one you like.",
+        )
+        if offered > 1
+        else 1
     )
     if conversation is not None and int(takes or 1) > 1:
         estimate = svc.estimate(conversation)
