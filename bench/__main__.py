@@ -292,6 +292,9 @@ def main() -> None:
     from bench import deploy_bench
 
     deploy_bench.run()
+    from bench import demo_bench
+
+    demo_bench.run()
     if not args.no_browser:
         from bench import idle_tabs
 
