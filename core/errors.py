@@ -42,6 +42,14 @@ class ServiceTimeout(StudioError):
     kind = "timeout"
 
 
+class ConnectionLost(StudioError):
+    """The connection dropped after the whole request was sent (a proxy's or load balancer's idle
+    timeout during a long render): the model may have made the image, and billed it."""
+
+    kind = "connection_lost"
+    may_be_billed = True
+
+
 class UnreadableResponse(StudioError):
     kind = "unreadable"
 

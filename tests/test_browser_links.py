@@ -156,3 +156,35 @@ def test_someone_not_signed_in_signs_in_through_oidc_and_lands_on_the_link(brows
             page.screenshot(path=str(ARTIFACTS / "browser-links-after-sign-in.png"))
         finally:
             server.stop()
+
+
+def test_a_forged_or_doubled_proxy_header_names_nobody_in_a_real_browser(browser, fake, settings):  # noqa: F811
+    env = {
+        **fake_env(settings),
+        "STUDIO_TRUSTED_USER_HEADER": "X-Forwarded-Email",
+        "STUDIO_TRUSTED_PROXY_SECRET": "only-the-proxy-knows",
+        "STUDIO_ALLOWED_DOMAINS": "example.com",
+    }
+    server = StudioServer(env).start()
+    try:
+        for headers, expected in (
+            ({"X-Forwarded-Email": "ann@example.com"}, "nobody is signed in"),  # straight to the port
+            (
+                {
+                    "X-Forwarded-Email": "evil@evil.org, ann@example.com",
+                    "X-Studio-Proxy-Secret": "only-the-proxy-knows",
+                },
+                "nobody is signed in",
+            ),
+            (
+                {"X-Forwarded-Email": "ann@example.com", "X-Studio-Proxy-Secret": "only-the-proxy-knows"},
+                "Signed in as",
+            ),
+        ):
+            page = browser.new_context(extra_http_headers=headers).new_page()
+            page.goto(server.url)
+            page.get_by_text(expected).first.wait_for(timeout=30_000)
+            assert page.get_by_text("only-the-proxy-knows").count() == 0
+            page.context.close()
+    finally:
+        server.stop()

@@ -197,3 +197,95 @@ def test_the_migration_marks_and_zeroes_earlier_offline_calls(db_url):
     assert by_turn[1] == (True, False, 0, 0, 0)  # answered by the offline model
     assert by_turn[3] == (False, True, 150_000, 140_000, 3000)  # a real call keeps its cost
     assert replies == {2: 0, 4: 140_000}
+
+
+class DroppingServer:
+    """Accepts connections and drops them with a reset: after reading the request (a load
+    balancer's idle timeout during a long render), or at once, before the body is in."""
+
+    def __init__(self, *, read_first: bool) -> None:
+        import socket
+
+        self.read_first = read_first
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        import socket
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.read_first:
+                received = b""
+                while b"\r\n\r\n" not in received or len(received) < received.find(b"\r\n\r\n") + 4 + int(
+                    received.split(b"Content-Length: ")[1].split(b"\r\n")[0]
+                ):
+                    received += conn.recv(65536)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            conn.close()
+
+
+def _settings_for(url: str, db_url: str):  # type: ignore[no-untyped-def]
+    from core.config import load_settings
+
+    return load_settings({"COMETAPI_KEY": "test-key-123", "COMETAPI_BASE_URL": url, "DATABASE_URL": db_url})
+
+
+def test_a_reset_after_the_request_was_sent_may_be_billed_and_says_so(db_url):
+    from core.service import StudioService
+
+    server = DroppingServer(read_first=True)
+    svc = StudioService.from_settings(_settings_for(server.url, db_url), backoff_factor=0.01)
+    conversation = svc.new_conversation()
+    outcome = svc.send(conversation.id, "a 4K cathedral, slowly")
+    assert outcome.error is not None and outcome.error.kind == "connection_lost"
+    assert "may be billed" in outcome.error.message and "Could not reach" not in outcome.error.message
+    assert server.accepted == 1  # never blindly sent again
+    [row] = rows(svc)
+    assert (row.outcome, row.may_be_billed, row.cost_micro) == ("connection_lost", True, None)
+    assert svc.costs.conversation_total(conversation.id) == (0, row.estimate_micro)  # held at its estimate
+    assert svc.conversation(conversation.id).turns[0].parts[0].text == "a 4K cathedral, slowly"
+    server.sock.close()
+
+
+def test_could_not_reach_is_only_for_failures_to_connect(db_url):
+    import socket
+
+    from core.service import StudioService
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    svc = StudioService.from_settings(_settings_for(f"http://127.0.0.1:{port}", db_url), backoff_factor=0.01)
+    outcome = svc.send(svc.new_conversation().id, "hello")
+    assert outcome.error is not None and outcome.error.kind == "service_down"
+    assert "Could not reach" in outcome.error.message and "nothing was sent" in outcome.error.message
+    assert all(not r.may_be_billed for r in rows(svc))
+
+
+def test_a_reset_before_the_body_is_in_is_not_billed(settings):
+    import dataclasses
+
+    from core.errors import ServiceDownError
+    from core.provider.client import GeminiClient
+
+    server = DroppingServer(read_first=False)
+    client = GeminiClient(dataclasses.replace(settings, base_url=server.url, max_retries=0))
+    attempts: list = []
+    with pytest.raises(ServiceDownError) as raised:
+        client.generate("gemini-3-pro-image-preview", b"{" + b" " * 40_000_000 + b"}", attempts)
+    assert not raised.value.may_be_billed and "nothing was billed" in raised.value.message
+    assert [a.may_be_billed for a in attempts] == [False]
+    server.sock.close()

@@ -90,3 +90,54 @@ def test_the_migrated_schema_is_the_models_schema(dialect, tmp_path, request):
     finally:
         engine.dispose()
     assert differences == [], differences
+
+
+@pytest.mark.parametrize("takes", [0, 5, 50, -1])
+def test_another_take_is_bounded_inside_the_core(service, fake, takes):
+    from core.errors import InvalidInput
+
+    ann = service.as_user(User(email="ann@example.com", name="Ann"))
+    conversation = ann.new_conversation()
+    outcome = service.send(conversation.id, "a teapot")
+    assert outcome.ok
+    sent = len(fake.requests)
+    for verb in (
+        lambda: service.turns.regenerate(outcome.reply.id, takes=takes),
+        lambda: service.queue_regenerate(outcome.reply.id, takes=takes),
+        lambda: ann.versions.takes(outcome.reply.id, takes),
+    ):
+        with pytest.raises(InvalidInput):
+            verb()
+    assert len(service.store.conversation(conversation.id).turns) == 2 and len(fake.requests) == sent
+    assert len(service.turns.regenerate(outcome.reply.id, takes=4)) == 4
+
+
+def test_bob_cannot_attach_anns_private_image_by_its_hash(service, fake):
+    from core.errors import InvalidInput
+    from tests.fake_gemini import image_bytes
+
+    ann = service.as_user(User(email="ann@example.com", name="Ann"))
+    bob = service.as_user(User(email="bob@example.com", name="Bob"))
+    private = ann.new_conversation()
+    photo = ann.upload(image_bytes((40, 30), (90, 10, 200)), "ann-product.png").image
+    turn, problem = ann.submit(private.id, "Ann's secret product", [photo.hash])
+    assert problem is None
+    deadline = __import__("time").monotonic() + 20
+    while service.store.turn(turn.id).status.in_flight:
+        assert __import__("time").monotonic() < deadline
+        __import__("time").sleep(0.05)
+    answer = service.store.reply_to(turn.id).result_image.image_hash
+    sent = len(fake.requests)
+    his = bob.new_conversation()
+    for stolen in (photo.hash, answer):
+        kept, refused = bob.submit(his.id, "use this", [stolen])
+        assert isinstance(refused, InvalidInput) and "not one you can use" in refused.message
+        assert kept.text == "use this" and kept.images == []  # his words kept, never her image
+        with pytest.raises(InvalidInput):
+            bob.queue(his.id, "use this", [stolen])
+    assert len(fake.requests) == sent
+    # Once Ann shares it with the team, Bob may use what it holds; his own uploads always.
+    ann.share(private.id, True)
+    mine = bob.upload(image_bytes((30, 30), (1, 200, 1)), "bob.png").image
+    turn, problem = bob.submit(his.id, "combine these", [answer, mine.hash])
+    assert problem is None and [p.image_hash for p in turn.parts if p.image_hash] == [answer, mine.hash]

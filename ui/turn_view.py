@@ -20,6 +20,7 @@ ADVICE = {
     "quota": "The service asked us to slow down.",
     "service_down": "The service had trouble; nothing was lost.",
     "timeout": "Large images can take minutes.",
+    "connection_lost": "The request had been sent: it may be billed.",
     "blocked": "The prompt itself was refused.",
     "too_large": "The conversation is too large to send.",
     "bad_request": "If this keeps happening, use Continue on the latest image to go on in a fresh conversation.",

@@ -142,7 +142,12 @@ def _mark(svc: Workspace, conversation: Conversation) -> None:
         notes.append(note)
     text = st.text_area("Anything else, for the whole image (optional)", key=f"{key}-text", height=68)
     said = text.strip() or (marks and all(note.strip() for note in notes))
-    if st.button("Send this change", type="primary", icon=":material/send:", disabled=not said, key=f"{key}-go"):
+    # Never disabled: a field commits its words only when it loses focus, so a disabled button
+    # stayed disabled under the first click after typing (the click was lost). Checked on click.
+    if st.button("Send this change", type="primary", icon=":material/send:", key=f"{key}-go"):
+        if not said:
+            st.warning("Say what to change: in each mark, or once for the whole image.", icon=":material/edit:")
+            return
         drawn = [{**mark, "note": note} for mark, note in zip(marks, notes, strict=True)]
         try:
             _turn, error = svc.versions.mark(

@@ -34,6 +34,7 @@ from core.values import (
     Turn,
     TurnStatus,
     pair_exchanges,
+    path_to,
     shown_on,
 )
 
@@ -111,8 +112,14 @@ class Store:
                 select(*OUTLINE_COLUMNS).where(TurnRow.conversation_id == conversation_id).order_by(TurnRow.position)
             ).all()
             # The newest `visible` exchanges of the current branch (what the chat shows).
-            shown = shown_on(pair_exchanges([outline_value(t) for t in outline]), head.tip_id)
+            exchanges = pair_exchanges([outline_value(t) for t in outline])
+            shown = shown_on(exchanges, head.tip_id)
             wanted = {e.request.id for e in shown[-visible:]} if visible > 0 else set()
+            # The current version's siblings too: their words tell takes (shown beside it) from
+            # edited prompts (other branches, behind the switcher).
+            path = path_to(exchanges, head.tip_id)
+            if path and visible > 0:
+                wanted |= {e.request.id for e in exchanges if e.request.parent_id == path[-1].request.parent_id}
             wanted |= {t.id for t in outline if t.reply_to_id in wanted}
             parts: dict[int, list[Any]] = {i: [] for i in wanted}
             details = {}
