@@ -289,8 +289,9 @@ def main() -> None:
     usage_page(settings, args.repeat)
     versions_at_scale(settings, args.repeat)
     postgres_beside(settings, images, sizes, args.repeat)
-    from bench import deploy_bench
+    from bench import deploy_bench, flow_bench
 
+    flow_bench.run()
     deploy_bench.run()
     from bench import demo_bench
 
