@@ -10,7 +10,7 @@ from core.errors import InvalidInput
 from core.media.images import EXTENSIONS
 from core.money.prices import dollars
 from core.turns.rules import MAX_PROMPT_CHARS
-from core.values import Conversation, Seed, WaitingMessage, takes_in
+from core.values import Conversation, Seed, Seen, WaitingMessage, takes_in
 from core.workspace import Workspace
 from ui.branch_switch import render_switch
 from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, share_token, visible_key
@@ -55,10 +55,19 @@ def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tu
     return created, seeded
 
 
-def submit(svc: Workspace, conversation: Conversation | None, text: str, files: list, takes: int = 1) -> None:  # type: ignore[type-arg]
-    """Queue the message for this process's runner, against the version this tab showed. Whatever
-    cannot be sent stays in the conversation as a failed turn with its words and good images."""
-    seen = st.session_state.get(shown_version_key(conversation.id), conversation.seen) if conversation else None
+def submit(
+    svc: Workspace,
+    conversation: Conversation | None,
+    text: str,
+    files: list,  # type: ignore[type-arg]
+    takes: int = 1,
+    seen: Seen | None = None,
+) -> None:
+    """Queue the message for this process's runner, against the version this tab showed (`seen`,
+    taken before this run redrew the chat). Whatever cannot be sent stays in the conversation as
+    a failed turn with its words and good images."""
+    if conversation is not None and seen is None:
+        seen = conversation.seen
     conversation, hashes = ensure_conversation(svc, conversation)
     st.session_state.pop(SEED_KEY, None)  # from here on the seed image is in this message
     problems: list[str] = []
@@ -180,6 +189,7 @@ def main() -> None:
         who_panel(svc)
 
     offline_banner(svc)
+    shown_before: Seen | None = None
     if conversation is None:
         st.title("Nano Banana Studio")
         st.markdown(
@@ -190,6 +200,11 @@ def main() -> None:
         if svc.settings.demo and SEED_KEY not in st.session_state:
             render_examples(svc)
     else:
+        # What the tab showed when the person pressed Enter: this run's chat redraw below would
+        # otherwise have the message sent against whatever is newest now (after Use this one or
+        # Branch from here in another tab: an image its author never saw).
+        drawn = st.session_state.get(shown_version_key(conversation.id))
+        shown_before = drawn if isinstance(drawn, Seen) else None
         st.title(plain(conversation.title))
         st.session_state[f"unseen-{conversation.id}"] = {e.request.id for e in plan.dropped} if plan else set()
         live_chat(svc, conversation, render_branch, SHOWN_AT_FIRST)
@@ -237,7 +252,7 @@ def main() -> None:
         estimate = svc.estimate(conversation)
         st.caption(f"{int(takes or 1)} takes: about {int(takes or 1)} × {dollars(estimate.micro)} for this message.")
     if value is not None and (value.text.strip() or value.files):
-        submit(svc, conversation, value.text, list(value.files), int(takes or 1))
+        submit(svc, conversation, value.text, list(value.files), int(takes or 1), seen=shown_before)
     elif value is not None:
         st.warning("Type a prompt or attach an image.", icon=":material/edit:")
     if spec.max_input_images:
