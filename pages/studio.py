@@ -39,6 +39,17 @@ UPLOAD_TRANSPORT_MB = 200  # server.maxUploadSize in .streamlit/config.toml
 TAKES_RESET = "takes-reset"
 
 
+def prompt_key(conversation: Conversation | None) -> str:
+    """The chat input's key: one per conversation, so a half-typed prompt never follows the person
+    into another one. A conversation made by its first message keeps the input it was typed in:
+    a new key there would replace the input under a person already typing the next message (the
+    words were lost)."""
+    drafts = st.session_state.get("new-drafts", 0)
+    if conversation is None:
+        return f"prompt-new-{drafts}"
+    return str(st.session_state.get(f"prompt-of-{conversation.id}", f"prompt-{conversation.id}"))
+
+
 def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tuple[Conversation, list[str]]:
     """The conversation to send to, created now if this is its first message (from a seed held
     by this tab, if any), and the seed's image to go with it."""
@@ -52,6 +63,8 @@ def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tu
     else:
         created, seeded = svc.new_conversation(model_id, settings), []
     st.query_params["session"] = created.id
+    st.session_state[f"prompt-of-{created.id}"] = prompt_key(None)
+    st.session_state["new-drafts"] = st.session_state.get("new-drafts", 0) + 1  # the next new one starts empty
     return created, seeded
 
 
@@ -229,7 +242,7 @@ def main() -> None:
         max_upload_size=UPLOAD_TRANSPORT_MB,
         # One input per conversation: a half-typed prompt or its files never follow the person
         # into another conversation.
-        key=f"prompt-{conversation.id if conversation else 'new'}",
+        key=prompt_key(conversation),
     )
     # A fresh widget after each send: Takes go back to 1 (setting a drawn widget's value back is
     # not reliably passed to the browser). Only as many takes as the limits let through now (a

@@ -161,3 +161,34 @@ def test_the_theme_follows_the_person_light_or_dark(browser, fake, settings):  #
         server.stop()
     if os.environ.get("STUDIO_UPDATE_SCREENSHOT"):
         shutil.copy(ARTIFACTS / "dark.png", ROOT / "docs" / "dark.png")
+
+
+def test_a_queue_waiting_survives_a_restart_and_offers_its_choice(browser, fake, settings):  # noqa: F811
+    env = fake_env(settings)
+    slow_once = {"left": 1}
+
+    def slow(body):  # type: ignore[no-untyped-def]
+        if slow_once["left"]:
+            slow_once["left"] -= 1
+            time.sleep(8)
+
+    fake.during_call = slow
+    server = StudioServer(env).start()
+    try:
+        page = open_studio(browser, server.url, height=1400)
+        send(page, "a lighthouse in a storm")
+        page.get_by_text("Generating…").wait_for(timeout=30_000)
+        send(page, "add a boat")
+        page.get_by_text(re.compile(r"^Queued \(next\)")).wait_for(timeout=15_000)
+        url = page.url
+        server.stop()  # killed while the model works on the turn the message waits for
+        server = StudioServer(env).start()
+        page.goto(url.replace(url.split("/?")[0], server.url))
+        page.get_by_text(re.compile(r"The turn before it was interrupted")).wait_for(timeout=40_000)
+        page.get_by_text("add a boat", exact=True).wait_for(timeout=10_000)  # the words are kept
+        page.screenshot(path=str(ARTIFACTS / "flow-restart.png"))
+        page.get_by_role("button", name="Send against the current version").click()
+        page.get_by_text("Result", exact=False).first.wait_for(timeout=30_000)
+    finally:
+        server.stop()
+    assert user_texts(fake.requests[-1]) == ["add a boat"]
