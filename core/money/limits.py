@@ -5,6 +5,11 @@ replicas. On PostgreSQL each person's queueing is serialised by a transaction-sc
 lock (and the whole team's when a team cap is set); on SQLite every write transaction is
 already serial (BEGIN IMMEDIATE). Queued and running turns count at their estimate, so a burst
 cannot slip past a cap before any answer has come back.
+
+An estimate is checked before the answer exists, and real costs ran up to 1.2% above it (the
+answer's thinking and text vary). So estimates count with a margin (ESTIMATE_MARGIN_PCT) against
+the caps, the new turn's and those still being made: a burst that fits at its estimates still
+fits once the real costs land a little higher.
 """
 
 from __future__ import annotations
@@ -18,10 +23,14 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.errors import StudioError
-from core.money.ledger import RETRIED, Charge, counted
+from core.money.ledger import RETRIED, Charge, counted, with_margin
 from core.money.prices import MICRO, dollars
 from core.storage.schema import ConversationRow, LedgerRow, TurnRow, utcnow
 from core.storage.store import IN_FLIGHT
+
+
+# Estimates ran up to 1.2% short of real costs; 5% keeps a cap from being overshot by that.
+ESTIMATE_MARGIN_PCT = 5
 
 
 class LimitReached(StudioError):
@@ -105,7 +114,7 @@ def _lock(db: Session, key: str) -> None:
 
 
 def _spent(db: Session, since: dt.datetime, person: str | None) -> int:
-    query = select(func.coalesce(func.sum(counted()), 0)).where(LedgerRow.at >= since)
+    query = select(func.coalesce(func.sum(counted(ESTIMATE_MARGIN_PCT)), 0)).where(LedgerRow.at >= since)
     if person is not None:
         query = query.where(LedgerRow.person == person)
     return int(db.scalar(query) or 0)
@@ -132,7 +141,7 @@ def admit(db: Session, limits: Limits, charge: Charge) -> None:
         _lock(db, "team")  # always before the person's lock, so two queuers never wait on each other
     _lock(db, charge.person)
     now = utcnow()
-    cost = charge.estimate_micro
+    cost = with_margin(charge.estimate_micro, ESTIMATE_MARGIN_PCT)
     zone = limits.zone
     month, new_month = month_start(now, zone), next_month(now, zone)
     caps = (
@@ -147,8 +156,10 @@ def admit(db: Session, limits: Limits, charge: Charge) -> None:
         if spent + cost > cap:
             left = max(0, cap - spent)
             raise LimitReached(
-                f"Not sent: this turn (about {dollars(cost)}) would go over {name} of {dollars(cap)}: "
-                f"{dollars(left)} is left. It resets at {_in(now, resets, zone)}. Your words and images are kept."
+                f"Not sent: this turn (about {dollars(charge.estimate_micro)}, counted as {dollars(cost)}: "
+                f"estimates count with a {ESTIMATE_MARGIN_PCT}% margin, as real costs can run a little over "
+                f"them) would go over {name} of {dollars(cap)}: {dollars(left)} is left. It resets at "
+                f"{_in(now, resets, zone)}. Your words and images are kept."
             )
     if limits.turns_per_minute is not None:
         window = now - dt.timedelta(minutes=1)
