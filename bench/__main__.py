@@ -289,9 +289,13 @@ def main() -> None:
     usage_page(settings, args.repeat)
     versions_at_scale(settings, args.repeat)
     postgres_beside(settings, images, sizes, args.repeat)
-    from bench import deploy_bench
+    from bench import deploy_bench, flow_bench
 
+    flow_bench.run()
     deploy_bench.run()
+    from bench import demo_bench
+
+    demo_bench.run()
     if not args.no_browser:
         from bench import idle_tabs
 

@@ -85,6 +85,16 @@ class Settings:
     demo: bool = False
     # The operator's chosen example conversations for the demo's start page, by id.
     demo_examples: tuple[str, ...] = ()
+    # Demo abuse bounds (core/money/visitor_limits.py): per network address and per visitor.
+    # The address is the TCP peer's, or X-Forwarded-For's only when the peer is one of these.
+    trusted_proxies: tuple[str, ...] = ()
+    limit_address_new_visitors_per_hour: int | None = None
+    limit_address_day_usd: float | None = None
+    limit_address_turns_per_minute: int | None = None
+    limit_visitor_conversations: int | None = None
+    limit_visitor_stored_mb: float | None = None
+    # Visitors' conversations unused this many days are deleted (images and originals with them).
+    demo_retention_days: float = 7.0
 
     @property
     def offline(self) -> bool:
@@ -135,9 +145,21 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
     turns = limit("STUDIO_LIMIT_TURNS_PER_MINUTE")
     running = limit("STUDIO_LIMIT_RUNNING")
     sizes = get("STUDIO_ALLOWED_SIZES") or (DEMO_SIZES if demo else "")
+
+    def count(name: str) -> int | None:
+        found = limit(name)
+        return None if found is None else int(found)
+
     return Settings(
         demo=demo,
         demo_examples=_words(get("STUDIO_DEMO_EXAMPLES")),
+        trusted_proxies=_words(get("STUDIO_TRUSTED_PROXIES")),
+        limit_address_new_visitors_per_hour=count("STUDIO_LIMIT_ADDRESS_NEW_VISITORS_PER_HOUR"),
+        limit_address_day_usd=limit("STUDIO_LIMIT_ADDRESS_DAY_USD"),
+        limit_address_turns_per_minute=count("STUDIO_LIMIT_ADDRESS_TURNS_PER_MINUTE"),
+        limit_visitor_conversations=count("STUDIO_LIMIT_VISITOR_CONVERSATIONS"),
+        limit_visitor_stored_mb=limit("STUDIO_LIMIT_VISITOR_STORED_MB"),
+        demo_retention_days=max(0.0, number("STUDIO_DEMO_RETENTION_DAYS", 7.0)),
         limit_person_day_usd=limit("STUDIO_LIMIT_PERSON_DAY_USD"),
         limit_person_month_usd=limit("STUDIO_LIMIT_PERSON_MONTH_USD"),
         limit_team_month_usd=limit("STUDIO_LIMIT_TEAM_MONTH_USD"),
@@ -179,6 +201,12 @@ DEMO_LIMITS: dict[str, float] = {
     "STUDIO_LIMIT_TEAM_MONTH_USD": 100.0,
     "STUDIO_LIMIT_TURNS_PER_MINUTE": 3,
     "STUDIO_LIMIT_RUNNING": 1,
+    # One address (an office, a home) holds a few visitors; a script making up keys does not.
+    "STUDIO_LIMIT_ADDRESS_NEW_VISITORS_PER_HOUR": 5,
+    "STUDIO_LIMIT_ADDRESS_DAY_USD": 3.0,
+    "STUDIO_LIMIT_ADDRESS_TURNS_PER_MINUTE": 6,
+    "STUDIO_LIMIT_VISITOR_CONVERSATIONS": 20,
+    "STUDIO_LIMIT_VISITOR_STORED_MB": 50.0,
 }
 DEMO_SIZES = "512 1K"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from typing import Any
 
 from core.config import Settings
@@ -20,6 +21,8 @@ from core.provider.client import GeminiClient
 from core.review.desk import Review
 from core.storage.schema import utcnow
 from core.storage.store import Store
+from core.team.addresses import Visitors
+from core.team.featured import Featured
 from core.team.gallery import Gallery
 from core.team.housekeeping import Housekeeper
 from core.team.people import LOCAL_EMAIL, User
@@ -43,6 +46,8 @@ from core.values import (
     WaitingMessage,
 )
 from core.workspace import Workspace
+
+log = logging.getLogger("studio")
 
 
 class StudioService:
@@ -74,6 +79,8 @@ class StudioService:
             costs=self.costs,
         )
         self.sharing = SharingStore(store.db)
+        self.featured = Featured(store.db)
+        self.visitors = Visitors(store.db)
         self._examples: list[str] | None = None
         self.gallery = Gallery(store.db)
         self.review = Review(store.db)
@@ -89,7 +96,10 @@ class StudioService:
             rescue=self._rescue,
         )
         # The trash's 30 days and unused images, on a thread of its own (never the heartbeat's).
-        self.housekeeper = Housekeeper(store.db, self.sharing)
+        # On a public demo, also the retention of visitors' unused work (STUDIO_DEMO_RETENTION_DAYS).
+        self.housekeeper = Housekeeper(
+            store.db, self.sharing, retention_days=settings.demo_retention_days if settings.demo else None
+        )
 
     def _work(self, turn_id: int) -> TurnOutcome:
         """A worker's job: run the turn, then send on the message typed ahead behind it (if any),
@@ -111,12 +121,15 @@ class StudioService:
         return cls(settings, store, client, load_catalog(settings.models_file, settings.default_model), workers=workers)
 
     def example_ids(self) -> list[str]:
-        """The demo's examples: the operator's chosen ones, or the offline model's, drawn once."""
+        """The demo's examples: those an admin featured and the operator's chosen ones; with
+        neither, on the offline model only, three it draws once (a real key shows ideas instead)."""
+        chosen = list(dict.fromkeys([*self.featured.ids(), *self.settings.demo_examples]))
+        if chosen or not self.offline:
+            return chosen
         if self._examples is None:
             from core.demo import build_offline_examples
 
-            chosen = list(self.settings.demo_examples)
-            self._examples = chosen or build_offline_examples(self)
+            self._examples = build_offline_examples(self)
         return self._examples
 
     def as_user(self, user: User) -> Workspace:

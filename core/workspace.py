@@ -119,6 +119,8 @@ class Workspace:
         """Mine, shared with the team (others' only; `person` narrows to one owner), or the trash."""
         store = self.service.store
         filters: dict[str, Any] = {"search": search, "model": model, "offset": offset, "since": since}
+        if tab == "team" and not self.publishing:
+            return []  # a demo's visitors see no one's work but their own
         if tab == "team":
             owner = person.strip().lower() if person and person.strip() else None
             found = store.conversations(owner, limit + 1, visibility=access.TEAM, **filters)
@@ -156,10 +158,12 @@ class Workspace:
     # Conversations ------------------------------------------------------------------------
 
     def new_conversation(self, model: str | None = None, settings: GenerationSettings | None = None) -> Conversation:
+        self._may_add_conversation()
         return self.service.new_conversation(model, settings, owner=self.user.key)
 
     def from_seed(self, seed: Seed) -> Conversation:
         self._head(seed.source_id)
+        self._may_add_conversation()
         return self.service.from_seed(seed, owner=self.user.key)
 
     def continue_from(self, conversation_id: str, image_hash: str, token: str | None = None) -> Seed:
@@ -185,10 +189,12 @@ class Workspace:
         return self.service.change_settings(conversation_id, **changes)
 
     def share(self, conversation_id: str, team: bool) -> None:
+        self._may_publish()
         self._owned(conversation_id)
         self.service.sharing.set_visibility(conversation_id, access.TEAM if team else access.PRIVATE, self.user.key)
 
     def create_link(self, conversation_id: str) -> str:
+        self._may_publish()
         self._owned(conversation_id)
         return self.service.sharing.create_link(conversation_id, self.user.key)
 
@@ -199,6 +205,7 @@ class Workspace:
     def copy(self, conversation_id: str, token: str | None = None) -> str:
         """Make a copy of your own, from which you go on: the same history, replayed exactly."""
         self._head(conversation_id, token)
+        self._may_add_conversation(self._copy_bytes(conversation_id))
         return self.service.sharing.copy(conversation_id, self.user.key, self.user.key)
 
     def delete(self, conversation_id: str) -> None:
@@ -231,8 +238,37 @@ class Workspace:
 
     # Demo ---------------------------------------------------------------------------------
 
+    @property
+    def publishing(self) -> bool:
+        """Whether this person may share with the team and make links: everyone but a public
+        demo's visitors, who see and keep their own work only."""
+        return not self.user.is_visitor
+
+    def _may_publish(self) -> None:
+        if not self.publishing:
+            raise Forbidden("On this demo your work is your own: it cannot be shared.")
+
+    def _may_add_conversation(self, stored_more: int = 0) -> None:
+        """A visitor keeps at most so many conversations and bytes (a copy counts as what it copies)."""
+        if not self.user.is_visitor:
+            return
+        from core.money.limits import LimitReached
+        from core.money.visitor_limits import conversation_refusal
+
+        with self.service.store.read() as db:
+            reason = conversation_refusal(db, self.service.life.limits, self.user.key, stored_more)
+        if reason:
+            raise LimitReached(reason)
+
+    def _copy_bytes(self, conversation_id: str) -> int:
+        from core.money.visitor_limits import copy_bytes
+
+        with self.service.store.read() as db:
+            return copy_bytes(db, conversation_id)
+
     def examples(self) -> list[Example]:
-        """The demo's start page: example conversations anyone may try."""
+        """The demo's start page: featured and chosen conversations anyone may take up. On a real
+        key, none drawn by the offline model (they show placeholders and cannot be replayed)."""
         from core.demo import example_of
 
         found = []
@@ -241,20 +277,64 @@ class Workspace:
                 conversation = self.service.conversation(conversation_id)
             except NotFound:
                 continue  # an operator's example that was deleted since
-            found.append(example_of(conversation, studio_offline=self.offline))
+            example = example_of(conversation, studio_offline=self.offline)
+            if example.exact and example.prompts:
+                found.append(example)
         return found
 
+    def prompt_ideas(self) -> tuple[str, ...]:
+        """On a real key with no examples: ideas in words (never the offline model's drawings)."""
+        from core.demo import PROMPT_IDEAS
+
+        return () if self.offline or self.examples() else PROMPT_IDEAS
+
     def try_example(self, example: Example) -> str | Seed:
-        """A copy of your own that replays exactly, or, where it cannot, a fresh start from its
-        final image (a seed: nothing is created until the first message)."""
+        """A copy of your own that replays exactly, from which you go on."""
         if example.conversation_id not in self.service.example_ids():
             raise NotFound(NO_CONVERSATION)
-        if example.exact:
-            return self.service.sharing.copy(example.conversation_id, self.user.key, self.user.key)
-        if example.image_hash is None:
-            raise InvalidInput("That example has no image to start from.")
-        self.images.grant(self.user.key, example.image_hash)  # the example's image is the visitor's to send
-        return self.service.continue_from(example.conversation_id, example.image_hash)
+        if not example.exact:  # not offered any more (examples() keeps exact ones), kept for old tabs
+            if example.image_hash is None:
+                raise InvalidInput("That example has no image to start from.")
+            self.images.grant(self.user.key, example.image_hash)  # the example's image is the visitor's to send
+            return self.service.continue_from(example.conversation_id, example.image_hash)
+        self._may_add_conversation(self._copy_bytes(example.conversation_id))
+        return self.service.sharing.copy(example.conversation_id, self.user.key, self.user.key)
+
+    def featured(self) -> set[str]:
+        return set(self.service.featured.ids())
+
+    def feature(self, conversation_id: str, on: bool = True) -> None:
+        """Show (or stop showing) a conversation as an example on the demo's start page: admins only."""
+        if not self.user.is_admin or self.user.is_visitor:
+            raise Forbidden("Only admins can feature conversations as examples.")
+        self._head(conversation_id)
+        if on:
+            self.service.featured.feature(conversation_id, self.user.key)
+        else:
+            self.service.featured.unfeature(conversation_id, self.user.key)
+
+    def takes_offered(self, conversation: Conversation | None, most: int = 4) -> int:
+        """How many takes the limits let through now (at least 1: a refusal then says why). For
+        a conversation not yet made, the count limits only (its cost is not known yet)."""
+        from core.money.ledger import Charge
+        from core.money.limits import headroom
+
+        if conversation is not None and not self.can_change(conversation):
+            return 1
+        if conversation is None:
+            charge = Charge(person=self.user.key, model=self.catalog.default.id, image_size=None, estimate_micro=0)
+        else:
+            charge = self.service.costs.charge(conversation, "", 0, conversation.settings, conversation.tip_id)
+        with self.service.store.read() as db:
+            return max(1, headroom(db, self.service.life.limits, charge, most))
+
+    def new_conversation_refusal(self) -> str | None:
+        """Why this person may not start another conversation now (a demo visitor at their cap)."""
+        try:
+            self._may_add_conversation()
+        except StudioError as refused:
+            return refused.message
+        return None
 
     # Cost ---------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from core.errors import InvalidInput
 from core.media.images import EXTENSIONS
 from core.money.prices import dollars
 from core.turns.rules import MAX_PROMPT_CHARS
-from core.values import Conversation, Seed, WaitingMessage, takes_in
+from core.values import Conversation, Seed, Seen, WaitingMessage, takes_in
 from core.workspace import Workspace
 from ui.branch_switch import render_switch
 from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, share_token, visible_key
@@ -22,7 +22,6 @@ from ui.router import ensure_router
 from ui.settings_panel import (
     draft_choice,
     planned,
-    render_meter,
     render_recent,
     render_settings,
     renew_settings_widgets,
@@ -56,10 +55,19 @@ def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tu
     return created, seeded
 
 
-def submit(svc: Workspace, conversation: Conversation | None, text: str, files: list, takes: int = 1) -> None:  # type: ignore[type-arg]
-    """Queue the message for this process's runner, against the version this tab showed. Whatever
-    cannot be sent stays in the conversation as a failed turn with its words and good images."""
-    seen = st.session_state.get(shown_version_key(conversation.id), conversation.seen) if conversation else None
+def submit(
+    svc: Workspace,
+    conversation: Conversation | None,
+    text: str,
+    files: list,  # type: ignore[type-arg]
+    takes: int = 1,
+    seen: Seen | None = None,
+) -> None:
+    """Queue the message for this process's runner, against the version this tab showed (`seen`,
+    taken before this run redrew the chat). Whatever cannot be sent stays in the conversation as
+    a failed turn with its words and good images."""
+    if conversation is not None and seen is None:
+        seen = conversation.seen
     conversation, hashes = ensure_conversation(svc, conversation)
     st.session_state.pop(SEED_KEY, None)  # from here on the seed image is in this message
     problems: list[str] = []
@@ -173,16 +181,15 @@ def main() -> None:
         if owner:
             spec, _settings = render_settings(svc, conversation)
             plan = planned(svc, conversation) if conversation is not None and conversation.turns else None
-            if plan is not None and conversation is not None:
-                render_meter(plan, conversation)
         else:
             spec = svc.catalog.get(conversation.model) if conversation else svc.catalog.default
-        live_cost(svc, conversation)
+        live_cost(svc, conversation, meter=owner)
         st.divider()
         render_recent(svc, conversation.id if conversation else None)
         who_panel(svc)
 
     offline_banner(svc)
+    shown_before: Seen | None = None
     if conversation is None:
         st.title("Nano Banana Studio")
         st.markdown(
@@ -193,6 +200,11 @@ def main() -> None:
         if svc.settings.demo and SEED_KEY not in st.session_state:
             render_examples(svc)
     else:
+        # What the tab showed when the person pressed Enter: this run's chat redraw below would
+        # otherwise have the message sent against whatever is newest now (after Use this one or
+        # Branch from here in another tab: an image its author never saw).
+        drawn = st.session_state.get(shown_version_key(conversation.id))
+        shown_before = drawn if isinstance(drawn, Seen) else None
         st.title(plain(conversation.title))
         st.session_state[f"unseen-{conversation.id}"] = {e.request.id for e in plan.dropped} if plan else set()
         live_chat(svc, conversation, render_branch, SHOWN_AT_FIRST)
@@ -202,6 +214,10 @@ def main() -> None:
         read_only(svc, conversation)
         return
     if conversation is not None and retired_notice(svc, conversation):
+        return
+    if conversation is None and (refused := svc.new_conversation_refusal()):
+        # Said before anything is typed, so no words are lost to a refusal.
+        st.warning(plain(refused), icon=":material/block:")
         return
     value = st.chat_input(
         "Describe an image, or an edit to the last one…",
@@ -216,21 +232,27 @@ def main() -> None:
         key=f"prompt-{conversation.id if conversation else 'new'}",
     )
     # A fresh widget after each send: Takes go back to 1 (setting a drawn widget's value back is
-    # not reliably passed to the browser).
+    # not reliably passed to the browser). Only as many takes as the limits let through now (a
+    # demo's one running turn: none to choose).
     sends = st.session_state.get(TAKES_RESET, 0)
-    takes_key = f"takes-{conversation.id if conversation else 'new'}-{sends}"
-    takes = st.segmented_control(
-        "Takes",
-        [1, 2, 3, 4],
-        default=1,
-        key=takes_key,
-        help="Make several takes at once, from the same version: they arrive side by side; use the one you like.",
+    offered = svc.takes_offered(conversation)
+    takes_key = f"takes-{conversation.id if conversation else 'new'}-{sends}-{offered}"
+    takes = (
+        st.segmented_control(
+            "Takes",
+            list(range(1, offered + 1)),
+            default=1,
+            key=takes_key,
+            help="Make several takes at once, from the same version: they arrive side by side; use the one you like.",
+        )
+        if offered > 1
+        else 1
     )
     if conversation is not None and int(takes or 1) > 1:
         estimate = svc.estimate(conversation)
         st.caption(f"{int(takes or 1)} takes: about {int(takes or 1)} × {dollars(estimate.micro)} for this message.")
     if value is not None and (value.text.strip() or value.files):
-        submit(svc, conversation, value.text, list(value.files), int(takes or 1))
+        submit(svc, conversation, value.text, list(value.files), int(takes or 1), seen=shown_before)
     elif value is not None:
         st.warning("Type a prompt or attach an image.", icon=":material/edit:")
     if spec.max_input_images:

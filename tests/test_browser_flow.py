@@ -101,3 +101,36 @@ def test_after_edit_and_resend_the_chat_shows_one_branch_with_a_switcher(browser
     finally:
         server.stop()
     assert user_texts(fake.requests[-1]) == ["a bicycle", "make it blue", "add a bell"]
+
+
+def test_the_board_shows_large_versions_and_compares_four_side_by_side(browser, fake, settings):  # noqa: F811
+    server = StudioServer(fake_env(settings)).start()
+    try:
+        page = open_studio(browser, server.url, height=1400)
+        for n, prompt in enumerate(["a bicycle", "make it blue", "add a bell", "on a beach"], start=1):
+            send(page, prompt)
+            page.get_by_text(f"Result {n}", exact=True).wait_for(timeout=30_000)
+        page.get_by_role("img", name=re.compile(r"Versions, .*version 4: on a beach")).wait_for(timeout=20_000)
+        page.get_by_role("button", name="All versions…").click()
+        dialog = page.get_by_role("dialog")
+        card = dialog.locator(".st-key-version-card-1")
+        card.wait_for(timeout=20_000)
+        width = card.locator("img").first.evaluate("img => img.getBoundingClientRect().width")
+        assert width >= 320, width  # large previews, not 160 px thumbnails
+        for number in (1, 2, 3, 4):
+            dialog.locator(f".st-key-version-card-{number}").get_by_text("Compare").click()
+            page.wait_for_timeout(300)
+        dialog.get_by_role("button", name="Compare the 4 ticked").click()
+        compare = page.get_by_role("dialog")
+        sides = compare.locator("[class*='st-key-cmp-side-']")
+        compare.get_by_text("v4", exact=False).first.wait_for(timeout=20_000)
+        deadline = time.monotonic() + 20
+        while sides.count() < 4 and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        assert sides.count() == 4
+        boxes = [sides.nth(i).bounding_box() for i in range(4)]
+        assert boxes[3]["x"] + boxes[3]["width"] - boxes[0]["x"] > 900  # the dialog's full width
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(ARTIFACTS / "flow-board-compare.png"))
+    finally:
+        server.stop()

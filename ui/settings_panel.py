@@ -146,11 +146,10 @@ def planned(svc: Workspace, conversation: Conversation) -> ReplayPlan:
 
 def render_meter(plan: ReplayPlan, conversation: Conversation) -> None:
     limit_mb = plan.limit_bytes / 1_048_576
-    used_mb = plan.estimated_bytes / 1_048_576
-    st.progress(
-        min(1.0, plan.estimated_bytes / max(1, plan.limit_bytes)),
-        text=f"Next request ≈ {used_mb:.1f} MB of {limit_mb:g} MB",
-    )
+    used = plan.estimated_bytes
+    # Under a megabyte in kilobytes: "0.0 MB" hides a short conversation's growth.
+    amount = f"{used / 1_048_576:.1f} MB" if used >= 1_048_576 else f"{used / 1024:.0f} KB"
+    st.progress(min(1.0, used / max(1, plan.limit_bytes)), text=f"Next request ≈ {amount} of {limit_mb:g} MB")
     if plan.dropped:
         numbers = turn_numbers(conversation)
         first, last = numbers[plan.dropped[0].request.id], numbers[plan.dropped[-1].request.id]

@@ -256,6 +256,29 @@ class LedgerRow(Base):
     offline: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class FeaturedRow(Base):
+    """A conversation an admin chose to show on the demo's start page (revision demo_0013)."""
+
+    __tablename__ = "featured"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    featured_by: Mapped[str] = mapped_column(String(200))
+    featured_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class VisitorRow(Base):
+    """A demo visitor (a digest, never the browser's key) and the network address they last came
+    from (revision demo_0013): the per-address limits count visitors and their turns by it."""
+
+    __tablename__ = "visitors"
+    __table_args__ = (Index("ix_visitors_address", "address", "first_seen"),)
+
+    person: Mapped[str] = mapped_column(String(200), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64))
+    first_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
 # Revision review_0010: a team's review (core/review/): comments and status on versions, each
 # person's inbox, and the shared brand kit.
 

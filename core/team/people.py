@@ -19,6 +19,9 @@ from enum import StrEnum
 from typing import Any
 
 LOCAL_EMAIL = "you@localhost"
+VISITOR_DOMAIN = "visitor.demo"
+# What a demo shows while the browser has not yet said which visitor it is.
+OPENING = "Opening the demo…"
 
 
 class Mode(StrEnum):
@@ -38,6 +41,11 @@ class User:
     def key(self) -> str:
         """What the store records as owner and actor: the lower-cased email."""
         return self.email.lower()
+
+    @property
+    def is_visitor(self) -> bool:
+        """A public demo's visitor without sign-in: sees and keeps their own work only."""
+        return self.key.endswith("@" + VISITOR_DOMAIN)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,9 +123,6 @@ def _allowed(policy: PeoplePolicy, email: str) -> bool:
     return email.rsplit("@", 1)[-1].lower() in policy.allowed_domains
 
 
-VISITOR_DOMAIN = "visitor.demo"
-
-
 def visitor(token: str) -> User | Refusal:
     """A demo visitor without sign-in: one person per browser, known by a random token the
     browser keeps. Only a digest of it is ever stored, so the DB cannot be used to become one."""
@@ -138,7 +143,7 @@ def identify(
     visitors apart by their browser's token, so nobody sees another visitor's work."""
     if policy.mode == Mode.LOCAL and policy.demo:
         if visitor_token is None:
-            return Refusal(message="Opening the demo…")
+            return Refusal(message=OPENING)
         return visitor(visitor_token)
     if policy.mode == Mode.LOCAL:
         return User(email=LOCAL_EMAIL, name="you", is_admin=True)

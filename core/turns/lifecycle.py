@@ -212,9 +212,11 @@ class TurnLife:
             self._replace(db, turn_id)
         sends = turn.charge is not None and turn.status.in_flight
         written: list[Turn] = []
+        if sends and turn.charge is not None:
+            # In this transaction, all takes together: a burst cannot slip past, and a batch the
+            # limits cannot take whole is refused saying how many could go.
+            admit(db, self.limits, turn.charge, takes=max(1, takes))
         for _ in range(max(1, takes)):
-            if sends and turn.charge is not None:
-                admit(db, self.limits, turn.charge)  # in this transaction: a burst cannot slip past
             row = self._row(db, turn, typed_ahead=claim is not None)
             if sends and turn.charge is not None:
                 ledger.reserve(db, turn.charge, conversation_id=turn.conversation_id, turn_id=row.id)
