@@ -319,7 +319,7 @@ def test_a_spending_cap_holds_when_real_costs_run_over_their_estimates(service, 
     results = [ann.submit(ann.new_conversation(PRO).id, "a lamp", []) for _ in range(3)]
     release.set()
     for turn, _ in results:
-        wait_for(lambda: not service.store.turn(turn.id).status.in_flight)  # noqa: B023
+        wait_for(lambda: not service.store.turn(turn.id).status.in_flight)
     refused = [error for _, error in results if error is not None]
     assert refused and "margin" in refused[0].message
     real = sum(r.cost_micro or 0 for r in rows(service))
