@@ -59,6 +59,7 @@ class TurnRunner:
         lease_s: float = 30.0,
         queue: TurnQueue | None = None,
         waker: Waker | None = None,
+        rescue: Callable[[], Any] | None = None,
     ) -> None:
         self.life = life
         self.owner = owner
@@ -75,6 +76,7 @@ class TurnRunner:
         self._waker = waker
         # Renew well before the lease runs out, so one slow write never lets a live turn lapse.
         self._interval = max(0.2, lease_s / 3)
+        self._rescue = rescue
         self._beat = threading.Thread(target=self._heartbeat, name="studio-heartbeat", daemon=True)
         self._beat.start()
         self._adopter: threading.Thread | None = None
@@ -183,6 +185,8 @@ class TurnRunner:
             log.info("%d turn(s) whose process stopped are now interrupted", swept)
         # Nothing else runs here: housekeeping has its own thread (core/team/housekeeping.py), so
         # a slow purge never delays a renewal.
+        if self._rescue is not None and not self._draining.is_set():
+            self._rescue()
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self._interval):
