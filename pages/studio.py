@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, StudioError
 from core.media.images import EXTENSIONS
 from core.turns.rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Seed, takes_in
@@ -15,7 +15,9 @@ from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, p
 from ui.cost_panel import live_cost
 from ui.examples import render_examples
 from ui.identity import who_panel, workspace
+from ui.kit_picker import kit_picker, sent
 from ui.live import live_chat, remember_shown, shown_version_key
+from ui.review_panel import new_run, render_review_dialog
 from ui.router import ensure_router
 from ui.settings_panel import (
     draft_choice,
@@ -52,10 +54,18 @@ def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tu
     return created, seeded
 
 
-def submit(svc: Workspace, conversation: Conversation | None, text: str, files: list, takes: int = 1) -> None:  # type: ignore[type-arg]
+def submit(
+    svc: Workspace,
+    conversation: Conversation | None,
+    text: str,
+    files: list,  # type: ignore[type-arg]
+    takes: int = 1,
+    kit: list[int] | None = None,
+) -> None:
     """Queue the message for this process's runner, against the version this tab showed. Whatever
     cannot be sent stays in the conversation as a failed turn with its words and good images."""
     seen = st.session_state.get(shown_version_key(conversation.id), conversation.seen) if conversation else None
+    picked_for = conversation.id if conversation else None  # the kit picker's, before one is made
     conversation, hashes = ensure_conversation(svc, conversation)
     st.session_state.pop(SEED_KEY, None)  # from here on the seed image is in this message
     problems: list[str] = []
@@ -68,6 +78,12 @@ def submit(svc: Workspace, conversation: Conversation | None, text: str, files: 
         hashes.append(upload.image.hash)
         if upload.note:
             st.toast(upload.note, icon=":material/info:")
+    if kit:
+        try:
+            hashes.extend(svc.review.attach(kit))
+        except StudioError as error:
+            problems.append(error.message)
+        sent(picked_for)
     if len(text) > MAX_PROMPT_CHARS:
         problems.append(
             f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}. "
@@ -126,6 +142,7 @@ def render_history(svc: Workspace, conversation: Conversation) -> None:
 
 def render_branch(svc: Workspace, conversation: Conversation) -> None:
     """Inside the live chat, so the version strip follows results and takes as they land."""
+    new_run()  # comments and statuses are read again for this redraw
     render_versions(svc, conversation)
     render_history(svc, conversation)
 
@@ -186,7 +203,9 @@ def main() -> None:
         st.title(plain(conversation.title))
         st.session_state[f"unseen-{conversation.id}"] = {e.request.id for e in plan.dropped} if plan else set()
         live_chat(svc, conversation, render_branch, SHOWN_AT_FIRST)
-        render_dialog(svc, conversation, version_tree(svc, conversation))
+        tree = version_tree(svc, conversation)
+        render_dialog(svc, conversation, tree)
+        render_review_dialog(svc, conversation, tree)
 
     if not owner and conversation is not None:
         read_only(svc, conversation)
@@ -203,15 +222,19 @@ def main() -> None:
         # into another conversation.
         key=f"prompt-{conversation.id if conversation else 'new'}",
     )
-    takes = st.segmented_control(
-        "Takes",
-        [1, 2, 3, 4],
-        default=1,
-        key=f"takes-{conversation.id if conversation else 'new'}",
-        help="Make several takes at once, from the same version: they arrive side by side; use the one you like.",
-    )
-    if value is not None and (value.text.strip() or value.files):
-        submit(svc, conversation, value.text, list(value.files), int(takes or 1))
+    takes_col, kit_col = st.columns([3, 2], vertical_alignment="bottom")
+    with takes_col:
+        takes = st.segmented_control(
+            "Takes",
+            [1, 2, 3, 4],
+            default=1,
+            key=f"takes-{conversation.id if conversation else 'new'}",
+            help="Make several takes at once, from the same version: they arrive side by side; use the one you like.",
+        )
+    with kit_col:
+        kit = kit_picker(svc, conversation.id if conversation else None)
+    if value is not None and (value.text.strip() or value.files or kit):
+        submit(svc, conversation, value.text, list(value.files), int(takes or 1), kit)
     elif value is not None:
         st.warning("Type a prompt or attach an image.", icon=":material/edit:")
     if spec.max_input_images:

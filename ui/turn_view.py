@@ -14,6 +14,7 @@ from core.turns.rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Exchange, Seen, Turn, TurnStatus
 from core.workspace import Workspace
 from ui.common import hold_seed, plain, preview, safe_markdown, share_token
+from ui.review_panel import render_under_version
 
 ADVICE = {
     "bad_key": "Check `COMETAPI_KEY`.",
@@ -287,6 +288,7 @@ def render_exchange(svc: Workspace, conversation: Conversation, exchange: Exchan
             with frame:
                 preview(svc, image.image_hash, alt=f"Result for: {request.text[:200] or 'your image'}")
                 render_actions(svc, conversation, reply, image.image_hash, last)
+                render_under_version(svc, conversation, reply.id)
         _grounding(reply.grounding)
         st.caption(_settings_caption(reply, svc.offline))
 
