@@ -4,30 +4,35 @@ import logging
 
 import streamlit as st
 
-from ui.identity import current_user, workspace
+from core.team.people import User
+from ui.identity import admit, came_back_signed_in, who_is_here
+from ui.review_panel import review_pages
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 st.set_page_config(page_title="Nano Banana Studio", page_icon="🍌", layout="wide")
 
-# Who is here decides everything else: with sign-in configured and nobody signed in, nothing of
-# the studio shows.
-current_user()
+# The studio answers at `/` (the default page, whose URL path Streamlit always makes "") and at
+# `/studio`, the path of saved and shared links (`/studio?session=…`, `/studio?share=…`): a hidden
+# page for the same script. Without it Streamlit finds no page named "studio" and opens the link
+# under its "Page not found" dialog. Page hashes come from `url_path` ("home" and "studio"), so a
+# tab left open across a restart or a deploy finds its page again by hash.
+PAGES = [
+    st.Page("pages/studio.py", title="Studio", icon=":material/brush:", url_path="home", default=True),
+    st.Page("pages/conversations.py", title="Conversations", icon=":material/forum:"),
+    st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
+    st.Page("pages/usage.py", title="Usage", icon=":material/payments:"),
+    st.Page("pages/studio.py", title="Studio", icon=":material/brush:", url_path="studio", visibility="hidden"),
+]
 
-studio = st.Page("pages/studio.py", title="Studio", icon=":material/brush:", default=True)
-conversations = st.Page("pages/conversations.py", title="Conversations", icon=":material/forum:")
-gallery = st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:")
-usage = st.Page("pages/usage.py", title="Usage", icon=":material/payments:")
-pages = [studio, conversations, gallery, usage]
-svc = workspace()
-if svc.review.enabled:  # a demo's visitors have no inbox and no kit
-    if "review-known" not in st.session_state:  # once per session: the @mention picker knows them
-        svc.review.remember_me()
-        st.session_state["review-known"] = True
-    unread = svc.review.unread()
-    pages[3:3] = [
-        st.Page("pages/inbox.py", title=f"Inbox ({unread})" if unread else "Inbox", icon=":material/inbox:"),
-        st.Page("pages/kit.py", title="Brand kit", icon=":material/collections_bookmark:"),
-    ]
-st.navigation(pages).run()
+# Who is here decides everything else. The navigation is set up either way (hidden for someone
+# refused), so the link being opened resolves to its page, and nothing of the studio shows to
+# someone not let in; the link is kept for after they sign in.
+found = who_is_here()
+pages = list(PAGES)
+pages[3:3] = review_pages(found if isinstance(found, User) else None)  # the Inbox (its unread count), the kit
+page = st.navigation(pages, position="sidebar" if isinstance(found, User) else "hidden")
+admit(found)
+came_back_signed_in()
+page.run()

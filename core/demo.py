@@ -1,10 +1,11 @@
-"""Demo mode (STUDIO_DEMO=1): example conversations a visitor can try in one click.
+"""Demo mode (STUDIO_DEMO=1): example conversations a visitor can take up in one click.
 
-The examples are the operator's chosen conversations (STUDIO_DEMO_EXAMPLES, by id), or else
-three drawn once by the offline model. Trying one makes the visitor a copy that replays exactly
-when the studio can replay it (the operator's own examples, or the offline model's in an offline
-studio). An offline example cannot be replayed to the real service, whose signatures it lacks,
-so there it becomes a fresh start from its final image, its prompts shown beside it.
+The examples are the conversations an admin featured and the operator's chosen ones
+(STUDIO_DEMO_EXAMPLES, by id). Taking one up makes the visitor a copy of their own that replays
+exactly. On the offline model with nothing chosen, three are drawn once by the offline model; on
+a real key, drawings of the offline model are never shown (their signatures mean nothing to
+Gemini, and they show placeholders, not the product): with nothing chosen the start page offers
+prompt ideas in words instead.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ BUILT = (
         "A product shot",
         ("a studio photo of a ceramic mug on a wooden table", "soft morning light from the left", "add rising steam"),
     ),
+)
+
+# What a visitor on a real key sees when nothing is featured: words to start from.
+PROMPT_IDEAS = (
+    "a red bicycle on a beach at sunset, then: make it blue",
+    "a poster for a coffee shop called Banana Beans, flat illustration",
+    "a studio photo of a ceramic mug on a wooden table, soft morning light",
+    "a watercolour map of an imaginary island, with a lighthouse",
 )
 
 

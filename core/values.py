@@ -68,6 +68,11 @@ class Part:
     extra: dict[str, Any] | None = None
     # Received as `inline_data` / `thought_signature`: replayed in the same spelling.
     snake: bool = False
+    # The part exactly as received, when the fields above cannot give it back (keys in another
+    # order or spelling, extra keys in between, an encoding of its own): {"part": ..., "inline":
+    # the key whose base64 was left out, to be put back from the image table, or None}. The
+    # fields above then only say what it shows. None on display copies.
+    wire: dict[str, Any] | None = None
 
     @property
     def is_thought(self) -> bool:
@@ -104,6 +109,8 @@ class Turn:
     # Boxes and brush strokes a person drew on the image it edits, with what to change there
     # (0..1 coordinates).
     marks: list[dict[str, Any]] | None = None
+    # Who made it (a person's key): kept by a copy, so a copied turn stays its maker's.
+    author: str | None = None
     # False on display copies of turns scrolled out of view: only an outline (id, role, position,
     # status, pairing) was loaded; parts, settings and usage were not.
     parts_loaded: bool = True
@@ -239,15 +246,46 @@ def shown_on(exchanges: list[Exchange], tip_id: int | None) -> list[Exchange]:
     anchors: set[int | None] = {e.reply.id for e in on_path if e.reply is not None}
     anchors.add(None)
     kept = {e.request.id for e in on_path}
-    # The other takes made beside the current version (variations as they land) show with it.
-    takes_of = on_path[-1].request.parent_id if on_path else None
+    # The other takes made beside the current version (the same words from the same version, as
+    # they land) show with it. An edited prompt is a sibling branch: never shown in sequence with
+    # the current one (the switcher on the message moves between them).
+    last = on_path[-1].request if on_path else None
     return [
         e
         for e in exchanges
         if e.request.id in kept
         or (not e.replayable and e.request.parent_id in anchors)
-        or (on_path and e.request.parent_id == takes_of)
+        or (last is not None and e.request.parent_id == last.parent_id and _same_prompt(e.request, last))
     ]
+
+
+def _same_prompt(a: Turn, b: Turn) -> bool:
+    if not (a.parts_loaded and b.parts_loaded):
+        return False
+    return a.text == b.text and [p.image_hash for p in a.images] == [p.image_hash for p in b.images]
+
+
+def siblings(exchanges: list[Exchange], exchange: Exchange) -> list[Exchange]:
+    """The answered exchanges that edit the same version as this one (its prompt edited and
+    resent, or taken again), oldest first, this one among them."""
+    parent = exchange.request.parent_id
+    return [e for e in exchanges if e.replayable and e.request.parent_id == parent]
+
+
+def leaf_of(exchanges: list[Exchange], reply_id: int) -> int:
+    """The newest answer on the branch that starts at this answer (following, at each step, the
+    newest answered exchange that edits it): where switching to a sibling goes."""
+    children: dict[int | None, list[Exchange]] = {}
+    for e in exchanges:
+        if e.replayable:
+            children.setdefault(e.request.parent_id, []).append(e)
+    current, seen = reply_id, set()
+    while current in children and current not in seen:
+        seen.add(current)
+        newest = max(children[current], key=lambda e: e.request.id)
+        assert newest.reply is not None
+        current = newest.reply.id
+    return current
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,6 +310,8 @@ class ConversationSummary:
     owner: str | None = None
     visibility: str = "private"
     deleted_at: dt.datetime | None = None
+    # The read-only link, for its owner's listing only (the workspace blanks it for anyone else).
+    share_token: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -306,3 +346,19 @@ def takes_in(exchanges: list[Exchange]) -> list[list[Exchange]]:
                 continue
         groups.append([exchange])
     return groups
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaitingMessage:
+    """A message typed ahead while the tab's own turn was being made: it waits, in order, and
+    goes when that turn lands. Editable and removable until it goes."""
+
+    id: int
+    conversation_id: str
+    after_turn_id: int | None
+    text: str
+    image_hashes: list[str]
+    takes: int
+    created_at: dt.datetime
+    # Why it does not go by itself (the turn before it failed, was cancelled...); None: it waits.
+    held: str | None = None

@@ -10,6 +10,7 @@ from core.errors import StudioError
 from core.review.rules import Status
 from core.workspace import Workspace
 from ui.common import STUDIO_PAGE, offline_banner, plain, preview
+from ui.featuring import can_feature, feature_button
 from ui.identity import workspace
 from ui.review_panel import badge
 from ui.router import ensure_router
@@ -39,7 +40,8 @@ def main() -> None:
     search = search_col.text_input("Search prompts and titles", key="gallery-search", placeholder="bicycle")
     models = {m.id: m.label for m in svc.catalog.models.values()}
     picked = model_col.selectbox("Model", ["any", *models], format_func=lambda m: models.get(m, "Any model"))
-    person = person_col.text_input("Person (email)", key="gallery-person")
+    # A demo's visitor sees their own work only: no one else to filter by.
+    person = "" if not svc.publishing else person_col.text_input("Person (email)", key="gallery-person")
     since = since_col.date_input("Since", value=None, key="gallery-since")
     favourites = fav_col.toggle("Favourites", key="gallery-favourites")
     approved = approved_col.toggle("Approved", key="gallery-approved", help="Only versions approved in review")
@@ -55,6 +57,7 @@ def main() -> None:
     )
     if not items:
         st.info("No images yet." if not (search or favourites or approved) else "Nothing matches.")
+    featured = svc.featured() if can_feature(svc) else set()
     grid = st.columns(COLUMNS)
     for n, item in enumerate(items[: pages * PAGE]):
         with grid[n % COLUMNS], st.container(border=True):
@@ -79,6 +82,9 @@ def main() -> None:
                 args=(svc, item.reply_id),
                 type="tertiary",
                 help="Unstar" if item.favourite else "Star it: the one we chose",
+            )
+            feature_button(
+                svc, item.conversation_id, featured, key=f"feature-{item.reply_id}", flash_key="gallery-flash"
             )
     if len(items) > pages * PAGE and st.button("Show more", icon=":material/expand_more:"):
         st.session_state["gallery-pages"] = pages + 1

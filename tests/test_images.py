@@ -103,7 +103,7 @@ def test_previews_are_at_most_1460_wide_and_keep_transparency():
 
 
 def test_more_images_than_the_model_accepts_is_refused_before_sending(service, fake):
-    conversation = service.new_conversation("gemini-3-pro-image-preview")
+    conversation = service.new_conversation("gemini-3-pro-image")
     hashes = [service.images.add_upload(image_bytes((8, 8), (i, 0, 0)), f"{i}.png").image.hash for i in range(15)]
     with pytest.raises(InvalidInput, match="at most 14 images"):
         service.turns.start(conversation.id, "collage", hashes)

@@ -112,16 +112,14 @@ def test_running_turns_at_once(httpserver, fake, db_url):
 
 
 def test_sizes_and_models_the_site_does_not_offer(httpserver, fake, db_url):
-    svc = studio(
-        httpserver, db_url, STUDIO_ALLOWED_SIZES="512, 1K", STUDIO_ALLOWED_MODELS="gemini-3.1-flash-image-preview"
-    )
+    svc = studio(httpserver, db_url, STUDIO_ALLOWED_SIZES="512, 1K", STUDIO_ALLOWED_MODELS="gemini-3.1-flash-image")
     ws = svc.as_user(ANN)
     conversation = ws.new_conversation()
     # Typed in the message, 4K would set the size: refused, kept.
     turn, error = ws.submit(conversation.id, "a kite, 4K", [])
     assert isinstance(error, LimitReached) and "4K images are not available" in error.message
     assert turn.text == "a kite, 4K"
-    pro = ws.new_conversation("gemini-3-pro-image-preview")
+    pro = ws.new_conversation("gemini-3-pro-image")
     _, error = ws.submit(pro.id, "a kite", [])
     assert isinstance(error, LimitReached) and "not available on this studio" in error.message
     assert fake.requests == []

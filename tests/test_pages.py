@@ -161,7 +161,7 @@ def test_conversations_page_lists_renames_and_deletes(app_env, settings, fake):
 
 def test_settings_are_limited_to_the_model_and_saved(app_env, settings, fake):
     svc = StudioService.from_settings(settings)
-    conversation = svc.new_conversation("gemini-3-pro-image-preview")
+    conversation = svc.new_conversation("gemini-3-pro-image")
     at = studio(session=conversation.id)
     ratio = sidebar_widget(at.selectbox, "Aspect ratio")
     assert "1:8" not in ratio.options and "16:9" in ratio.options

@@ -237,7 +237,7 @@ def test_the_brand_kit_checks_like_an_upload_stores_once_and_goes_with_a_message
 
     # Counted against the model's image limit like any attachment.
     limit = service.catalog.get(mine.model).max_input_images
-    too_many = [service.images.add_upload(image_bytes(colour=(n, 1, 1)), f"{n}.png").image.hash for n in range(limit)]
+    too_many = [ann.upload(image_bytes(colour=(n, 1, 1)), f"{n}.png").image.hash for n in range(limit)]
     _turn, refused = ann.submit(mine.id, "too many", too_many + hashes)
     assert refused is not None and str(limit) in refused.message
 

@@ -18,6 +18,7 @@ from core.media.images import make_preview
 from core.service import StudioService
 from core.values import Conversation, Seed
 from core.workspace import Workspace
+from ui import draining
 
 STUDIO_PAGE = "pages/studio.py"
 # A Seed (core.values) this tab holds for a new conversation: Continue, or a switch of model.
@@ -59,7 +60,9 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner="Opening the studio…")
 def _build_service(cache_key: str, _settings: Settings) -> StudioService:
-    return StudioService.from_settings(_settings)
+    built = StudioService.from_settings(_settings)
+    draining.install(built)
+    return built
 
 
 def service() -> StudioService:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.team.people import Mode, Refusal, User, identify, policy_from
+from core.team.addresses import client_address
+from core.team.people import OPENING, Mode, Refusal, User, identify, policy_from
 from core.workspace import Workspace
 from ui.common import service, settings
 
@@ -23,6 +24,9 @@ _visitor_key = st.components.v2.component(
     "studio.visitor", js=(Path(__file__).parent / "assets" / "visitor.js").read_text()
 )
 VISITOR = "visitor-token"
+_return_to = st.components.v2.component(
+    "studio.return_to", js=(Path(__file__).parent / "assets" / "return_to.js").read_text()
+)
 
 
 def _visitor_token() -> str | None:
@@ -38,28 +42,70 @@ def _visitor_token() -> str | None:
     return token
 
 
-def current_user() -> User:
-    """The signed-in person; anyone else sees a clear refusal and nothing of the studio."""
+ARRIVED = "visitor-arrived"
+
+
+def _arrive(found: User) -> User | Refusal:
+    """A demo visitor's arrival, once per page session: from which address (the websocket's peer,
+    or X-Forwarded-For behind STUDIO_TRUSTED_PROXIES only), and whether that address may bring
+    one more new visitor this hour."""
+    if st.session_state.get(ARRIVED) == found.key:
+        return found
+    current = settings()
+    address = client_address(st.context.ip_address, dict(st.context.headers), current.trusted_proxies)
+    arrival = service().visitors.arrive(found.key, address, current.limit_address_new_visitors_per_hour)
+    if arrival.refusal is not None:
+        return Refusal(message=arrival.refusal)
+    st.session_state[ARRIVED] = found.key
+    return found
+
+
+def who_is_here() -> User | Refusal:
+    """The person at this tab, or why nobody is let in; nothing drawn (but the demo's key asked)."""
     policy = policy_from(settings(), _auth_configured())
     claims = st.user.to_dict() if policy.mode == Mode.OIDC else None
-    headers = dict(st.context.headers) if policy.mode == Mode.PROXY else None
+    # Every occurrence of every header: a repeated identity header is refused, never guessed at.
+    headers = {k: st.context.headers.get_all(k) for k in st.context.headers} if policy.mode == Mode.PROXY else None
     token = _visitor_token() if policy.mode == Mode.LOCAL and policy.demo else None
     found = identify(policy, claims, headers, token)
-    if isinstance(found, Refusal) and policy.mode == Mode.LOCAL:
+    if isinstance(found, User) and found.is_visitor:
+        found = _arrive(found)
+    if isinstance(found, User):
+        st.session_state["studio-mode"] = policy.mode.value
+    return found
+
+
+def admit(found: User | Refusal) -> User:
+    """The person; anyone else sees a clear refusal and nothing of the studio."""
+    if isinstance(found, User):
+        return found
+    if found.message == OPENING:  # the demo, asking for its key
         st.caption(found.message)
         st.stop()
-    if isinstance(found, Refusal):
-        st.title("Nano Banana Studio")
-        st.warning(found.message, icon=":material/lock:")
-        if found.can_sign_in:
-            if claims and claims.get("is_logged_in"):
-                st.button("Sign out", on_click=st.logout)
-            else:
-                st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login)
-        st.stop()
-    assert isinstance(found, User)
-    st.session_state["studio-mode"] = policy.mode.value
-    return found
+    st.title("Nano Banana Studio")
+    st.warning(found.message, icon=":material/lock:")
+    if found.can_sign_in:
+        if st.user.is_logged_in:
+            st.button("Sign out", on_click=st.logout)
+        else:
+            # Signing in comes back to the site's root: the link being opened is kept in this
+            # tab (sessionStorage) and opened again once signed in.
+            _return_to(key="return-save", data={"do": "save"})
+            st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login)
+    st.stop()
+
+
+def came_back_signed_in() -> None:
+    """Once per page session with sign-in configured: back to the link that was being opened
+    when the person was asked to sign in (the provider returns everyone to the root)."""
+    if st.session_state.get("studio-mode") != Mode.OIDC.value or st.session_state.get("returned"):
+        return
+    st.session_state["returned"] = True
+    _return_to(key="return-go", data={"do": "go"})
+
+
+def current_user() -> User:
+    return admit(who_is_here())
 
 
 def workspace() -> Workspace:

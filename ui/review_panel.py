@@ -5,14 +5,17 @@ touches a comment being written) to comment, @mention, edit or delete, and set t
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 from core.errors import StudioError
+from core.review import rules
 from core.review.comments import Comment
 from core.review.rules import Status
+from core.team.people import User
 from core.values import Conversation
 from core.versions.tree import VersionTree
 from core.workspace import Workspace
-from ui.common import plain, preview, share_token
+from ui.common import plain, preview, service, share_token
 from ui.times import local_time
 
 WORD_JOINER = "\u2060"
@@ -234,3 +237,30 @@ def render_review_dialog(svc: Workspace, conversation: Conversation, tree: Versi
     if not opened or opened[0] != conversation.id or tree is None or not svc.review.enabled:
         return
     _review(svc, conversation, tree, opened[1])
+
+
+def review_pages(user: User | None) -> list[StreamlitPage]:
+    """The Inbox, titled with the unread count, and the Brand kit: in the sidebar for the team's
+    signed-in people; hidden (each says it is for the team) for a demo's visitors and others."""
+    member = user is not None and rules.is_team_member(user)
+    unread = 0
+    if member:
+        assert user is not None
+        desk = service().as_user(user).review
+        if "review-known" not in st.session_state:  # once a session: the @mention picker knows them
+            desk.remember_me()
+            st.session_state["review-known"] = True
+        unread = desk.unread()
+    shown = "visible" if member else "hidden"
+    return [
+        st.Page(
+            "pages/inbox.py",
+            title=f"Inbox ({unread})" if unread else "Inbox",
+            icon=":material/inbox:",
+            url_path="inbox",
+            visibility=shown,
+        ),
+        st.Page(
+            "pages/kit.py", title="Brand kit", icon=":material/collections_bookmark:", url_path="kit", visibility=shown
+        ),
+    ]

@@ -16,12 +16,23 @@ from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 ROUTER = Path(__file__).resolve().parent.parent / "app.py"
 
 
+def _legacy_run() -> bool:
+    """Whether this run's pages are the legacy ones (the main script listed as a page). Asked of
+    this session's own pages, not of the process-wide flag: a tab reconnecting after a restart
+    turns the flag off while another tab's first run is already in legacy mode."""
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return bool(PagesManager.uses_pages_directory)
+    return any(page.get("script_path") == str(ROUTER) for page in ctx.pages_manager.get_pages().values())
+
+
 def ensure_router() -> None:
-    if not PagesManager.uses_pages_directory:
+    if not _legacy_run():
         return
     PagesManager.uses_pages_directory = False
     runpy.run_path(str(ROUTER), run_name="__main__")

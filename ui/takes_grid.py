@@ -16,7 +16,7 @@ ACROSS = 4  # takes in a row: more than this (Another take, again and again) wra
 
 def render_takes(svc: Workspace, conversation: Conversation, group: list[Exchange]) -> None:
     render_user(svc, group[0].request, conversation)
-    owner = svc.can_change(conversation)
+    owner = svc.can_send(conversation)
     landed = sum(1 for e in group if e.replayable)
     with st.chat_message("assistant", avatar=MODEL_AVATAR):
         waiting = len(group) - landed

@@ -21,6 +21,7 @@ ADVICE = {
     "quota": "The service asked us to slow down.",
     "service_down": "The service had trouble; nothing was lost.",
     "timeout": "Large images can take minutes.",
+    "connection_lost": "The request had been sent: it may be billed.",
     "blocked": "The prompt itself was refused.",
     "too_large": "The conversation is too large to send.",
     "bad_request": "If this keeps happening, use Continue on the latest image to go on in a fresh conversation.",
@@ -48,7 +49,7 @@ def render_user(svc: Workspace, turn: Turn, conversation: Conversation | None = 
                     preview(svc, part.image_hash, width=180, alt=f"Your image {i + 1}, sent with: {turn.text[:200]}")
                     _download_upload(svc, turn, part.image_hash, i)
     # Beside the bubble, not in it: the bubble holds exactly what was typed.
-    if conversation is not None and turn.status == TurnStatus.OK and svc.can_change(conversation):
+    if conversation is not None and turn.status == TurnStatus.OK and svc.can_send(conversation):
         _edit_popover(svc, conversation, turn, "Edit and resend from here")
 
 
@@ -87,7 +88,7 @@ def _settings_caption(turn: Turn, offline: bool = False) -> str:
         bits.append(tokens)
     if turn.role == "model":
         cost = dollars(turn.cost_micro, unknown="cost unknown (no usage reported)")
-        bits.append(f"{cost}, not billed (offline demo)" if offline and turn.cost_micro is not None else cost)
+        bits.append("$0.00, offline demo (never billed)" if offline else cost)
     if turn.finish_reason:
         bits.append(plain(turn.finish_reason))
     if turn.model_version:
@@ -174,7 +175,7 @@ def render_actions(
             help="Start a new conversation from this image (created when you send its first message)",
         ):
             hold_seed(svc.continue_from(conversation.id, image_hash))
-        if not late and svc.can_change(conversation) and turn.status == TurnStatus.OK:
+        if not late and svc.can_send(conversation) and turn.status == TurnStatus.OK:
             st.button(
                 "Another take",
                 icon=":material/refresh:",
@@ -210,7 +211,7 @@ def render_failure(svc: Workspace, conversation: Conversation, turn: Turn, reply
                     else "Nothing here can be sent as it is: Edit and resend, or Remove it."
                 )
             st.error(plain(message) + (f"  \n{advice}" if advice else ""), icon=":material/error:")
-        if svc.can_change(conversation):
+        if svc.can_send(conversation):
             _failure_actions(svc, conversation, turn, retry)
         if reply is not None:
             _late_or_partial(svc, conversation, reply)

@@ -76,7 +76,7 @@ def _sheet(
 
 def render_versions(svc: Workspace, conversation: Conversation) -> None:
     tree = version_tree(svc, conversation)
-    owner = svc.can_change(conversation)
+    owner = svc.can_send(conversation)
     if not tree.versions:
         return
     name = tree.branch_name(tree.tip_id) if tree.tip_id else ""

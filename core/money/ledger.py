@@ -1,16 +1,18 @@
 """The ledger of calls, written inside the transactions that change a turn (core/turns/lifecycle.py):
 
-    queued (estimate held against limits) -> sending -> ok | <error kind> | cancelled
-                                          \\-> not_sent (cancelled or lapsed before it went out)
-                                   sending -> interrupted (its process died: may be billed)
+    queued (estimate held against limits) -> sending -> ok | <error kind>
+                                          \\-> not_sent (cancelled, retried or lapsed before it went out)
+                                   sending -> cancelled | interrupted (may be billed: its answer, if it
+                                              still comes, records its real cost on this row)
 
-Each retried HTTP attempt is a row of its own. What counts against a limit is a row's cost when
-known, else its estimate while it may be billed (reserved, sent, timed out), else nothing.
+A row is open (queued, sending) exactly while its turn is in flight: every way a turn leaves
+flight closes its row in the same transaction. Each retried HTTP attempt is a row of its own.
+What counts against a limit is a row's cost when known, else its estimate while it may be billed
+(reserved, sent, timed out), else nothing.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, case, func, select, update
@@ -30,8 +32,6 @@ QUEUED, SENDING, NOT_SENT, INTERRUPTED, RETRIED, CANCELLED = (
     "cancelled",
 )
 OPEN = (QUEUED, SENDING)
-# A call cancelled while running may still answer; after this long nobody is waiting for it.
-ABANDONED_AFTER = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,8 +75,9 @@ def reserve(db: Session, charge: Charge, *, conversation_id: str, turn_id: int) 
             image_size=charge.image_size,
             attempt=0,
             outcome=QUEUED,
-            may_be_billed=True,
-            estimate_micro=charge.estimate_micro,
+            # The offline demo model is never billed: it holds nothing against a limit.
+            may_be_billed=not charge.offline,
+            estimate_micro=0 if charge.offline else charge.estimate_micro,
             offline=charge.offline,
         )
     )
@@ -88,9 +89,10 @@ def sending(db: Session, turn_id: int) -> None:
     )
 
 
-def lapsed(db: Session, turn_ids: list[int]) -> None:
-    """Turns that ended without an answer (cancelled, or their process died): what never went out
-    is released; what went out may have been billed."""
+def ended(db: Session, turn_ids: list[int], *, sent: str = INTERRUPTED) -> None:
+    """Turns that left flight without an answer (cancelled, replaced by Retry or Resend, their
+    process died): what never went out is released; what went out may have been billed and is
+    closed as `sent`. If its answer still comes, `close` records the real cost on the same row."""
     if not turn_ids:
         return
     db.execute(
@@ -98,36 +100,28 @@ def lapsed(db: Session, turn_ids: list[int]) -> None:
         .where(LedgerRow.turn_id.in_(turn_ids), LedgerRow.outcome == QUEUED)
         .values(outcome=NOT_SENT, may_be_billed=False)
     )
-
-
-def interrupted(db: Session, turn_ids: list[int]) -> None:
-    if turn_ids:
-        db.execute(
-            update(LedgerRow)
-            .where(LedgerRow.turn_id.in_(turn_ids), LedgerRow.outcome == SENDING)
-            .values(outcome=INTERRUPTED)
-        )
+    db.execute(
+        update(LedgerRow).where(LedgerRow.turn_id.in_(turn_ids), LedgerRow.outcome == SENDING).values(outcome=sent)
+    )
 
 
 def abandon(db: Session) -> int:
-    """Calls still "sending" long after their turn ended (cancelled, then the process died before
-    the answer came): nobody will record them now."""
+    """Open rows whose turn is no longer in flight (left open by a studio from before every exit
+    closed its row, or whose turn is gone): closed now, as their turn would have."""
     in_flight = select(TurnRow.id).where(TurnRow.status.in_(IN_FLIGHT))
-    result = db.execute(
-        update(LedgerRow)
-        .where(
-            LedgerRow.outcome == SENDING,
-            LedgerRow.at < utcnow() - ABANDONED_AFTER,
-            LedgerRow.turn_id.not_in(in_flight),
-        )
-        .values(outcome=INTERRUPTED)
+    stray = LedgerRow.turn_id.not_in(in_flight)
+    released = db.execute(
+        update(LedgerRow).where(LedgerRow.outcome == QUEUED, stray).values(outcome=NOT_SENT, may_be_billed=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    closed = db.execute(update(LedgerRow).where(LedgerRow.outcome == SENDING, stray).values(outcome=INTERRUPTED))
+    return int(released.rowcount) + int(closed.rowcount)  # type: ignore[attr-defined]
 
 
-def close(db: Session, turn_id: int, bill: Bill, *, cancelled: bool = False) -> int | None:
-    """Record how the call went, on the turn's reserved row; each retried attempt gets its own
-    row. The cost it adds (micro-dollars, None when unknown)."""
+def close(db: Session, turn_id: int, bill: Bill) -> int | None:
+    """Record how the call went, on the turn's reserved row (still open, or closed as cancelled
+    or interrupted when the turn left flight first: the answer brings the real cost all the
+    same); each retried attempt gets its own row. The cost it adds (micro-dollars, None when
+    unknown)."""
     row = db.scalar(
         select(LedgerRow)
         .where(LedgerRow.turn_id == turn_id, LedgerRow.outcome != RETRIED)
@@ -150,7 +144,7 @@ def close(db: Session, turn_id: int, bill: Bill, *, cancelled: bool = False) -> 
                 outcome=RETRIED,
                 http_status=attempt.http_status,
                 duration_ms=attempt.duration_ms,
-                may_be_billed=attempt.may_be_billed,
+                may_be_billed=attempt.may_be_billed and not row.offline,
                 estimate_micro=0,
                 offline=row.offline,
             )
@@ -158,12 +152,14 @@ def close(db: Session, turn_id: int, bill: Bill, *, cancelled: bool = False) -> 
     cost = bill.cost
     tokens = cost.tokens if cost else None
     row.attempt = len(bill.attempts)
-    row.outcome = (CANCELLED if cancelled else bill.outcome) if final else NOT_SENT
+    row.outcome = (CANCELLED if row.outcome == CANCELLED else bill.outcome) if final else NOT_SENT
     row.http_status = final.http_status if final else None
     row.duration_ms = final.duration_ms if final else None
-    row.may_be_billed = bool(final and final.may_be_billed)
+    row.may_be_billed = bool(final and final.may_be_billed) and not row.offline
     row.cost_micro = cost.micro if cost else None
     row.history_micro = cost.history_micro if cost else None
+    if row.offline:  # the offline demo model: never billed, so it costs nothing, tokens or not
+        row.cost_micro = row.history_micro = row.estimate_micro = 0
     row.history_bytes, row.new_bytes = bill.history_bytes, bill.new_bytes
     if tokens is not None:
         row.prompt_text_tokens = tokens.prompt_text

@@ -2,19 +2,20 @@
 
 Model parts are kept as received. Only inline image bytes leave the part (to the image table);
 they go back in as the very same base64 string, which `part_from_wire` checks before it agrees
-to split them out.
+to split them out. What a part shows is read apart from how it is kept (core/provider/fields.py).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import InvalidSettings, NoImageError, PromptBlocked, TextOnlyAnswer, UnreadableResponse
 from core.provider.catalog import ModelSpec
+from core.provider.fields import SeenPart, read_part
 from core.values import GenerationSettings, Part
 
 BYPASS_SIGNATURE = "skip_thought_signature_validator"
@@ -77,49 +78,90 @@ CAMEL = {"inline": "inlineData", "mime": "mimeType", "signature": "thoughtSignat
 SNAKE = {"inline": "inline_data", "mime": "mime_type", "signature": "thought_signature"}
 
 
-def is_image_part(raw: dict[str, Any]) -> bool:
-    return "inlineData" in raw or "inline_data" in raw
+def is_image_part(raw: Any) -> bool:
+    return read_part(raw).kind == "image"
 
 
-def part_from_wire(raw: dict[str, Any]) -> tuple[Part, bytes | None]:
-    """A received part as a stored value, plus the image bytes it carried (if any)."""
+def part_from_wire(raw: Any) -> tuple[Part, bytes | None]:
+    """A received part as a stored value, plus the image bytes it carried (if any).
+
+    Two concerns, kept apart: what the part shows is read tolerantly (`read_part`), whatever its
+    key order or spelling; how it is stored for replay is decided by one test: the structured
+    fields are used only when they give the part back exactly. Anything else (keys in another
+    order, extra keys in between, an encoding of its own) is kept as received in `wire`, its
+    image's base64 left out when re-encoding the stored bytes gives it back, and still shows."""
+    seen = read_part(raw)
+    structured = _structured(raw, seen)
+    if structured is not None:
+        return structured, seen.data
+    if not isinstance(raw, dict):
+        return Part(kind="other", wire={"part": raw, "inline": None}), None
+    template, inline = raw, None
+    if seen.kind == "image" and seen.canonical and seen.inline_key is not None:
+        inline = seen.inline_key
+        template = {k: ({**v, "data": None} if k == inline else v) for k, v in raw.items()}
+    part = Part(
+        kind=seen.kind,
+        text=seen.text,
+        mime_type=(seen.mime_type or "")[:50] or None,
+        thought=seen.thought,
+        wire={"part": template, "inline": inline},
+    )
+    return part, seen.data
+
+
+def _structured(raw: Any, seen: SeenPart) -> Part | None:
+    """The part in the structured fields, if `part_to_wire` gives it back exactly."""
+    if not isinstance(raw, dict) or seen.kind == "other" or (seen.kind == "image" and not seen.canonical):
+        return None
     snake = ("inline_data" in raw or "thought_signature" in raw) and not (
         "inlineData" in raw or "thoughtSignature" in raw
     )
     names = SNAKE if snake else CAMEL
-    known = {"text", names["inline"], "thought", names["signature"]}
-    extra = {k: v for k, v in raw.items() if k not in known} or None
-    thought = raw.get("thought")
     signature = raw.get(names["signature"])
-    if isinstance(signature, str) or signature is None:
-        if names["inline"] in raw and "text" not in raw:
-            inline = raw[names["inline"]]
-            data = inline.get("data") if isinstance(inline, dict) else None
-            if isinstance(data, str) and list(inline) == [names["mime"], "data"]:
-                try:
-                    decoded = base64.b64decode(data, validate=True)
-                except (binascii.Error, ValueError):
-                    decoded = None
-                if decoded is not None and base64.b64encode(decoded).decode("ascii") == data:
-                    part = Part(
-                        kind="image",
-                        mime_type=inline[names["mime"]],
-                        thought=thought,
-                        signature=signature,
-                        extra=extra,
-                        snake=snake,
-                    )
-                    return part, decoded
-        elif "text" in raw and names["inline"] not in raw and isinstance(raw["text"], str):
-            part = Part(kind="text", text=raw["text"], thought=thought, signature=signature, extra=extra, snake=snake)
-            return part, None
-    # Anything else (a non-canonical encoding, a part kind we do not know) is kept whole.
-    return Part(kind="other", extra=dict(raw)), None
+    if not isinstance(signature, str | None) or ("thought" in raw and seen.thought is None):
+        return None
+    extra = {k: v for k, v in raw.items() if k not in {"text", names["inline"], "thought", names["signature"]}}
+    part = Part(
+        kind=seen.kind,
+        text=seen.text,
+        mime_type=seen.mime_type,
+        thought=seen.thought,
+        signature=signature,
+        extra=extra or None,
+        snake=snake,
+    )
+    if part.mime_type is not None and len(part.mime_type) > 50:
+        return None
+    if seen.kind == "image" and seen.inline_key != names["inline"]:
+        return None
+    data = raw[names["inline"]]["data"] if seen.kind == "image" else ""
+    rebuilt = part_to_wire(dataclasses.replace(part, image_hash="-") if seen.kind == "image" else part, lambda _h: data)
+    return part if same_json(rebuilt, raw) else None
 
 
-def part_to_wire(part: Part, image_b64: Callable[[str], str]) -> dict[str, Any]:
+def same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON text: same keys in the same order, same types (True is not 1)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def part_to_wire(part: Part, image_b64: Callable[[str], str]) -> Any:
     """The part exactly as it was received: same keys, same order, same spelling."""
+    if part.wire is not None:
+        kept = part.wire.get("part")
+        inline = part.wire.get("inline")
+        if inline is None or part.image_hash is None or not isinstance(kept, dict):
+            return copy.deepcopy(kept)
+        data = image_b64(part.image_hash)
+        return {k: ({**v, "data": data} if k == inline else copy.deepcopy(v)) for k, v in kept.items()}
     if part.kind == "other":
+        # Stored before revision 0009, kept whole in `extra`.
         return dict(part.extra or {})
     names = SNAKE if part.snake else CAMEL
     out: dict[str, Any] = {}

@@ -49,6 +49,7 @@ TURN_COLUMNS = (
     TurnRow.finished_at,
     TurnRow.cost_micro,
     TurnRow.marks,
+    TurnRow.author,
 )
 DISPLAY_PART_COLUMNS = (
     PartRow.turn_id,
@@ -111,6 +112,7 @@ def turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None
                 signature=p.signature if signatures else None,
                 extra=p.extra,
                 snake=bool(p.snake),
+                wire=p.wire if signatures else None,
             )
             for p in (parts if parts is not None else row.parts)
         ],
@@ -126,6 +128,7 @@ def turn_value(row: Any, signatures: bool = True, parts: list[Any] | None = None
         finished_at=row.finished_at,
         cost_micro=row.cost_micro,
         marks=row.marks,
+        author=row.author,
         parts_loaded=True,
     )
 
@@ -142,6 +145,7 @@ def part_rows(parts: list[Part]) -> list[PartRow]:
             image_hash=p.image_hash,
             extra=p.extra,
             snake=p.snake or None,
+            wire=p.wire,
         )
         for i, p in enumerate(parts)
     ]

@@ -20,6 +20,7 @@ class GalleryItem:
     reply_id: int
     conversation_id: str
     title: str
+    # Who made it (kept by a copy), not whose conversation it is in.
     owner: str | None
     model: str
     created_at: dt.datetime
@@ -64,13 +65,15 @@ class Gallery:
             .scalar_subquery()
         )
         status = select(VersionStatusRow.status).where(VersionStatusRow.reply_id == TurnRow.id).scalar_subquery()
+        # Who made it: a copy keeps its maker (rows from before revision tip_0011: the owner).
+        author = func.coalesce(TurnRow.author, ConversationRow.owner)
         starred = select(literal(1)).where(FavouriteRow.turn_id == TurnRow.id, FavouriteRow.person == user.key).exists()
         query = (
             select(
                 TurnRow.id,
                 TurnRow.conversation_id,
                 ConversationRow.title,
-                ConversationRow.owner,
+                author,
                 ConversationRow.model,
                 TurnRow.created_at,
                 image.image_hash,
@@ -86,14 +89,16 @@ class Gallery:
                 ConversationRow.deleted_at.is_(None),
             )
         )
-        if not user.is_admin:
+        if user.is_visitor:
+            query = query.where(ConversationRow.owner == user.key)
+        elif not user.is_admin:
             query = query.where(or_(ConversationRow.owner == user.key, ConversationRow.visibility == "team"))
         if model:
             query = query.where(ConversationRow.model == model)
         if since is not None:
             query = query.where(TurnRow.created_at >= since)
         if person:
-            query = query.where(ConversationRow.owner == person.lower())
+            query = query.where(author == person.lower())
         if favourites_only:
             query = query.where(starred)
         if approved_only:

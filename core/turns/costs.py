@@ -8,13 +8,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from core.errors import NotFound
 from core.money.ledger import Bill, Charge, conversation_total
 from core.money.prices import Estimate, cost_of, estimate, new_input_tokens
 from core.provider.catalog import ModelCatalog
 from core.provider.client import Attempt
 from core.provider.wire import ModelReply, is_image_part
 from core.storage.database import Database
-from core.storage.schema import TurnRow
+from core.storage.schema import ConversationRow, LedgerRow, TurnRow
 from core.values import Conversation, GenerationSettings, Turn
 
 
@@ -57,11 +58,13 @@ class TurnCosts:
     def charge(
         self, conversation: Conversation, text: str, images: int, settings: GenerationSettings, parent: int | None
     ) -> Charge:
+        # The offline demo model is never billed: its calls reserve and cost nothing.
+        estimate = 0 if self.offline else self.estimate_from(parent, conversation, text, images, settings).micro
         return Charge(
             person=(conversation.owner or "").lower(),
             model=conversation.model,
             image_size=settings.image_size,
-            estimate_micro=self.estimate_from(parent, conversation, text, images, settings).micro,
+            estimate_micro=estimate,
             offline=self.offline,
         )
 
@@ -93,6 +96,16 @@ class TurnCosts:
             history_bytes=None if body_bytes is None or new_bytes is None else max(0, body_bytes - new_bytes),
             new_bytes=new_bytes,
         )
+
+    def model_of(self, request: Turn) -> str:
+        """The model a turn was sent to: its conversation's, or, when that was deleted forever
+        while the call was out, the one its ledger row names (its cost is still recorded)."""
+        with self.db.read() as db:
+            found = db.scalar(select(ConversationRow.model).where(ConversationRow.id == request.conversation_id))
+            found = found or db.scalar(select(LedgerRow.model).where(LedgerRow.turn_id == request.id).limit(1))
+        if found is None:
+            raise NotFound("That turn no longer exists (its conversation may have been deleted).")
+        return str(found)
 
     def conversation_total(self, conversation_id: str) -> tuple[int, int]:
         with self.db.read() as db:

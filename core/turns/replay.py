@@ -32,6 +32,11 @@ def _json_len(value: str) -> int:
 def part_size(part: Part, image_size: Callable[[str], int]) -> int:
     """Bytes this part adds to the JSON body, computed without encoding any image."""
     size = PART_OVERHEAD
+    if part.wire is not None:
+        size += len(json.dumps(part.wire.get("part"), ensure_ascii=False).encode())
+        if part.wire.get("inline") is not None and part.image_hash is not None:
+            size += b64_len(image_size(part.image_hash))
+        return size
     if part.kind == "other":
         return size + len(json.dumps(part.extra, ensure_ascii=False).encode())
     if part.kind == "text" and part.text is not None:

@@ -18,6 +18,7 @@ from core.provider.catalog import ModelCatalog
 from core.provider.client import Attempt, GeminiClient
 from core.provider.wire import ModelReply, parse_response, part_from_wire
 from core.storage.store import Store
+from core.turns import wording
 from core.turns.lifecycle import TurnLife
 from core.turns.plan import TurnPlanner
 from core.turns.replay import ReplayPlan, carried_images
@@ -28,13 +29,6 @@ if TYPE_CHECKING:
     from core.turns.costs import TurnCosts
 
 log = logging.getLogger("studio")
-
-
-# Failures whose messages name the operator's keys or settings, and what a demo visitor sees.
-OPERATOR_KINDS = {
-    "bad_key": "The studio cannot use the image service right now. Your words are kept; try again later.",
-    "service_down": "The image service could not be reached. Your words are kept; try again in a while.",
-}
 
 
 @dataclass
@@ -91,6 +85,11 @@ class TurnRunning:
         call = _Call()
         try:
             return self._run(request, call)
+        except NotFound as gone:
+            # Deleted forever while the call was out (after a cancel): the answer's cost is in the
+            # ledger already (finish records it first); nothing else is left to record.
+            log.info("turn %s: its conversation was deleted while the call was out", request_id)
+            return TurnOutcome(request=request, error=gone)
         except StudioError as error:
             return self._fail(request, error, call)
         except Exception as exc:
@@ -103,7 +102,7 @@ class TurnRunning:
         conversation = self.store.conversation_window(request.conversation_id, 0)
         spec = self.catalog.get(conversation.model)
         plan = self.plan(conversation, request)
-        whole = self.store.turns({t.id for e in plan.kept for t in (e.request, e.reply) if t})
+        whole = self.planner.whole({t.id for e in plan.kept for t in (e.request, e.reply) if t})
         plan.kept = [Exchange(request=whole[e.request.id], reply=whole[e.reply.id]) for e in plan.kept if e.reply]
         # The turn's own settings, as recorded on it: never the conversation's current ones.
         body = self.planner.encode(plan, request, spec, request.settings)
@@ -134,6 +133,11 @@ class TurnRunning:
             meta=meta_of(reply),
             bill=self._bill(spec.id, request, reply, call, "ok"),
         )
+        if finished.held:
+            # The next turn on this branch replays this exchange: keep it from a second read.
+            for turn in (finished.request, finished.reply):
+                if turn is not None:
+                    self.planner.sent.keep(turn, turn.created_at)
         return TurnOutcome(
             request=finished.request,
             reply=finished.reply,
@@ -166,16 +170,16 @@ class TurnRunning:
 
     def _fail(self, request: Turn, error: StudioError, call: _Call) -> TurnOutcome:
         message = self._scrub(error.message)
-        if self.settings.demo and error.kind in OPERATOR_KINDS:
-            # Visitors of a public demo never see the operator's configuration; the log keeps it.
-            log.warning("turn %s: %s", request.id, message)
-            message = OPERATOR_KINDS[error.kind]
+        if self.settings.demo:
+            # Visitors of a public demo never see the service's own words (base URL, project,
+            # account): a sentence of ours and a reference; the log keeps the detail under it.
+            message = wording.for_visitor(error.kind, message, turn_id=request.id)
         reply_parts = None
         weight = 0
         meta: dict[str, object] = {}
         answer = error.reply if isinstance(error.reply, ModelReply) else None
         try:
-            model = self.store.conversation(request.conversation_id, with_turns=False).model
+            model = self.costs.model_of(request)
             if isinstance(error.reply, ModelReply):
                 reply_parts, sizes = self._store_parts(error.reply)
                 weight = self.weigh(reply_parts, sizes)

@@ -74,6 +74,7 @@ class VersionDesk:
             raise InvalidInput(f"Say what to change in mark {unsaid[0]}, or for all the marks at once.")
         data, _mime = self.service.images.download(image_hash)
         marked = self.service.images.put(marking.draw_marks(data, boxes), "image/png")
+        self.service.images.grant(self.guard.user.key, marked.hash)  # made for this person from an image they may read
         return self.submit(conversation_id, marking.instruction(text, boxes), [marked.hash], marks=boxes, **options)
 
     def compare(self, conversation_id: str, left: int, right: int, at: float, token: str | None = None) -> bytes:
