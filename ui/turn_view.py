@@ -57,6 +57,9 @@ def _download_upload(
     svc: Workspace, turn: Turn, image_hash: str, index: int, conversation: Conversation | None = None
 ) -> None:
     info = svc.images.info(image_hash)
+    if info is not None and info.note:
+        # Kept with the upload, so it is still said here after a reload, not only in a toast.
+        st.caption(plain(info.note))
     if info is None or not info.original_hash:
         return  # sent as attached: nothing else to offer
     original = svc.images.info(info.original_hash)
