@@ -15,6 +15,7 @@ from core.values import Conversation, Exchange, Seen, Turn, TurnStatus
 from core.workspace import Workspace
 from core.media.marks import file_stem
 from ui.common import hold_seed, plain, preview, safe_markdown, share_token, version_tree
+from ui.review_panel import render_under_version
 
 ADVICE = {
     "bad_key": "Check `COMETAPI_KEY`.",
@@ -304,6 +305,7 @@ def render_exchange(svc: Workspace, conversation: Conversation, exchange: Exchan
             with frame:
                 preview(svc, image.image_hash, alt=f"Result for: {request.text[:200] or 'your image'}")
                 render_actions(svc, conversation, reply, image.image_hash, last)
+                render_under_version(svc, conversation, reply.id)
         _grounding(reply.grounding)
         st.caption(_settings_caption(reply, svc.offline))
 

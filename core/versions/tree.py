@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.media import marks as marking
-from core.storage.schema import PartRow, TurnRow
+from core.storage.schema import CommentRow, PartRow, TurnRow, VersionStatusRow
 from core.values import TurnStatus
 
 
@@ -138,11 +138,43 @@ def version_tree(db: Session, conversation_id: str, tip_id: int | None) -> Versi
     )
 
 
+def review_notes(db: Session, reply_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each version's review status and comments (core/review's tables), for the export."""
+    notes: dict[int, dict[str, Any]] = {i: {"status": "draft", "comments": []} for i in reply_ids}
+    if not reply_ids:
+        return notes
+    for reply_id, status in db.execute(
+        select(VersionStatusRow.reply_id, VersionStatusRow.status).where(VersionStatusRow.reply_id.in_(reply_ids))
+    ):
+        notes[reply_id]["status"] = status
+    comments = db.scalars(
+        select(CommentRow).where(CommentRow.reply_id.in_(reply_ids)).order_by(CommentRow.created_at, CommentRow.id)
+    )
+    for comment in comments:
+        notes[comment.reply_id]["comments"].append(
+            {
+                "author": comment.author,
+                "name": comment.author_name,
+                "time": comment.created_at.isoformat() + "Z",
+                "words": comment.body,
+            }
+        )
+    return notes
+
+
 def export_zip(
-    versions: list[Version], images: dict[str, tuple[bytes, str]], *, title: str, model: str, person: str
+    versions: list[Version],
+    images: dict[str, tuple[bytes, str]],
+    *,
+    title: str,
+    model: str,
+    person: str,
+    notes: dict[int, dict[str, Any]] | None = None,
 ) -> bytes:
     """The versions (a branch, or chosen favourites) as image files with a prompt log in
-    Markdown and JSON: prompt, settings, model, time, person, cost."""
+    Markdown and JSON: prompt, settings, model, time, person, cost, and the review's status and
+    comments (`notes`, by answer id)."""
+    notes = notes or {}
     log: list[dict[str, Any]] = []
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -167,6 +199,8 @@ def export_zip(
                     "person": person,
                     "cost_usd": None if version.cost_micro is None else version.cost_micro / 1_000_000,
                     "marks": version.marks,
+                    "status": notes.get(version.reply_id, {}).get("status", "draft"),
+                    "comments": notes.get(version.reply_id, {}).get("comments", []),
                 }
             )
         archive.writestr("prompts.json", json.dumps({"title": title, "versions": log}, indent=2, ensure_ascii=False))
@@ -181,6 +215,13 @@ def export_zip(
                 "",
                 f"{entry['settings'].get('aspect_ratio', '')}, {size} · {entry['time']} · {cost}",
                 "",
+                f"Status: {entry['status']}",
+                "",
             ]
+            for said in entry["comments"]:
+                # Quoted as typed: each line of the words behind "> ", after who said it and when.
+                lines += [f"- {said['name']} ({said['author']}), {said['time']}:", ""]
+                lines += [f"  > {line}" for line in said["words"].splitlines() or [""]]
+                lines += [""]
         archive.writestr("prompts.md", "\n".join(lines))
     return buffer.getvalue()
