@@ -249,7 +249,8 @@ def test_export_names_versions_by_number_and_keeps_the_persons_words_for_a_marke
     marked = tree.versions[2]
     assert marked.prompt == "Make these gold\nand shiny"
     assert marked.sent is not None and marked.sent.startswith("Make these gold\nand shiny\nThe second image")
-    assert [v.file_name for v in tree.versions] == ["v1-a-red-bicycle-on-a-beach", "v2-make-it-blue", "v3-make-these-gold-and-shiny"]
+    names = ["v1-a-red-bicycle-on-a-beach", "v2-make-it-blue", "v3-make-these-gold-and-shiny"]
+    assert [v.file_name for v in tree.versions] == names
     log = json.loads(zipfile.ZipFile(io.BytesIO(ws.versions.export(c.id))).read("prompts.json"))
     assert [(v["version"], v["made_from"], v["prompt"]) for v in log["versions"]] == [
         (1, None, "a red bicycle on a beach"),

@@ -9,11 +9,11 @@ import streamlit as st
 
 from core.errors import StudioError
 from core.media.images import EXTENSIONS
+from core.media.marks import file_stem
 from core.money.prices import dollars
 from core.turns.rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Exchange, Seen, Turn, TurnStatus
 from core.workspace import Workspace
-from core.media.marks import file_stem
 from ui.common import hold_seed, plain, preview, safe_markdown, share_token, version_tree
 from ui.review_panel import render_under_version
 
