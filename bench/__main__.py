@@ -293,6 +293,9 @@ def main() -> None:
 
     flow_bench.run()
     deploy_bench.run()
+    from bench import demo_bench
+
+    demo_bench.run()
     if not args.no_browser:
         from bench import idle_tabs
 

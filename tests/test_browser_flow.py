@@ -3,9 +3,12 @@ against what such a turn usually takes, and a queued message waiting when the tu
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import time
 
+from tests.conftest import ROOT
 from tests.fake_gemini import google_error
 from tests.test_browser import ARTIFACTS, StudioServer, browser, fake_env, open_studio, send  # noqa: F401
 from tests.test_lifecycle import user_texts
@@ -134,3 +137,27 @@ def test_the_board_shows_large_versions_and_compares_four_side_by_side(browser, 
         page.screenshot(path=str(ARTIFACTS / "flow-board-compare.png"))
     finally:
         server.stop()
+
+
+def _background(page) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
+    colour = page.locator("[data-testid=stApp]").evaluate("e => getComputedStyle(e).backgroundColor")
+    return tuple(int(n) for n in re.findall(r"\d+", colour)[:3])
+
+
+def test_the_theme_follows_the_person_light_or_dark(browser, fake, settings):  # noqa: F811
+    server = StudioServer(fake_env(settings)).start()
+    try:
+        dark = browser.new_page(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
+        dark.goto(server.url)
+        dark.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
+        send(dark, "a lighthouse at dusk")
+        dark.get_by_text("Result 1", exact=True).wait_for(timeout=30_000)
+        dark.wait_for_timeout(1000)
+        assert sum(_background(dark)) < 200  # the studio does not pin a theme: dark for a dark system
+        dark.screenshot(path=str(ARTIFACTS / "dark.png"))
+        light = open_studio(browser, server.url)
+        assert sum(_background(light)) > 600
+    finally:
+        server.stop()
+    if os.environ.get("STUDIO_UPDATE_SCREENSHOT"):
+        shutil.copy(ARTIFACTS / "dark.png", ROOT / "docs" / "dark.png")

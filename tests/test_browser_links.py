@@ -188,3 +188,29 @@ def test_a_forged_or_doubled_proxy_header_names_nobody_in_a_real_browser(browser
             page.context.close()
     finally:
         server.stop()
+
+
+def test_a_tab_open_on_a_share_link_stops_showing_it_once_the_link_is_revoked(browser, fake, settings):  # noqa: F811
+    env = {**fake_env(settings), "STUDIO_TRUSTED_USER_HEADER": "X-Forwarded-Email"}
+    server = StudioServer(env).start()
+    try:
+        ann = browser.new_context(extra_http_headers={"X-Forwarded-Email": "ann@example.com"}).new_page()
+        ann.goto(server.url)
+        ann.wait_for_selector(CHAT_INPUT, timeout=30_000)
+        send(ann, "a private sketch")
+        ann.get_by_text("Result 1").wait_for(timeout=30_000)
+        ann.wait_for_function("() => location.search.includes('session=')")
+        session = ann.url.split("session=")[1]
+        owner = StudioService.from_settings(settings).as_user(User(email="ann@example.com", name="Ann"))
+        token = owner.create_link(session)
+        bob = browser.new_context(extra_http_headers={"X-Forwarded-Email": "bob@example.com"}).new_page()
+        bob.goto(f"{server.url}/studio?share={token}")
+        _settled_without_dialog(bob, "Result 1", "share link")
+        owner.revoke_link(session)
+        # No reload: the open tab's next look at the conversation checks the link again.
+        bob.get_by_text("does not work any more").wait_for(timeout=15_000)
+        assert bob.get_by_text("Result 1").count() == 0
+        assert bob.get_by_text("a private sketch").count() == 0
+        bob.screenshot(path=str(ARTIFACTS / "browser-link-revoked.png"))
+    finally:
+        server.stop()

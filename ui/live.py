@@ -15,6 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.errors import NotFound
 from core.money.durations import says
 from core.values import Conversation, Turn, TurnStatus
 from core.workspace import Workspace
@@ -120,7 +121,15 @@ def _on_tick(svc: Workspace, conversation_id: str) -> None:
     if shown is None:
         return
     mine = {t.id: t for t in shown.in_flight}
-    newest, states = svc.watch(shown.id, set(mine), token=share_token(shown.id))
+    try:
+        # Checked like every other read: a revoked link, an unshared or deleted conversation.
+        newest, states = svc.watch(shown.id, set(mine), token=share_token(shown.id))
+    except NotFound:
+        # This tab may no longer read it: the whole page runs again and says so, and nothing
+        # of the conversation stays on screen.
+        st.session_state["rerun-page"] = True
+        st.rerun([CHAT, WATCH, COST])
+        return
     if newest != (shown.version, shown.tip_id) or any(
         states.get(i) is None or states[i].status != t.status for i, t in mine.items()
     ):
@@ -143,9 +152,12 @@ def _chat(
     # one; any other fragment run (a click inside the chat) goes on from the last one drawn.
     shown = newest_shown(conversation)
     if st.session_state.pop(_stale_key(shown.id), False):
-        shown = svc.conversation(
-            shown.id, visible=st.session_state.get(visible_key(shown.id), visible), token=share_token(shown.id)
-        )
+        try:
+            shown = svc.conversation(
+                shown.id, visible=st.session_state.get(visible_key(shown.id), visible), token=share_token(shown.id)
+            )
+        except NotFound:
+            st.rerun(scope="app")  # no longer readable since the tick: the page says so
         remember_shown(shown)
     # What this tab shows is what its next message is sent against.
     st.session_state[shown_version_key(shown.id)] = shown.seen
