@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.team.people import User
 from ui.identity import admit, came_back_signed_in, who_is_here
+from ui.review_panel import review_pages
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -29,7 +30,9 @@ PAGES = [
 # refused), so the link being opened resolves to its page, and nothing of the studio shows to
 # someone not let in; the link is kept for after they sign in.
 found = who_is_here()
-page = st.navigation(PAGES, position="sidebar" if isinstance(found, User) else "hidden")
+pages = list(PAGES)
+pages[3:3] = review_pages(found if isinstance(found, User) else None)  # the Inbox (its unread count), the kit
+page = st.navigation(pages, position="sidebar" if isinstance(found, User) else "hidden")
 admit(found)
 came_back_signed_in()
 page.run()

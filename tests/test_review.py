@@ -270,3 +270,23 @@ def test_deleting_a_conversation_forever_keeps_the_kit_images(service, fake, peo
     ann.delete(mine.id)
     ann.delete_forever(mine.id)
     assert service.images.data(item.image_hash) and service.images.data(original)
+
+
+def test_export_carries_each_versions_status_and_comments(service, fake, people):
+    import json
+    import zipfile
+
+    ann, bob, _carol, _admin = people
+    mine, (_v1, v2) = two_versions(service, ann)
+    ann.share(mine.id, True)
+    bob.review.comment(mine.id, v2, "bigger logo\n-> and *gold*")
+    ann.review.set_status(mine.id, v2, "approved")
+    archive = zipfile.ZipFile(io.BytesIO(bob.versions.export(mine.id)))
+    log = json.loads(archive.read("prompts.json"))["versions"]
+    assert [(v["status"], [c["words"] for c in v["comments"]]) for v in log] == [
+        ("draft", []),
+        ("approved", ["bigger logo\n-> and *gold*"]),
+    ]
+    assert log[1]["comments"][0]["author"] == "bob@example.com"
+    markdown = archive.read("prompts.md").decode()
+    assert "Status: approved" in markdown and "  > bigger logo\n  > -> and *gold*" in markdown
