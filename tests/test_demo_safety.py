@@ -282,3 +282,26 @@ def test_retention_deletes_visitors_unused_work_and_keeps_the_ledger(httpserver,
         assert db.scalar(select(func.count()).select_from(LedgerRow)) == rows_before
         assert db.scalar(select(func.count()).select_from(ImageRow)) < images_before
     assert old.id not in remaining and {fresh.id, staff.id} <= remaining
+
+
+def test_on_a_demo_with_sign_in_whoever_signs_in_is_staff_and_anyone_else_a_visitor():
+    from core.team.people import OPENING, Mode, PeoplePolicy, Refusal, identify
+
+    token = "ab" * 32
+    proxy = PeoplePolicy(mode=Mode.PROXY, user_header="X-Forwarded-Email", admins=frozenset({"boss@example.com"}))
+    proxy_demo = PeoplePolicy(
+        mode=Mode.PROXY, user_header="X-Forwarded-Email", admins=frozenset({"boss@example.com"}), demo=True
+    )
+    staff = identify(proxy_demo, None, {"X-Forwarded-Email": ["boss@example.com"]}, token)
+    assert isinstance(staff, User) and staff.is_admin and not staff.is_visitor
+    anonymous = identify(proxy_demo, None, {}, token)
+    assert isinstance(anonymous, User) and anonymous.is_visitor and not anonymous.is_admin
+    waiting = identify(proxy_demo, None, {}, None)
+    assert isinstance(waiting, Refusal) and waiting.message == OPENING
+    assert isinstance(identify(proxy, None, {}, token), Refusal)  # not a demo: nobody, as before
+    oidc_demo = PeoplePolicy(mode=Mode.OIDC, demo=True)
+    guest = identify(oidc_demo, {"is_logged_in": False}, None, token)
+    assert isinstance(guest, User) and guest.is_visitor
+    signed = identify(oidc_demo, {"is_logged_in": True, "email": "ann@example.com"}, None, token)
+    assert isinstance(signed, User) and not signed.is_visitor
+    assert isinstance(identify(PeoplePolicy(mode=Mode.OIDC), {"is_logged_in": False}, None, token), Refusal)

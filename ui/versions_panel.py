@@ -9,7 +9,7 @@ from core.media import marks as marking
 from core.values import Conversation
 from core.versions.tree import VersionTree
 from core.workspace import Workspace
-from ui.common import plain, share_token, stored_once
+from ui.common import plain, share_token, stored_once, version_tree  # noqa: F401 - pages import it from here
 from ui.review_panel import review_data, strip_label
 from ui.version_tools import open_tool
 
@@ -26,14 +26,6 @@ TOOLS = (
     ("mark", "Mark a region…", ":material/draw:", "Draw boxes or brush strokes on the current image."),
     ("export", "Export…", ":material/folder_zip:", "This branch, your starred versions, or ones you pick, as a zip."),
 )
-
-
-def version_tree(svc: Workspace, conversation: Conversation) -> VersionTree:
-    return stored_once(
-        "versions-cache",
-        (conversation.id, conversation.version, conversation.tip_id),
-        lambda: svc.versions.tree(conversation.id, token=share_token(conversation.id)),
-    )
 
 
 def _strip(svc: Workspace, conversation: Conversation, tree: VersionTree) -> None:

@@ -171,6 +171,8 @@ class ImageRow(Base):
     # Revision 0005: an upload sent smaller than it came; this is the full-size one, for Download.
     # Indexed (edges_0009): clean-up asks whether a kept image points to an original.
     original_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # What was done to an upload on its way in, without the file's name (revision links_0014).
+    upload_note: Mapped[str | None] = mapped_column(ExactText)
 
 
 class AuditRow(Base):

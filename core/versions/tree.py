@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
+from core.media import marks as marking
 from core.storage.schema import CommentRow, PartRow, TurnRow, VersionStatusRow
 from core.values import TurnStatus
 
@@ -24,11 +25,19 @@ class Version:
     request_id: int
     parent_id: int | None  # the version it was made from (None: from the start)
     image_hash: str | None
-    prompt: str
+    prompt: str  # the person's own words (for a marked region, without the studio's instruction)
     created_at: dt.datetime | None
     settings: dict[str, Any] = field(default_factory=dict)
     cost_micro: int | None = None
     marks: list[dict[str, Any]] | None = None
+    made_from: int | None = None  # the number of the version it was made from
+    sent: str | None = None  # for a marked region: the whole text sent, the studio's instruction included
+
+    @property
+    def file_name(self) -> str:
+        """What its image downloads as, without the extension: `v3-red-bicycle-on-a-beach`."""
+        stem = marking.file_stem(self.prompt)
+        return f"v{self.number}-{stem}" if stem else f"v{self.number}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +114,8 @@ def version_tree(db: Session, conversation_id: str, tip_id: int | None) -> Versi
         .order_by(PartRow.turn_id, PartRow.position)
     ):
         prompts[turn_id] = (prompts.get(turn_id, "") + "\n\n" + (text or "")).strip()
+    numbers = {r.id: n for n, r in enumerate(rows, start=1)}
+    sent = {r.reply_to_id: prompts.get(r.reply_to_id, "") for r in rows}
     return VersionTree(
         versions=[
             Version(
@@ -113,11 +124,13 @@ def version_tree(db: Session, conversation_id: str, tip_id: int | None) -> Versi
                 request_id=r.reply_to_id,
                 parent_id=r.parent_id,
                 image_hash=images.get(r.id),
-                prompt=prompts.get(r.reply_to_id, ""),
+                prompt=marking.own_words(sent[r.reply_to_id], r.marks),
                 created_at=r.created_at,
                 settings=dict(r.settings or {}),
                 cost_micro=r.cost_micro,
                 marks=r.marks,
+                made_from=numbers.get(r.parent_id) if r.parent_id is not None else None,
+                sent=sent[r.reply_to_id] if r.marks else None,
             )
             for n, r in enumerate(rows, start=1)
         ],
@@ -177,7 +190,9 @@ def export_zip(
                     "version": version.number,
                     "file": name,
                     "prompt": version.prompt,
-                    "made_from": version.parent_id,
+                    # The studio's words for a marked region, beside the person's own.
+                    **({"instruction": version.sent} if version.sent else {}),
+                    "made_from": version.made_from,
                     "settings": version.settings,
                     "model": model,
                     "time": version.created_at.isoformat() + "Z" if version.created_at else None,
