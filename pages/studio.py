@@ -189,12 +189,14 @@ def main() -> None:
             st.query_params.clear()
             st.rerun()
         plan = None
+        # A conversation on a retired model is read-only: no next request to weigh or price.
+        sends = owner and (conversation is None or svc.can_send(conversation))
         if owner:
             spec, _settings = render_settings(svc, conversation)
-            plan = planned(svc, conversation) if conversation is not None and conversation.turns else None
+            plan = planned(svc, conversation) if sends and conversation is not None and conversation.turns else None
         else:
             spec = svc.catalog.get(conversation.model) if conversation else svc.catalog.default
-        live_cost(svc, conversation, meter=owner)
+        live_cost(svc, conversation, meter=sends)
         st.divider()
         render_recent(svc, conversation.id if conversation else None)
         who_panel(svc)
@@ -228,7 +230,7 @@ def main() -> None:
         return
     if conversation is not None and retired_notice(svc, conversation):
         return
-    if conversation is None and (refused := svc.new_conversation_refusal()):
+    if conversation is None and (refused := svc.demo.new_conversation_refusal()):
         # Said before anything is typed, so no words are lost to a refusal.
         st.warning(plain(refused), icon=":material/block:")
         return

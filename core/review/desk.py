@@ -70,12 +70,19 @@ class ReviewDesk:
 
     # Comments -----------------------------------------------------------------------------
 
-    def comments(self, conversation_id: str, token: str | None = None) -> dict[int, list[Comment]]:
-        """Every comment on this conversation's versions, by answer id (none for a visitor)."""
+    def comments(
+        self, conversation_id: str, token: str | None = None, reply_ids: list[int] | None = None
+    ) -> dict[int, list[Comment]]:
+        """The comments on this conversation's versions (or on these), by answer id (none for a
+        visitor)."""
         self.guard.head(conversation_id, token)
         if not self.enabled:
             return {}
-        return self.review.store.comments(conversation_id)
+        return self.review.store.comments(conversation_id, reply_ids)
+
+    def comment_counts(self, conversation_id: str, token: str | None = None) -> dict[int, int]:
+        self.guard.head(conversation_id, token)
+        return self.review.store.counts(conversation_id) if self.enabled else {}
 
     def comment(self, conversation_id: str, reply_id: int, text: str, token: str | None = None) -> Comment:
         self._readable(conversation_id, token)
