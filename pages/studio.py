@@ -230,7 +230,7 @@ def main() -> None:
         return
     if conversation is not None and retired_notice(svc, conversation):
         return
-    if conversation is None and (refused := svc.new_conversation_refusal()):
+    if conversation is None and (refused := svc.demo.new_conversation_refusal()):
         # Said before anything is typed, so no words are lost to a refusal.
         st.warning(plain(refused), icon=":material/block:")
         return
