@@ -338,3 +338,24 @@ def test_a_burst_from_thirty_visitors_at_one_address_lets_through_exactly_its_ca
     assert admitted == 4
     with svc.store.read() as db:
         assert db.scalar(select(func.count()).select_from(LedgerRow)) >= 4
+
+
+def test_a_demo_shows_no_exception_details_in_the_browser(monkeypatch, tmp_path):
+    from streamlit import config
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    monkeypatch.delenv("COMETAPI_KEY", raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'studio.db'}")
+    monkeypatch.setenv("STUDIO_DEMO", "1")
+    monkeypatch.setenv("STUDIO_DEMO_EXAMPLES", "none-chosen")
+    before = config.get_option("client.showErrorDetails")
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.session_state["visitor-token"] = "e5" * 24
+        at.run()
+        assert not at.exception
+        assert config.get_option("client.showErrorDetails") == "none"
+    finally:
+        config.set_option("client.showErrorDetails", before)
