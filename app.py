@@ -5,6 +5,7 @@ import logging
 import streamlit as st
 
 from core.team.people import User
+from ui.common import settings
 from ui.identity import admit, came_back_signed_in, who_is_here
 from ui.review_panel import review_pages
 
@@ -12,6 +13,10 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 st.set_page_config(page_title="Nano Banana Studio", page_icon="🍌", layout="wide")
+if settings().demo:
+    # An unexpected exception's message and traceback could name the operator's configuration:
+    # a public demo's visitors see that something went wrong, the log keeps the rest.
+    st.set_option("client.showErrorDetails", "none")
 
 # The studio answers at `/` (the default page, whose URL path Streamlit always makes "") and at
 # `/studio`, the path of saved and shared links (`/studio?session=…`, `/studio?share=…`): a hidden

@@ -57,7 +57,7 @@ def main() -> None:
     )
     if not items:
         st.info("No images yet." if not (search or favourites or approved) else "Nothing matches.")
-    featured = svc.featured() if can_feature(svc) else set()
+    featured = svc.demo.featured() if can_feature(svc) else set()
     grid = st.columns(COLUMNS)
     for n, item in enumerate(items[: pages * PAGE]):
         with grid[n % COLUMNS], st.container(border=True):

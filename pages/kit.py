@@ -74,6 +74,40 @@ def _card(svc: Workspace, item: KitItem) -> None:
         )
 
 
+def _retire_preset(svc: Workspace, preset_id: int) -> None:
+    try:
+        svc.review.retire_preset(preset_id)
+    except StudioError as error:
+        st.session_state["kit-flash"] = error.message
+
+
+def _presets(svc: Workspace) -> None:
+    """Named snippets for the chat input, with {placeholders} filled in when inserted."""
+    with st.form("preset-add", clear_on_submit=True):
+        name = st.text_input("Preset name", placeholder="Our packshot look")
+        body = st.text_area("Words", placeholder="soft top light, white sweep, {product}, 4:5")
+        if st.form_submit_button("Add preset", icon=":material/add:"):
+            try:
+                svc.review.add_preset(name, body)
+                st.session_state["kit-flash"] = "Preset added: insert it from Brand kit beside the chat input."
+                st.rerun()
+            except StudioError as error:
+                st.error(plain(error.message))
+    for preset in svc.review.presets():
+        with st.container(border=True):
+            st.markdown(f"**{plain(preset.name)}** · " + no_links(preset.owner))
+            st.text(preset.body)
+            if svc.user.is_admin or preset.owner == svc.user.key:
+                st.button(
+                    "Retire",
+                    key=f"preset-retire-{preset.id}",
+                    type="tertiary",
+                    icon=":material/archive:",
+                    on_click=_retire_preset,
+                    args=(svc, preset.id),
+                )
+
+
 def main() -> None:
     ensure_router()
     svc = workspace()
@@ -89,7 +123,9 @@ def main() -> None:
     )
     _add(svc)
     search = st.text_input("Search names and tags", key="kit-search", placeholder="logo")
-    current, retired = st.tabs(["In use", "Retired"])
+    current, retired, presets = st.tabs(["In use", "Retired", "Prompt presets"])
+    with presets:
+        _presets(svc)
     found = search or None
     for tab, items in ((current, svc.review.kit(found)), (retired, svc.review.kit(found, retired=True))):
         with tab:

@@ -189,12 +189,14 @@ def main() -> None:
             st.query_params.clear()
             st.rerun()
         plan = None
+        # A conversation on a retired model is read-only: no next request to weigh or price.
+        sends = owner and (conversation is None or svc.can_send(conversation))
         if owner:
             spec, _settings = render_settings(svc, conversation)
-            plan = planned(svc, conversation) if conversation is not None and conversation.turns else None
+            plan = planned(svc, conversation) if sends and conversation is not None and conversation.turns else None
         else:
             spec = svc.catalog.get(conversation.model) if conversation else svc.catalog.default
-        live_cost(svc, conversation, meter=owner)
+        live_cost(svc, conversation, meter=sends)
         st.divider()
         render_recent(svc, conversation.id if conversation else None)
         who_panel(svc)
@@ -228,10 +230,11 @@ def main() -> None:
         return
     if conversation is not None and retired_notice(svc, conversation):
         return
-    if conversation is None and (refused := svc.new_conversation_refusal()):
+    if conversation is None and (refused := svc.demo.new_conversation_refusal()):
         # Said before anything is typed, so no words are lost to a refusal.
         st.warning(plain(refused), icon=":material/block:")
         return
+    prompt_key = f"prompt-{conversation.id if conversation else 'new'}"
     value = st.chat_input(
         "Describe an image, or an edit to the last one…",
         accept_file="multiple",
@@ -242,7 +245,7 @@ def main() -> None:
         max_upload_size=UPLOAD_TRANSPORT_MB,
         # One input per conversation: a half-typed prompt or its files never follow the person
         # into another conversation.
-        key=f"prompt-{conversation.id if conversation else 'new'}",
+        key=prompt_key,
     )
     # A fresh widget after each send: Takes go back to 1 (setting a drawn widget's value back is
     # not reliably passed to the browser). Only as many takes as the limits let through now (a
@@ -265,7 +268,7 @@ def main() -> None:
             else 1
         )
     with kit_col:
-        kit = kit_picker(svc, conversation.id if conversation else None)
+        kit = kit_picker(svc, conversation.id if conversation else None, prompt_key=prompt_key)
     if conversation is not None and int(takes or 1) > 1:
         estimate = svc.estimate(conversation)
         st.caption(f"{int(takes or 1)} takes: about {int(takes or 1)} × {dollars(estimate.micro)} for this message.")

@@ -290,3 +290,29 @@ def test_export_carries_each_versions_status_and_comments(service, fake, people)
     assert log[1]["comments"][0]["author"] == "bob@example.com"
     markdown = archive.read("prompts.md").decode()
     assert "Status: approved" in markdown and "  > bigger logo\n  > -> and *gold*" in markdown
+
+
+def test_prompt_presets_fill_their_placeholders_and_retire_by_their_owner_or_an_admin(service, fake, people):
+    ann, bob, _carol, admin = people
+    look = ann.review.add_preset("Packshot", "soft top light, white sweep, {product}, {ratio}; {product} centred")
+    assert look.placeholders == ["product", "ratio"]
+    assert [p.name for p in bob.review.presets()] == ["Packshot"]  # shared with the team
+    assert (
+        bob.review.fill_preset(look.id, {"product": "the red mug", "ratio": "4:5"})
+        == "soft top light, white sweep, the red mug, 4:5; the red mug centred"
+    )
+    with pytest.raises(InvalidInput, match=r"\{ratio\}"):
+        bob.review.fill_preset(look.id, {"product": "the red mug", "ratio": " "})
+    with pytest.raises(InvalidInput):
+        ann.review.add_preset("Empty", "   ")
+    with pytest.raises(Forbidden):
+        bob.review.retire_preset(look.id)
+    admin.review.retire_preset(look.id)
+    assert ann.review.presets() == []
+    with pytest.raises(NotFound):
+        ann.review.fill_preset(look.id, {"product": "x", "ratio": "1:1"})
+    guest = service.as_user(VISITOR)
+    with pytest.raises(Forbidden):
+        guest.review.presets()
+    actions = [(e.action, e.detail) for e in admin.audit_log()]
+    assert ("preset added", "Packshot") in actions and ("preset retired", str(look.id)) in actions

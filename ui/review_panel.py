@@ -29,18 +29,28 @@ BADGE = {
 STRIP_MARK = {Status.IN_REVIEW: "review", Status.APPROVED: "OK", Status.REJECTED: "no"}
 
 
-def review_data(svc: Workspace, conversation: Conversation) -> tuple[dict[int, list[Comment]], dict[int, Status]]:
-    """This conversation's comments and statuses, read once per run (two small queries)."""
+def review_data(svc: Workspace, conversation: Conversation) -> tuple[dict[int, int], dict[int, Status]]:
+    """This conversation's comment counts and statuses by version, read once per run (two
+    small grouped reads: a page with hundreds of comments reads only the words it shows)."""
     key = f"review-data-{conversation.id}"
     run = st.session_state.get("review-run")
     cached = st.session_state.get(key)
     if cached is not None and cached[0] == run:
         return cached[1], cached[2]
     token = share_token(conversation.id)
-    comments = svc.review.comments(conversation.id, token=token)
+    counts = svc.review.comment_counts(conversation.id, token=token)
     statuses = svc.review.statuses(conversation.id, token=token)
-    st.session_state[key] = (run, comments, statuses)
-    return comments, statuses
+    st.session_state[key] = (run, counts, statuses)
+    return counts, statuses
+
+
+def comments_of(svc: Workspace, conversation: Conversation, reply_ids: list[int]) -> dict[int, list[Comment]]:
+    """The words of these versions' comments (only those with any)."""
+    counts, _statuses = review_data(svc, conversation)
+    wanted = [i for i in reply_ids if counts.get(i)]
+    if not wanted:
+        return {}
+    return svc.review.comments(conversation.id, token=share_token(conversation.id), reply_ids=wanted)
 
 
 def new_run() -> None:
@@ -84,8 +94,8 @@ def render_under_version(svc: Workspace, conversation: Conversation, reply_id: i
     """Under a version in the chat: its badge, its newest comments, and the Review button."""
     if not svc.review.enabled:
         return
-    comments, statuses = review_data(svc, conversation)
-    mine = comments.get(reply_id, [])
+    _counts, statuses = review_data(svc, conversation)
+    mine = comments_of(svc, conversation, [reply_id]).get(reply_id, [])
     status = statuses.get(reply_id, Status.DRAFT)
     with st.container(horizontal=True, vertical_alignment="center"):
         badge(status)
@@ -99,7 +109,7 @@ def render_under_version(svc: Workspace, conversation: Conversation, reply_id: i
             help="Comment on this version and @mention someone"
             + ("; set its status" if svc.review.can_set_status(conversation) else ""),
         )
-    show_comments(mine, limit=3)
+    show_comments(mine, limit=2)
 
 
 def _flash(error: StudioError) -> None:
@@ -160,7 +170,8 @@ def _review(svc: Workspace, conversation: Conversation, tree: VersionTree, reply
         st.caption("That version is not part of this conversation any more.")
         return
     token = share_token(conversation.id)
-    comments, statuses = review_data(svc, conversation)
+    _counts, statuses = review_data(svc, conversation)
+    comments = comments_of(svc, conversation, [reply_id])
     status = statuses.get(reply_id, Status.DRAFT)
     if flash := st.session_state.pop("review-flash", None):
         st.info(plain(flash))

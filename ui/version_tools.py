@@ -13,7 +13,7 @@ from core.versions.tree import Version, VersionTree
 from core.workspace import Workspace
 from ui.common import plain, preview, share_token
 from ui.drawing import compare_slider, mark_canvas, picture_url
-from ui.review_panel import badge, open_review, review_data, show_comments
+from ui.review_panel import badge, comments_of, open_review, review_data, show_comments
 
 DIALOG = "version-dialog"  # (tool, conversation id) while a dialog is open
 
@@ -71,7 +71,8 @@ def _compare(svc: Workspace, conversation: Conversation, tree: VersionTree) -> N
 def _side_by_side(svc: Workspace, conversation: Conversation, tree: VersionTree, chosen: list[Version]) -> None:
     """The chosen versions at the dialog's full width, each as large as its share allows."""
     owner = svc.can_change(conversation)
-    comments, statuses = review_data(svc, conversation)
+    _counts, statuses = review_data(svc, conversation)
+    comments = comments_of(svc, conversation, [v.reply_id for v in chosen])
     for side, version in zip(st.columns(len(chosen)), chosen, strict=True):
         with side, st.container(key=f"cmp-side-{version.reply_id}"):
             if version.image_hash:
@@ -101,10 +102,11 @@ def _compare_picked(conversation_id: str, picked: list[int]) -> None:
 @st.dialog("All versions", width=1600, on_dismiss=_close)
 def _all_versions(svc: Workspace, conversation: Conversation, tree: VersionTree) -> None:
     owner = svc.can_change(conversation)
-    comments, statuses = review_data(svc, conversation)
+    _counts, statuses = review_data(svc, conversation)
     newest = sorted(tree.versions, key=lambda v: v.number, reverse=True)
     on_path = {v.reply_id for v in tree.path()}
     shown = st.session_state.get("all-versions-shown", PAGE)
+    comments = comments_of(svc, conversation, [v.reply_id for v in newest[:shown]])
     st.caption(
         f"{len(newest)} versions, newest first. Framed: the current one, which your next message edits. "
         f"Tick up to {MOST} to compare them side by side."

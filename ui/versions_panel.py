@@ -39,7 +39,7 @@ def _strip(svc: Workspace, conversation: Conversation, tree: VersionTree) -> Non
     else:
         shown = (path[-(STRIP - min(len(others), STRIP // 2)) :] + others)[:STRIP]
     on_path = {v.reply_id for v in path}
-    _comments, statuses = review_data(svc, conversation)
+    _counts, statuses = review_data(svc, conversation)
     sheet = _sheet(
         svc,
         tuple(v.image_hash for v in shown),
