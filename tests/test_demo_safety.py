@@ -359,3 +359,28 @@ def test_a_demo_shows_no_exception_details_in_the_browser(monkeypatch, tmp_path)
         assert config.get_option("client.showErrorDetails") == "none"
     finally:
         config.set_option("client.showErrorDetails", before)
+
+
+def test_the_page_refuses_a_new_visitor_past_the_address_cap_and_lets_a_known_one_back(monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    monkeypatch.delenv("COMETAPI_KEY", raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'studio.db'}")
+    monkeypatch.setenv("STUDIO_DEMO", "1")
+    monkeypatch.setenv("STUDIO_DEMO_EXAMPLES", "none-chosen")
+    monkeypatch.setenv("STUDIO_LIMIT_ADDRESS_NEW_VISITORS_PER_HOUR", "1")
+
+    def visit(token: str) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.session_state["visitor-token"] = token  # what the browser's visitor key reports
+        return at.run()
+
+    first = visit("a1" * 24)
+    assert not first.exception and first.chat_input  # let in: the studio
+    second = visit("b2" * 24)  # a made-up key from the same address (AppTest: this machine)
+    assert not second.chat_input
+    assert any("Too many new visitors have come from your network" in w.value for w in second.warning)
+    again = visit("a1" * 24)  # the first visitor comes back
+    assert again.chat_input
