@@ -77,6 +77,7 @@ def test_a_conversation_on_a_retired_model_opens_read_only_and_continues_on_its_
         page.get_by_text("was retired on 25 June 2026").wait_for(timeout=30_000)
         assert page.locator("[data-testid=stChatInput]").count() == 0  # read-only
         assert page.get_by_role("button", name="Another take").count() == 0
+        assert page.get_by_text("Next turn").count() == 0  # nothing to estimate: it cannot be sent
         page.get_by_text("was retired on 25 June 2026").scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / "browser-retired-model.png"))

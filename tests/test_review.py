@@ -251,6 +251,12 @@ def test_the_brand_kit_checks_like_an_upload_stores_once_and_goes_with_a_message
     with pytest.raises(InvalidInput, match="retired"):
         ann.review.attach([item.id])
     assert ann.review.kit_hashes(hashes) == set()
+    # Carol never uploaded it and reads no conversation that holds it: once retired, its hash
+    # alone gives her nothing (while it was in the kit, anyone signed in could attach it).
+    carol = people[2]
+    hers = carol.new_conversation()
+    _kept, refused = carol.submit(hers.id, "with the old logo", hashes)
+    assert refused is not None and "not one you can use" in refused.message
     assert ann.download(mine.id, item.image_hash)[0]
     assert service.send(mine.id, "now in red").ok  # the kept copy replays
     actions = [(e.actor, e.action, e.detail) for e in admin.audit_log()]
