@@ -4,7 +4,7 @@ import logging
 
 import streamlit as st
 
-from core.team.people import User
+from core.team.people import OPENING, Refusal, User
 from ui.common import settings
 from ui.identity import admit, came_back_signed_in, who_is_here
 from ui.review_panel import review_pages
@@ -34,10 +34,15 @@ PAGES = [
 # Who is here decides everything else. The navigation is set up either way (hidden for someone
 # refused), so the link being opened resolves to its page, and nothing of the studio shows to
 # someone not let in; the link is kept for after they sign in.
-found = who_is_here()
+# A demo visitor's browser key is asked for only after st.navigation: the component answers at
+# once, and a rerun it triggers before the browser has heard which page this is would open the
+# default page (a reloaded /gallery became the studio, now and then, in the browser test).
+found = who_is_here(ask=False)
 pages = list(PAGES)
 pages[3:3] = review_pages(found if isinstance(found, User) else None)  # the Inbox (its unread count), the kit
 page = st.navigation(pages, position="sidebar" if isinstance(found, User) else "hidden")
+if isinstance(found, Refusal) and found.message == OPENING:
+    found = who_is_here()
 admit(found)
 came_back_signed_in()
 page.run()

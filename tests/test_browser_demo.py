@@ -43,7 +43,12 @@ def test_two_visitors_see_only_their_own_work_share_nothing_and_pages_open_by_ad
         a.screenshot(path=str(ARTIFACTS / "demo-error.png"), full_page=True)
         # A's Conversations: no team tab, no share control.
         a.goto(f"{server.url}/conversations")
-        a.get_by_role("tab", name="Mine").wait_for(timeout=30_000)
+        try:
+            a.get_by_role("tab", name="Mine").wait_for(timeout=30_000)
+        except Exception:
+            a.screenshot(path=str(ARTIFACTS / "demo-conversations-failed.png"), full_page=True)
+            (ARTIFACTS / "demo-conversations-failed.txt").write_text(a.inner_text("body"))
+            raise
         a.get_by_text("a secret lighthouse").first.wait_for(timeout=30_000)
         assert a.get_by_role("tab", name="Shared with the team").count() == 0
         assert a.get_by_role("button", name="Share").count() == 0
@@ -55,7 +60,12 @@ def test_two_visitors_see_only_their_own_work_share_nothing_and_pages_open_by_ad
         b.get_by_text("No images yet.").wait_for(timeout=30_000)
         assert "a secret lighthouse" not in b.inner_text("body")
         b.reload()  # and on reload
-        b.get_by_role("heading", name="Gallery").wait_for(timeout=60_000)
+        try:
+            b.get_by_role("heading", name="Gallery").wait_for(timeout=60_000)
+        except Exception:
+            b.screenshot(path=str(ARTIFACTS / "demo-reload-failed.png"), full_page=True)
+            (ARTIFACTS / "demo-reload-failed.txt").write_text(b.url + "\n" + b.inner_text("body"))
+            raise
         b.screenshot(path=str(ARTIFACTS / "demo-gallery-by-address.png"), full_page=True)
         b.goto(f"{server.url}/conversations")
         b.get_by_text("No conversations yet.").wait_for(timeout=60_000)

@@ -60,14 +60,15 @@ def _arrive(found: User) -> User | Refusal:
     return found
 
 
-def who_is_here() -> User | Refusal:
-    """The person at this tab, or why nobody is let in; nothing drawn (but the demo's key asked)."""
+def who_is_here(*, ask: bool = True) -> User | Refusal:
+    """The person at this tab, or why nobody is let in; nothing drawn but, with `ask`, the demo's
+    visitor key asked of the browser (with `ask=False` an unknown key is OPENING, drawn nothing)."""
     policy = policy_from(settings(), _auth_configured())
     claims = st.user.to_dict() if policy.mode == Mode.OIDC else None
     # Every occurrence of every header: a repeated identity header is refused, never guessed at.
     headers = {k: st.context.headers.get_all(k) for k in st.context.headers} if policy.mode == Mode.PROXY else None
     found = identify(policy, claims, headers, st.session_state.get(VISITOR))
-    if isinstance(found, Refusal) and found.message == OPENING:
+    if ask and isinstance(found, Refusal) and found.message == OPENING:
         # A demo's visitor: this browser's key is asked for only now (staff never need one).
         found = identify(policy, claims, headers, _visitor_token())
     if isinstance(found, User) and found.is_visitor:
