@@ -722,7 +722,7 @@ def test_demo_examples_limits_and_the_usage_page_in_a_browser(browser, db_url):
             send(page, prompt)
             page.get_by_text(f"Here is turn {n}").wait_for(timeout=60_000)
         page.get_by_text("Spent here:").wait_for(timeout=10_000)
-        assert "not billed (offline demo)" in page.inner_text("body")
+        assert "offline demo: never billed" in page.inner_text("body")
         send(page, "and a full moon")
         page.get_by_text("2 turns a minute").first.wait_for(timeout=30_000)
         # Refused, nothing sent, and the words are kept in the conversation.
