@@ -17,6 +17,7 @@ from core.errors import NotFound, StudioError
 from core.media.images import make_preview
 from core.service import StudioService
 from core.values import Conversation, Seed
+from core.versions.tree import VersionTree
 from core.workspace import Workspace
 from ui import draining
 
@@ -45,6 +46,16 @@ def stored_once(name: str, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         cache[key] = compute()
     value: T = cache[key]
     return value
+
+
+def version_tree(svc: Workspace, conversation: Conversation) -> VersionTree:
+    """The conversation's versions, read once per version and tip (the strip, the tools and the
+    download names share it)."""
+    return stored_once(
+        "versions-cache",
+        (conversation.id, conversation.version, conversation.tip_id),
+        lambda: svc.versions.tree(conversation.id, token=share_token(conversation.id)),
+    )
 
 
 def _secrets() -> dict[str, Any]:

@@ -57,6 +57,11 @@ class Bill:
     new_bytes: int | None = None
 
 
+# Estimates ran up to 1.2% short of real costs (the answer's thinking and text vary): spend caps
+# count estimates with this margin, so turns admitted together do not land over a cap.
+ESTIMATE_MARGIN_PCT = 5
+
+
 def with_margin(micro: int, margin_pct: int) -> int:
     """An estimate with a margin, rounded up (as counted() does in SQL)."""
     return micro + (micro * margin_pct + 99) // 100

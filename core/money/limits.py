@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.errors import StudioError
-from core.money.ledger import RETRIED, Charge, counted, with_margin
+from core.money.ledger import ESTIMATE_MARGIN_PCT, RETRIED, Charge, counted, with_margin
 from core.money.periods import (  # re-exported: where pages and tests have always found them
     Refusal,
     day_start,
@@ -39,11 +39,17 @@ from core.money.visitor_limits import lock_address, visitor_refusal
 from core.storage.schema import ConversationRow, LedgerRow, TurnRow, utcnow
 from core.storage.store import IN_FLIGHT
 
-__all__ = ["LimitReached", "Limits", "Refusal", "admit", "headroom", "limits_from", "midnight", "today_in"]
-
-
-# Estimates ran up to 1.2% short of real costs; 5% keeps a cap from being overshot by that.
-ESTIMATE_MARGIN_PCT = 5
+__all__ = [
+    "ESTIMATE_MARGIN_PCT",
+    "LimitReached",
+    "Limits",
+    "Refusal",
+    "admit",
+    "headroom",
+    "limits_from",
+    "midnight",
+    "today_in",
+]
 
 
 class LimitReached(StudioError):
