@@ -288,6 +288,9 @@ def main() -> None:
     gallery_at_scale(settings, repeat=args.repeat)
     usage_page(settings, args.repeat)
     versions_at_scale(settings, args.repeat)
+    from bench import review_bench
+
+    review_bench.run(settings, args.repeat)
     postgres_beside(settings, images, sizes, args.repeat)
     from bench import deploy_bench, flow_bench
 

@@ -297,6 +297,8 @@ class StoredImage:
     size_bytes: int
     # Set on an upload that was sent smaller than it came: the full-size one, for Download.
     original_hash: str | None = None
+    # What was done to an upload on its way in ("sent at 2048×1365", "location removed").
+    note: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

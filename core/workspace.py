@@ -8,13 +8,13 @@ import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from core.demo import DemoDesk
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
 from core.money import durations, usage
 from core.money.durations import Typical
 from core.money.prices import Estimate
 from core.provider.catalog import Retirement
 from core.review.desk import ReviewDesk
-from core.storage.store import NO_CONVERSATION
 from core.team import access, housekeeping
 from core.team.guard import Guard
 from core.team.people import User
@@ -23,7 +23,6 @@ from core.values import Conversation, ConversationSummary, GenerationSettings, S
 from core.versions.desk import VersionDesk
 
 if TYPE_CHECKING:
-    from core.demo import Example
     from core.media.library import Upload
     from core.money.usage import UsageReport
     from core.service import StudioService
@@ -47,6 +46,8 @@ class Workspace:
         self.image_sizes = service.image_sizes
         self.offered_models = service.offered_models
         self.guard = Guard(user=user, store=service.store, sharing=service.sharing)
+        # A public demo's verbs: examples, featuring, and what a visitor may keep (core/demo.py).
+        self.demo = DemoDesk(self)
         self.versions = VersionDesk(self.guard, service, submit=self.submit)
         self.review = ReviewDesk(self.guard, service.review, service.images)
 
@@ -158,12 +159,12 @@ class Workspace:
     # Conversations ------------------------------------------------------------------------
 
     def new_conversation(self, model: str | None = None, settings: GenerationSettings | None = None) -> Conversation:
-        self._may_add_conversation()
+        self.demo.may_add_conversation()
         return self.service.new_conversation(model, settings, owner=self.user.key)
 
     def from_seed(self, seed: Seed) -> Conversation:
         self._head(seed.source_id)
-        self._may_add_conversation()
+        self.demo.may_add_conversation()
         return self.service.from_seed(seed, owner=self.user.key)
 
     def continue_from(self, conversation_id: str, image_hash: str, token: str | None = None) -> Seed:
@@ -205,7 +206,7 @@ class Workspace:
     def copy(self, conversation_id: str, token: str | None = None) -> str:
         """Make a copy of your own, from which you go on: the same history, replayed exactly."""
         self._head(conversation_id, token)
-        self._may_add_conversation(self._copy_bytes(conversation_id))
+        self.demo.may_add_conversation(self.demo.copy_bytes(conversation_id))
         return self.service.sharing.copy(conversation_id, self.user.key, self.user.key)
 
     def delete(self, conversation_id: str) -> None:
@@ -248,71 +249,6 @@ class Workspace:
         if not self.publishing:
             raise Forbidden("On this demo your work is your own: it cannot be shared.")
 
-    def _may_add_conversation(self, stored_more: int = 0) -> None:
-        """A visitor keeps at most so many conversations and bytes (a copy counts as what it copies)."""
-        if not self.user.is_visitor:
-            return
-        from core.money.limits import LimitReached
-        from core.money.visitor_limits import conversation_refusal
-
-        with self.service.store.read() as db:
-            reason = conversation_refusal(db, self.service.life.limits, self.user.key, stored_more)
-        if reason:
-            raise LimitReached(reason)
-
-    def _copy_bytes(self, conversation_id: str) -> int:
-        from core.money.visitor_limits import copy_bytes
-
-        with self.service.store.read() as db:
-            return copy_bytes(db, conversation_id)
-
-    def examples(self) -> list[Example]:
-        """The demo's start page: featured and chosen conversations anyone may take up. On a real
-        key, none drawn by the offline model (they show placeholders and cannot be replayed)."""
-        from core.demo import example_of
-
-        found = []
-        for conversation_id in self.service.example_ids():
-            try:
-                conversation = self.service.conversation(conversation_id)
-            except NotFound:
-                continue  # an operator's example that was deleted since
-            example = example_of(conversation, studio_offline=self.offline)
-            if example.exact and example.prompts:
-                found.append(example)
-        return found
-
-    def prompt_ideas(self) -> tuple[str, ...]:
-        """On a real key with no examples: ideas in words (never the offline model's drawings)."""
-        from core.demo import PROMPT_IDEAS
-
-        return () if self.offline or self.examples() else PROMPT_IDEAS
-
-    def try_example(self, example: Example) -> str | Seed:
-        """A copy of your own that replays exactly, from which you go on."""
-        if example.conversation_id not in self.service.example_ids():
-            raise NotFound(NO_CONVERSATION)
-        if not example.exact:  # not offered any more (examples() keeps exact ones), kept for old tabs
-            if example.image_hash is None:
-                raise InvalidInput("That example has no image to start from.")
-            self.images.grant(self.user.key, example.image_hash)  # the example's image is the visitor's to send
-            return self.service.continue_from(example.conversation_id, example.image_hash)
-        self._may_add_conversation(self._copy_bytes(example.conversation_id))
-        return self.service.sharing.copy(example.conversation_id, self.user.key, self.user.key)
-
-    def featured(self) -> set[str]:
-        return set(self.service.featured.ids())
-
-    def feature(self, conversation_id: str, on: bool = True) -> None:
-        """Show (or stop showing) a conversation as an example on the demo's start page: admins only."""
-        if not self.user.is_admin or self.user.is_visitor:
-            raise Forbidden("Only admins can feature conversations as examples.")
-        self._head(conversation_id)
-        if on:
-            self.service.featured.feature(conversation_id, self.user.key)
-        else:
-            self.service.featured.unfeature(conversation_id, self.user.key)
-
     def takes_offered(self, conversation: Conversation | None, most: int = 4) -> int:
         """How many takes the limits let through now (at least 1: a refusal then says why). For
         a conversation not yet made, the count limits only (its cost is not known yet)."""
@@ -327,14 +263,6 @@ class Workspace:
             charge = self.service.costs.charge(conversation, "", 0, conversation.settings, conversation.tip_id)
         with self.service.store.read() as db:
             return max(1, headroom(db, self.service.life.limits, charge, most))
-
-    def new_conversation_refusal(self) -> str | None:
-        """Why this person may not start another conversation now (a demo visitor at their cap)."""
-        try:
-            self._may_add_conversation()
-        except StudioError as refused:
-            return refused.message
-        return None
 
     # Cost ---------------------------------------------------------------------------------
 

@@ -152,7 +152,7 @@ def listing(svc: Workspace, tab: str, **filters: Any) -> None:
         )
         if tab == "mine":
             st.page_link(STUDIO_PAGE, label="Start one in the studio", icon=":material/brush:")
-    featured = svc.featured() if can_feature(svc) else set()
+    featured = svc.demo.featured() if can_feature(svc) else set()
     for summary in found[:shown]:
         row(svc, summary, tab, featured)
     if len(found) > shown and st.button("Show more", key=f"more-{tab}", icon=":material/expand_more:"):

@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, StudioError
 from core.media.images import EXTENSIONS
 from core.money.prices import dollars
 from core.turns.rules import MAX_PROMPT_CHARS
@@ -17,7 +17,9 @@ from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, p
 from ui.cost_panel import live_cost
 from ui.examples import render_examples
 from ui.identity import who_panel, workspace
+from ui.kit_picker import kit_picker, sent
 from ui.live import live_chat, remember_shown, shown_version_key
+from ui.review_panel import new_run, render_review_dialog
 from ui.router import ensure_router
 from ui.settings_panel import (
     draft_choice,
@@ -75,12 +77,14 @@ def submit(
     files: list,  # type: ignore[type-arg]
     takes: int = 1,
     seen: Seen | None = None,
+    kit: list[int] | None = None,
 ) -> None:
     """Queue the message for this process's runner, against the version this tab showed (`seen`,
     taken before this run redrew the chat). Whatever cannot be sent stays in the conversation as
-    a failed turn with its words and good images."""
+    a failed turn with its words and good images. `kit`: brand kit items chosen for it."""
     if conversation is not None and seen is None:
         seen = conversation.seen
+    picked_for = conversation.id if conversation else None  # the kit picker's, before one is made
     conversation, hashes = ensure_conversation(svc, conversation)
     st.session_state.pop(SEED_KEY, None)  # from here on the seed image is in this message
     problems: list[str] = []
@@ -93,6 +97,12 @@ def submit(
         hashes.append(upload.image.hash)
         if upload.note:
             st.toast(upload.note, icon=":material/info:")
+    if kit:
+        try:
+            hashes.extend(svc.review.attach(kit))
+        except StudioError as error:
+            problems.append(error.message)
+        sent(picked_for)
     if len(text) > MAX_PROMPT_CHARS:
         problems.append(
             f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}. "
@@ -157,6 +167,7 @@ def render_history(svc: Workspace, conversation: Conversation) -> None:
 
 def render_branch(svc: Workspace, conversation: Conversation) -> None:
     """Inside the live chat, so the version strip follows results and takes as they land."""
+    new_run()  # comments and statuses are read again for this redraw
     render_versions(svc, conversation)
     render_history(svc, conversation)
 
@@ -191,12 +202,14 @@ def main() -> None:
             st.query_params.clear()
             st.rerun()
         plan = None
+        # A conversation on a retired model is read-only: no next request to weigh or price.
+        sends = owner and (conversation is None or svc.can_send(conversation))
         if owner:
             spec, _settings = render_settings(svc, conversation)
-            plan = planned(svc, conversation) if conversation is not None and conversation.turns else None
+            plan = planned(svc, conversation) if sends and conversation is not None and conversation.turns else None
         else:
             spec = svc.catalog.get(conversation.model) if conversation else svc.catalog.default
-        live_cost(svc, conversation, meter=owner)
+        live_cost(svc, conversation, meter=sends)
         st.divider()
         render_recent(svc, conversation.id if conversation else None)
         who_panel(svc)
@@ -221,17 +234,20 @@ def main() -> None:
         st.title(plain(conversation.title))
         st.session_state[f"unseen-{conversation.id}"] = {e.request.id for e in plan.dropped} if plan else set()
         live_chat(svc, conversation, render_branch, SHOWN_AT_FIRST)
-        render_dialog(svc, conversation, version_tree(svc, conversation))
+        tree = version_tree(svc, conversation)
+        render_dialog(svc, conversation, tree)
+        render_review_dialog(svc, conversation, tree)
 
     if not owner and conversation is not None:
         read_only(svc, conversation)
         return
     if conversation is not None and retired_notice(svc, conversation):
         return
-    if conversation is None and (refused := svc.new_conversation_refusal()):
+    if conversation is None and (refused := svc.demo.new_conversation_refusal()):
         # Said before anything is typed, so no words are lost to a refusal.
         st.warning(plain(refused), icon=":material/block:")
         return
+    input_key = prompt_key(conversation)
     value = st.chat_input(
         "Describe an image, or an edit to the last one…",
         accept_file="multiple",
@@ -242,7 +258,7 @@ def main() -> None:
         max_upload_size=UPLOAD_TRANSPORT_MB,
         # One input per conversation: a half-typed prompt or its files never follow the person
         # into another conversation.
-        key=prompt_key(conversation),
+        key=input_key,
     )
     # A fresh widget after each send: Takes go back to 1 (setting a drawn widget's value back is
     # not reliably passed to the browser). Only as many takes as the limits let through now (a
@@ -250,22 +266,27 @@ def main() -> None:
     sends = st.session_state.get(TAKES_RESET, 0)
     offered = svc.takes_offered(conversation)
     takes_key = f"takes-{conversation.id if conversation else 'new'}-{sends}-{offered}"
-    takes = (
-        st.segmented_control(
-            "Takes",
-            list(range(1, offered + 1)),
-            default=1,
-            key=takes_key,
-            help="Make several takes at once, from the same version: they arrive side by side; use the one you like.",
+    takes_col, kit_col = st.columns([3, 2], vertical_alignment="bottom")
+    with takes_col:
+        takes = (
+            st.segmented_control(
+                "Takes",
+                list(range(1, offered + 1)),
+                default=1,
+                key=takes_key,
+                help="Make several takes at once, from the same version: they arrive side by side; "
+                "use the one you like.",
+            )
+            if offered > 1
+            else 1
         )
-        if offered > 1
-        else 1
-    )
+    with kit_col:
+        kit = kit_picker(svc, conversation.id if conversation else None, prompt_key=input_key)
     if conversation is not None and int(takes or 1) > 1:
         estimate = svc.estimate(conversation)
         st.caption(f"{int(takes or 1)} takes: about {int(takes or 1)} × {dollars(estimate.micro)} for this message.")
-    if value is not None and (value.text.strip() or value.files):
-        submit(svc, conversation, value.text, list(value.files), int(takes or 1), seen=shown_before)
+    if value is not None and (value.text.strip() or value.files or kit):
+        submit(svc, conversation, value.text, list(value.files), int(takes or 1), seen=shown_before, kit=kit)
     elif value is not None:
         st.warning("Type a prompt or attach an image.", icon=":material/edit:")
     if spec.max_input_images:

@@ -413,13 +413,13 @@ def test_navigation_survives_a_restart_and_saved_links_open_on_a_fresh_server(br
         page.get_by_text("Result 1").wait_for(timeout=30_000)
         page.wait_for_function("() => location.search.includes('session=')")
         session = page.url.split("session=")[1]
-        assert _sidebar_links(page) == ["Studio", "Conversations", "Gallery", "Usage"]
+        assert _sidebar_links(page) == ["Studio", "Conversations", "Gallery", "Inbox", "Brand kit", "Usage"]
         port = server.port
         server.stop()
         server = StudioServer(env, port=port).start()  # a restart; the tab stays open and reconnects
         page.wait_for_timeout(4000)
         page.get_by_text("Result 1").wait_for(timeout=30_000)
-        assert _sidebar_links(page) == ["Studio", "Conversations", "Gallery", "Usage"]
+        assert _sidebar_links(page) == ["Studio", "Conversations", "Gallery", "Inbox", "Brand kit", "Usage"]
         page.screenshot(path=str(ARTIFACTS / "browser-after-restart.png"))
         for link, expected in (
             (f"/studio?session={session}", "Result 1"),
@@ -431,7 +431,7 @@ def test_navigation_survives_a_restart_and_saved_links_open_on_a_fresh_server(br
             fresh = browser.new_page(viewport={"width": 1300, "height": 900})
             fresh.goto(server.url + link)
             fresh.get_by_text(expected).first.wait_for(timeout=30_000)
-            assert _sidebar_links(fresh) == ["Studio", "Conversations", "Gallery", "Usage"], link
+            assert _sidebar_links(fresh) == ["Studio", "Conversations", "Gallery", "Inbox", "Brand kit", "Usage"], link
             fresh.close()
     finally:
         server.stop()
@@ -722,7 +722,7 @@ def test_demo_examples_limits_and_the_usage_page_in_a_browser(browser, db_url):
             send(page, prompt)
             page.get_by_text(f"Here is turn {n}").wait_for(timeout=60_000)
         page.get_by_text("Spent here:").wait_for(timeout=10_000)
-        assert "not billed (offline demo)" in page.inner_text("body")
+        assert "offline demo: never billed" in page.inner_text("body")
         send(page, "and a full moon")
         page.get_by_text("2 turns a minute").first.wait_for(timeout=30_000)
         # Refused, nothing sent, and the words are kept in the conversation.

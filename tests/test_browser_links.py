@@ -17,7 +17,7 @@ from tests.test_browser import (  # noqa: F401 - the browser fixture
     send,
 )
 
-NAV = ["Studio", "Conversations", "Gallery", "Usage"]
+NAV = ["Studio", "Conversations", "Gallery", "Inbox", "Brand kit", "Usage"]
 DIALOG = "Page not found"
 CHAT_INPUT = "[data-testid=stChatInput] textarea"
 
@@ -25,7 +25,12 @@ CHAT_INPUT = "[data-testid=stChatInput] textarea"
 def _settled_without_dialog(page, expected: str, link: str) -> None:  # type: ignore[no-untyped-def]
     """The page shows what the link is for, and a moment later still no dialog (Streamlit sends
     its page-not-found message before the page's own elements)."""
-    shown = page.locator(expected) if expected.startswith("[") else page.get_by_text(expected)
+    if expected.startswith("["):
+        shown = page.locator(expected)
+    elif expected.startswith("h1:"):
+        shown = page.locator("h1", has_text=expected[3:])
+    else:
+        shown = page.get_by_text(expected)
     shown.first.wait_for(timeout=30_000)
     page.wait_for_timeout(1500)
     assert page.get_by_text(DIALOG).count() == 0, f"{link} opened under Streamlit's 'Page not found' dialog"
@@ -60,6 +65,8 @@ def test_every_kind_of_link_opens_cleanly_on_a_fresh_server_and_after_a_restart(
             ("/conversations", "a blue door"),
             ("/gallery", "a blue door"),
             ("/usage", "By day"),
+            ("/inbox", "h1:Inbox"),
+            ("/kit", "h1:Brand kit"),
         ]
         port = server.port
         for link, expected in links:

@@ -62,3 +62,35 @@ def test_a_tab_behind_a_branch_from_here_elsewhere_is_not_sent_then_sends_again(
     finally:
         server.stop()
         svc.close()
+
+
+def test_a_conversation_on_a_retired_model_opens_read_only_and_continues_on_its_successor(browser, fake, settings):  # noqa: F811
+    svc = StudioService.from_settings(settings)
+    conversation = svc.new_conversation("gemini-3.1-flash-image")
+    svc.send(conversation.id, "a red bicycle")
+    last = svc.send(conversation.id, "make it blue")
+    svc.store.set_model(conversation.id, "gemini-3.1-flash-image-preview")  # made in May, on the preview id
+    server = StudioServer(fake_env(settings)).start()
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(f"{server.url}/?session={conversation.id}")
+        page.get_by_text("was retired on 25 June 2026").wait_for(timeout=30_000)
+        assert page.locator("[data-testid=stChatInput]").count() == 0  # read-only
+        assert page.get_by_role("button", name="Another take").count() == 0
+        assert page.get_by_text("Next turn").count() == 0  # nothing to estimate: it cannot be sent
+        page.get_by_text("was retired on 25 June 2026").scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "browser-retired-model.png"))
+        page.get_by_role("button", name="Continue on Nano Banana 2 (Gemini 3.1 Flash Image)").click()
+        page.get_by_text("Continuing from").wait_for(timeout=20_000)
+        send(page, "add a bell")
+        page.get_by_text("Result 3", exact=True).wait_for(timeout=30_000)  # numbered after the fake's two
+        page.screenshot(path=str(ARTIFACTS / "browser-retired-continued.png"), full_page=True)
+    finally:
+        server.stop()
+    assert fake.paths[-1].startswith("/v1beta/models/gemini-3.1-flash-image:generateContent")
+    sent = fake.requests[-1]["contents"]
+    assert len(sent) == 1 and sent[0]["parts"][0]["text"] == "add a bell"
+    assert any("inlineData" in p for p in sent[0]["parts"])  # the latest image went with it
+    assert last.reply is not None
+    svc.close()

@@ -86,28 +86,28 @@ def test_visitors_publish_nothing_and_see_only_their_own_work(httpserver, fake, 
     with pytest.raises(Forbidden):
         a.audit_log()
     with pytest.raises(Forbidden):
-        a.feature(mine.id)
+        a.demo.feature(mine.id)
 
 
 def test_an_admin_features_a_conversation_and_a_visitor_takes_it_up_exactly(httpserver, fake, db_url):
     svc = demo(httpserver, db_url)
     boss, guest = svc.as_user(ADMIN), svc.as_user(a_visitor(svc, 3))
-    assert guest.examples() == [] and len(guest.prompt_ideas()) >= 3  # a real key, nothing featured: words
+    assert guest.demo.examples() == [] and len(guest.demo.prompt_ideas()) >= 3  # a real key, nothing featured: words
     made = boss.new_conversation()
     svc.send(made.id, "a lighthouse")
     svc.send(made.id, "at night")
     with pytest.raises(Forbidden):
-        svc.as_user(STAFF).feature(made.id)  # admins only
-    boss.feature(made.id)
-    [example] = guest.examples()
-    assert example.prompts == ("a lighthouse", "at night") and guest.prompt_ideas() == ()
-    copy = guest.try_example(example)
+        svc.as_user(STAFF).demo.feature(made.id)  # admins only
+    boss.demo.feature(made.id)
+    [example] = guest.demo.examples()
+    assert example.prompts == ("a lighthouse", "at night") and guest.demo.prompt_ideas() == ()
+    copy = guest.demo.try_example(example)
     turn, error = guest.submit(copy, "add a moon", [])
     assert error is None and wait(svc, turn.id).status == TurnStatus.OK
     # The copy replayed the admin's two answers exactly, signatures and all (the fake checks them).
     assert [c["role"] for c in fake.requests[-1]["contents"]] == ["user", "model", "user", "model", "user"]
-    boss.feature(made.id, False)
-    assert guest.examples() == []
+    boss.demo.feature(made.id, False)
+    assert guest.demo.examples() == []
 
 
 def test_on_a_real_key_the_offline_drawings_are_never_examples(httpserver, fake, db_url):
@@ -127,7 +127,7 @@ def test_on_a_real_key_the_offline_drawings_are_never_examples(httpserver, fake,
         }
     )
     guest = svc.as_user(a_visitor(svc, 4))
-    assert guest.examples() == [] and guest.prompt_ideas()
+    assert guest.demo.examples() == [] and guest.demo.prompt_ideas()
 
 
 @pytest.mark.parametrize("status", [400, 403])
@@ -215,12 +215,12 @@ def test_a_visitor_keeps_at_most_n_conversations_and_m_megabytes_copies_counting
     svc.send(first.id, "a kite")
     guest.copy(first.id)
     guest.new_conversation()
-    assert "You keep 3 conversations" in (guest.new_conversation_refusal() or "")
+    assert "You keep 3 conversations" in (guest.demo.new_conversation_refusal() or "")
     with pytest.raises(LimitReached):
         guest.copy(first.id)
     with pytest.raises(LimitReached):
         guest.new_conversation()
-    assert svc.as_user(STAFF).new_conversation_refusal() is None  # staff are not visitors
+    assert svc.as_user(STAFF).demo.new_conversation_refusal() is None  # staff are not visitors
     # Storage: the copy's image counts again.
     with svc.store.read() as db:
         from core.money.visitor_limits import stored_bytes
@@ -282,3 +282,105 @@ def test_retention_deletes_visitors_unused_work_and_keeps_the_ledger(httpserver,
         assert db.scalar(select(func.count()).select_from(LedgerRow)) == rows_before
         assert db.scalar(select(func.count()).select_from(ImageRow)) < images_before
     assert old.id not in remaining and {fresh.id, staff.id} <= remaining
+
+
+def test_on_a_demo_with_sign_in_whoever_signs_in_is_staff_and_anyone_else_a_visitor():
+    from core.team.people import OPENING, Mode, PeoplePolicy, Refusal, identify
+
+    token = "ab" * 32
+    proxy = PeoplePolicy(mode=Mode.PROXY, user_header="X-Forwarded-Email", admins=frozenset({"boss@example.com"}))
+    proxy_demo = PeoplePolicy(
+        mode=Mode.PROXY, user_header="X-Forwarded-Email", admins=frozenset({"boss@example.com"}), demo=True
+    )
+    staff = identify(proxy_demo, None, {"X-Forwarded-Email": ["boss@example.com"]}, token)
+    assert isinstance(staff, User) and staff.is_admin and not staff.is_visitor
+    anonymous = identify(proxy_demo, None, {}, token)
+    assert isinstance(anonymous, User) and anonymous.is_visitor and not anonymous.is_admin
+    waiting = identify(proxy_demo, None, {}, None)
+    assert isinstance(waiting, Refusal) and waiting.message == OPENING
+    assert isinstance(identify(proxy, None, {}, token), Refusal)  # not a demo: nobody, as before
+    oidc_demo = PeoplePolicy(mode=Mode.OIDC, demo=True)
+    guest = identify(oidc_demo, {"is_logged_in": False}, None, token)
+    assert isinstance(guest, User) and guest.is_visitor
+    signed = identify(oidc_demo, {"is_logged_in": True, "email": "ann@example.com"}, None, token)
+    assert isinstance(signed, User) and not signed.is_visitor
+    assert isinstance(identify(PeoplePolicy(mode=Mode.OIDC), {"is_logged_in": False}, None, token), Refusal)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_burst_from_thirty_visitors_at_one_address_lets_through_exactly_its_cap(
+    httpserver, fake, tmp_path, backend, request
+):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"sqlite:///{tmp_path / 'studio.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    svc = demo(
+        httpserver,
+        url,
+        STUDIO_LIMIT_ADDRESS_NEW_VISITORS_PER_HOUR="off",
+        STUDIO_LIMIT_ADDRESS_TURNS_PER_MINUTE="4",
+        STUDIO_LIMIT_TEAM_MONTH_USD="off",  # the team's lock would serialise everyone anyway
+    )
+    fake.during_call = lambda _body: time.sleep(0.5)
+    people = [a_visitor(svc, 3000 + n, "203.0.113.99") for n in range(30)]
+    chats = [svc.as_user(p).new_conversation().id for p in people]
+    start = threading.Barrier(len(people))
+
+    def send(i: int) -> bool:
+        ws = svc.as_user(people[i])
+        start.wait(10)
+        _turn, error = ws.submit(chats[i], "a kite", [])
+        return error is None
+
+    with ThreadPoolExecutor(max_workers=len(people)) as pool:
+        admitted = sum(pool.map(send, range(len(people))))
+    assert admitted == 4
+    with svc.store.read() as db:
+        assert db.scalar(select(func.count()).select_from(LedgerRow)) >= 4
+
+
+def test_a_demo_shows_no_exception_details_in_the_browser(monkeypatch, tmp_path):
+    from streamlit import config
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    monkeypatch.delenv("COMETAPI_KEY", raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'studio.db'}")
+    monkeypatch.setenv("STUDIO_DEMO", "1")
+    monkeypatch.setenv("STUDIO_DEMO_EXAMPLES", "none-chosen")
+    before = config.get_option("client.showErrorDetails")
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.session_state["visitor-token"] = "e5" * 24
+        at.run()
+        assert not at.exception
+        assert config.get_option("client.showErrorDetails") == "none"
+    finally:
+        config.set_option("client.showErrorDetails", before)
+
+
+def test_the_page_refuses_a_new_visitor_past_the_address_cap_and_lets_a_known_one_back(monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    monkeypatch.delenv("COMETAPI_KEY", raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'studio.db'}")
+    monkeypatch.setenv("STUDIO_DEMO", "1")
+    monkeypatch.setenv("STUDIO_DEMO_EXAMPLES", "none-chosen")
+    monkeypatch.setenv("STUDIO_LIMIT_ADDRESS_NEW_VISITORS_PER_HOUR", "1")
+
+    def visit(token: str) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.session_state["visitor-token"] = token  # what the browser's visitor key reports
+        return at.run()
+
+    first = visit("a1" * 24)
+    assert not first.exception and first.chat_input  # let in: the studio
+    second = visit("b2" * 24)  # a made-up key from the same address (AppTest: this machine)
+    assert not second.chat_input
+    assert any("Too many new visitors have come from your network" in w.value for w in second.warning)
+    again = visit("a1" * 24)  # the first visitor comes back
+    assert again.chat_input

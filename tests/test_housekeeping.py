@@ -101,11 +101,11 @@ def test_a_slow_purge_never_delays_a_lease_renewal(settings, fake, monkeypatch):
     monkeypatch.setattr(SharingStore, "expired", slow_expired)
     answer = threading.Event()
     fake.during_call = lambda body: answer.wait(20)
-    svc = StudioService.from_settings(dataclasses.replace(settings, lease_s=1.5), backoff_factor=0.01)
+    svc = StudioService.from_settings(dataclasses.replace(settings, lease_s=3.0), backoff_factor=0.01)
     turn = svc.queue(svc.new_conversation().id, "a slow render")
     assert purging.wait(10)
     try:
-        deadline = time.monotonic() + 3.5  # over two leases, the purge still going
+        deadline = time.monotonic() + 6.5  # over two leases, the purge still going
         while time.monotonic() < deadline:
             now = utcnow()
             held = svc.store.turn(turn.id)

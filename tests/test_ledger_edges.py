@@ -14,7 +14,7 @@ from core.money.ledger import OPEN
 from core.storage.schema import LedgerRow, TurnRow, utcnow
 from core.values import TurnStatus
 
-PRO = "gemini-3-pro-image-preview"
+PRO = "gemini-3-pro-image"
 PRO_USAGE = {
     "promptTokenCount": 1569,
     "candidatesTokenCount": 1120,
@@ -286,6 +286,41 @@ def test_a_reset_before_the_body_is_in_is_not_billed(settings):
     attempts: list = []
     with pytest.raises(ServiceDownError) as raised:
         client.generate("gemini-3-pro-image-preview", b"{" + b" " * 40_000_000 + b"}", attempts)
-    assert not raised.value.may_be_billed and "nothing was billed" in raised.value.message
+    # Reset while connecting (could not reach) or while sending (never arrived whole): not billed.
+    assert not raised.value.may_be_billed and "nothing was" in raised.value.message
     assert [a.may_be_billed for a in attempts] == [False]
     server.sock.close()
+
+
+def test_a_spending_cap_holds_when_real_costs_run_over_their_estimates(service, fake):
+    import dataclasses
+    import math
+
+    fake.usage = {
+        "promptTokenCount": 12,
+        "candidatesTokenCount": 1120,
+        "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 1120}],
+        "totalTokenCount": 1132,
+    }
+    ann = service.as_user(__import__("core.team.people", fromlist=["User"]).User(email="ann@example.com", name="Ann"))
+    probe = ann.new_conversation(PRO)
+    turn, _ = ann.submit(probe.id, "a lamp", [])
+    wait_for(lambda: not service.store.turn(turn.id).status.in_flight)
+    [row] = rows(service)
+    estimate, spent = row.estimate_micro, row.cost_micro
+    # From here each answer thinks a little more: its real cost runs 1.2% over its estimate, as seen.
+    extra = math.ceil((estimate * 1.012 - spent) / 12)
+    assert extra > 0
+    fake.usage = {**fake.usage, "thoughtsTokenCount": extra}
+    cap = spent + 3 * estimate  # room for three more turns at their estimates, exactly
+    service.settings = dataclasses.replace(service.settings, limit_person_day_usd=cap / 1_000_000)
+    release = threading.Event()
+    fake.during_call = lambda body: release.wait(20)  # all three are out at once, like takes
+    results = [ann.submit(ann.new_conversation(PRO).id, "a lamp", []) for _ in range(3)]
+    release.set()
+    for turn, _ in results:
+        wait_for(lambda: not service.store.turn(turn.id).status.in_flight)
+    refused = [error for _, error in results if error is not None]
+    assert refused and "margin" in refused[0].message
+    real = sum(r.cost_micro or 0 for r in rows(service))
+    assert real <= cap, f"spent {real} against a cap of {cap}"

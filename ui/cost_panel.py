@@ -20,7 +20,7 @@ def _costs(svc: Workspace, conversation: Conversation) -> tuple[tuple[int, int],
         (conversation.id, conversation.version, conversation.tip_id, busy, conversation.settings),
         lambda: (
             svc.spent(conversation.id, token=share_token(conversation.id)),
-            svc.estimate(conversation) if svc.can_change(conversation) else None,
+            svc.estimate(conversation) if svc.can_send(conversation) else None,
         ),
     )
 

@@ -14,7 +14,7 @@ from ui.common import hold_seed, plain, preview
 
 def _try(svc: Workspace, example: Example) -> None:
     try:
-        made = svc.try_example(example)
+        made = svc.demo.try_example(example)
     except StudioError as refused:
         st.session_state["flash"] = refused.message
         st.rerun()
@@ -26,9 +26,9 @@ def _try(svc: Workspace, example: Example) -> None:
 
 
 def render_examples(svc: Workspace) -> None:
-    examples = svc.examples()
+    examples = svc.demo.examples()
     if not examples:
-        ideas = svc.prompt_ideas()
+        ideas = svc.demo.prompt_ideas()
         if ideas:
             st.subheader("Ideas to start from")
             st.caption("Type one of these below, or your own, and refine it turn by turn.")

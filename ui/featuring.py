@@ -10,7 +10,7 @@ from core.workspace import Workspace
 
 def _toggle(svc: Workspace, conversation_id: str, on: bool, flash_key: str) -> None:
     try:
-        svc.feature(conversation_id, on)
+        svc.demo.feature(conversation_id, on)
         st.toast(
             "Featured: visitors see it on the start page." if on else "No longer featured.", icon=":material/star:"
         )

@@ -60,14 +60,17 @@ def _arrive(found: User) -> User | Refusal:
     return found
 
 
-def who_is_here() -> User | Refusal:
-    """The person at this tab, or why nobody is let in; nothing drawn (but the demo's key asked)."""
+def who_is_here(*, ask: bool = True) -> User | Refusal:
+    """The person at this tab, or why nobody is let in; nothing drawn but, with `ask`, the demo's
+    visitor key asked of the browser (with `ask=False` an unknown key is OPENING, drawn nothing)."""
     policy = policy_from(settings(), _auth_configured())
     claims = st.user.to_dict() if policy.mode == Mode.OIDC else None
     # Every occurrence of every header: a repeated identity header is refused, never guessed at.
     headers = {k: st.context.headers.get_all(k) for k in st.context.headers} if policy.mode == Mode.PROXY else None
-    token = _visitor_token() if policy.mode == Mode.LOCAL and policy.demo else None
-    found = identify(policy, claims, headers, token)
+    found = identify(policy, claims, headers, st.session_state.get(VISITOR))
+    if ask and isinstance(found, Refusal) and found.message == OPENING:
+        # A demo's visitor: this browser's key is asked for only now (staff never need one).
+        found = identify(policy, claims, headers, _visitor_token())
     if isinstance(found, User) and found.is_visitor:
         found = _arrive(found)
     if isinstance(found, User):
@@ -115,11 +118,13 @@ def workspace() -> Workspace:
 def who_panel(ws: Workspace) -> None:
     """In the sidebar: who you are, and what that means for this studio."""
     mode = st.session_state.get("studio-mode")
-    if mode == Mode.LOCAL.value and ws.settings.demo:
+    if ws.user.is_visitor:
         st.caption(
             ":material/info: A public demo: what you make here is yours, kept in this browser (another "
             "browser is another visitor). Limits keep it fair for everyone."
         )
+        if mode == Mode.OIDC.value:
+            st.button("Staff: sign in", on_click=st.login, type="tertiary", icon=":material/login:")
         return
     if mode == Mode.LOCAL.value:
         st.caption(

@@ -9,11 +9,13 @@ import streamlit as st
 
 from core.errors import StudioError
 from core.media.images import EXTENSIONS
+from core.media.marks import file_stem
 from core.money.prices import dollars
 from core.turns.rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Exchange, Seen, Turn, TurnStatus
 from core.workspace import Workspace
-from ui.common import hold_seed, plain, preview, safe_markdown, share_token
+from ui.common import hold_seed, plain, preview, safe_markdown, share_token, version_tree
+from ui.review_panel import render_under_version
 
 ADVICE = {
     "bad_key": "Check `COMETAPI_KEY`.",
@@ -46,16 +48,28 @@ def render_user(svc: Workspace, turn: Turn, conversation: Conversation | None = 
                 with columns[i % len(columns)]:
                     assert part.image_hash is not None
                     preview(svc, part.image_hash, width=180, alt=f"Your image {i + 1}, sent with: {turn.text[:200]}")
-                    _download_upload(svc, turn, part.image_hash, i)
+                    _download_upload(svc, turn, part.image_hash, i, conversation)
     # Beside the bubble, not in it: the bubble holds exactly what was typed.
     if conversation is not None and turn.status == TurnStatus.OK and svc.can_send(conversation):
         _edit_popover(svc, conversation, turn, "Edit and resend from here")
 
 
-def _download_upload(svc: Workspace, turn: Turn, image_hash: str, index: int) -> None:
+def _download_upload(
+    svc: Workspace, turn: Turn, image_hash: str, index: int, conversation: Conversation | None = None
+) -> None:
     info = svc.images.info(image_hash)
+    if info is not None and info.note:
+        # Kept with the upload, so it is still said here after a reload, not only in a toast.
+        st.caption(plain(info.note))
     if info is None or not info.original_hash:
         return  # sent as attached: nothing else to offer
+    original = svc.images.info(info.original_hash)
+    extension = EXTENSIONS.get(original.mime_type if original else info.mime_type, "jpg")
+    # Named after the version this message made (if it made one) and its first words.
+    made = None
+    if conversation is not None:
+        made = next((v for v in version_tree(svc, conversation).versions if v.request_id == turn.id), None)
+    stem = "-".join(filter(None, [f"v{made.number}" if made else "", file_stem(turn.text)])) or "upload"
 
     def full_size() -> bytes:
         return svc.download(turn.conversation_id, image_hash, share_token(turn.conversation_id))[0]
@@ -63,7 +77,7 @@ def _download_upload(svc: Workspace, turn: Turn, image_hash: str, index: int) ->
     st.download_button(
         "Original",
         data=full_size,
-        file_name=f"upload-{turn.id}-{index + 1}",
+        file_name=f"{stem}-original-{index + 1}.{extension}",
         icon=":material/download:",
         type="tertiary",
         key=f"upload-{turn.id}-{index}",
@@ -155,13 +169,16 @@ def render_actions(
 ) -> None:
     info = svc.images.info(image_hash)
     extension = EXTENSIONS.get(info.mime_type if info else "", "png")
+    version = version_tree(svc, conversation).by_reply.get(turn.id)
+    # After the version and its prompt's first words: `v3-red-bicycle-on-a-beach.jpg`.
+    name = version.file_name if version else f"late-{turn.position}-{file_stem(conversation.title)}".rstrip("-")
     with st.container(horizontal=True):
         st.download_button(
             "Download",
             help="Full resolution" + (f", {info.width}×{info.height}" if info and info.width else ""),
             # Deferred: the full-resolution bytes are read only when someone downloads.
             data=lambda: svc.download(conversation.id, image_hash, share_token(conversation.id))[0],
-            file_name=f"studio-{conversation.id[:8]}-{turn.position}.{extension}",
+            file_name=f"{name}.{extension}",
             mime=info.mime_type if info else "application/octet-stream",
             icon=":material/download:",
             key=f"download-{turn.id}",
@@ -288,6 +305,7 @@ def render_exchange(svc: Workspace, conversation: Conversation, exchange: Exchan
             with frame:
                 preview(svc, image.image_hash, alt=f"Result for: {request.text[:200] or 'your image'}")
                 render_actions(svc, conversation, reply, image.image_hash, last)
+                render_under_version(svc, conversation, reply.id)
         _grounding(reply.grounding)
         st.caption(_settings_caption(reply, svc.offline))
 

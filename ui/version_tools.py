@@ -13,6 +13,7 @@ from core.versions.tree import Version, VersionTree
 from core.workspace import Workspace
 from ui.common import plain, preview, share_token
 from ui.drawing import compare_slider, mark_canvas, picture_url
+from ui.review_panel import badge, comments_of, open_review, review_data, show_comments
 
 DIALOG = "version-dialog"  # (tool, conversation id) while a dialog is open
 
@@ -70,12 +71,17 @@ def _compare(svc: Workspace, conversation: Conversation, tree: VersionTree) -> N
 def _side_by_side(svc: Workspace, conversation: Conversation, tree: VersionTree, chosen: list[Version]) -> None:
     """The chosen versions at the dialog's full width, each as large as its share allows."""
     owner = svc.can_change(conversation)
+    _counts, statuses = review_data(svc, conversation)
+    comments = comments_of(svc, conversation, [v.reply_id for v in chosen])
     for side, version in zip(st.columns(len(chosen)), chosen, strict=True):
         with side, st.container(key=f"cmp-side-{version.reply_id}"):
             if version.image_hash:
                 preview(svc, version.image_hash, alt=f"Version {version.number}: {version.prompt[:120]}")
             current = " · current" if version.reply_id == tree.tip_id else ""
             st.caption(f"**v{version.number}**{current}: {plain(version.prompt or '(no words)')}")
+            if version.reply_id in statuses:
+                badge(statuses[version.reply_id])
+            show_comments(comments.get(version.reply_id, []), limit=5)
             if (
                 owner
                 and version.reply_id != tree.tip_id
@@ -96,9 +102,11 @@ def _compare_picked(conversation_id: str, picked: list[int]) -> None:
 @st.dialog("All versions", width=1600, on_dismiss=_close)
 def _all_versions(svc: Workspace, conversation: Conversation, tree: VersionTree) -> None:
     owner = svc.can_change(conversation)
+    _counts, statuses = review_data(svc, conversation)
     newest = sorted(tree.versions, key=lambda v: v.number, reverse=True)
     on_path = {v.reply_id for v in tree.path()}
     shown = st.session_state.get("all-versions-shown", PAGE)
+    comments = comments_of(svc, conversation, [v.reply_id for v in newest[:shown]])
     st.caption(
         f"{len(newest)} versions, newest first. Framed: the current one, which your next message edits. "
         f"Tick up to {MOST} to compare them side by side."
@@ -118,12 +126,26 @@ def _all_versions(svc: Workspace, conversation: Conversation, tree: VersionTree)
                     preview(svc, version.image_hash, width=480, alt=f"Version {version.number}: {version.prompt[:120]}")
                 where = " · current" if current else ("" if version.reply_id in on_path else " · another branch")
                 st.caption(f"**v{version.number}**{where}: {plain(version.prompt[:80] or '(no words)')}")
+                if version.reply_id in statuses:
+                    badge(statuses[version.reply_id])
+                said = comments.get(version.reply_id, [])
+                if said:
+                    show_comments(said, limit=2)
                 with st.container(horizontal=True):
                     st.checkbox(
                         "Compare",
                         key=f"board-pick-{version.reply_id}",
                         disabled=version.reply_id not in picked and len(picked) >= MOST,
                     )
+                    if svc.review.enabled:
+                        st.button(
+                            f"Review ({len(said)})" if said else "Comment…",
+                            key=f"board-review-{version.reply_id}",
+                            icon=":material/forum:",
+                            type="tertiary",
+                            on_click=_to_review,
+                            args=(conversation.id, version.reply_id),
+                        )
                     if (
                         owner
                         and not current
@@ -133,6 +155,12 @@ def _all_versions(svc: Workspace, conversation: Conversation, tree: VersionTree)
     if shown < len(newest) and st.button(f"Show {min(PAGE, len(newest) - shown)} more", key="all-versions-more"):
         st.session_state["all-versions-shown"] = shown + PAGE
         st.rerun(scope="fragment")
+
+
+def _to_review(conversation_id: str, reply_id: int) -> None:
+    """From the board to the version's Review dialog (one dialog at a time)."""
+    _close()
+    open_review(conversation_id, reply_id)
 
 
 def _make_current(svc: Workspace, version: Version) -> None:

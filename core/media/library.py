@@ -43,7 +43,12 @@ class ImageLibrary:
         prepared = images.prepare_upload(data, filename, self.max_upload_bytes, self.long_side)
         original = self.put(prepared.original) if prepared.original is not None else None
         stored = self.put(
-            prepared.data, prepared.mime_type, prepared.width, prepared.height, original.hash if original else None
+            prepared.data,
+            prepared.mime_type,
+            prepared.width,
+            prepared.height,
+            original.hash if original else None,
+            note=prepared.kept_note,
         )
         if person is not None:
             self.grant(person, stored.hash)
@@ -69,7 +74,14 @@ class ImageLibrary:
         return data, images.sniff_mime(data) or "application/octet-stream"
 
     def put(
-        self, data: bytes, mime: str = "", width: int = 0, height: int = 0, original_hash: str | None = None
+        self,
+        data: bytes,
+        mime: str = "",
+        width: int = 0,
+        height: int = 0,
+        original_hash: str | None = None,
+        *,
+        note: str | None = None,
     ) -> StoredImage:
         """Store image bytes once, with their display preview made now rather than on every show."""
         if not width:
@@ -82,6 +94,7 @@ class ImageLibrary:
             height=height,
             size_bytes=len(data),
             original_hash=original_hash,
+            note=note,
         )
         if not self.store.has(info.hash):
             self.store.put(info, data, _preview_or_none(data), original_hash)

@@ -5,6 +5,11 @@ replicas. On PostgreSQL each person's queueing is serialised by a transaction-sc
 lock (and the whole team's when a team cap is set); on SQLite every write transaction is
 already serial (BEGIN IMMEDIATE). Queued and running turns count at their estimate, so a burst
 cannot slip past a cap before any answer has come back.
+
+An estimate is checked before the answer exists, and real costs ran up to 1.2% above it (the
+answer's thinking and text vary). So estimates count with a margin (ESTIMATE_MARGIN_PCT) against
+the caps, the new turn's and those still being made: a burst that fits at its estimates still
+fits once the real costs land a little higher.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.errors import StudioError
-from core.money.ledger import RETRIED, Charge, counted
+from core.money.ledger import ESTIMATE_MARGIN_PCT, RETRIED, Charge, counted, with_margin
 from core.money.periods import (  # re-exported: where pages and tests have always found them
     Refusal,
     day_start,
@@ -34,7 +39,17 @@ from core.money.visitor_limits import lock_address, visitor_refusal
 from core.storage.schema import ConversationRow, LedgerRow, TurnRow, utcnow
 from core.storage.store import IN_FLIGHT
 
-__all__ = ["LimitReached", "Limits", "Refusal", "admit", "headroom", "limits_from", "midnight", "today_in"]
+__all__ = [
+    "ESTIMATE_MARGIN_PCT",
+    "LimitReached",
+    "Limits",
+    "Refusal",
+    "admit",
+    "headroom",
+    "limits_from",
+    "midnight",
+    "today_in",
+]
 
 
 class LimitReached(StudioError):
@@ -92,7 +107,7 @@ class Limits:
 
 
 def _spent(db: Session, since: dt.datetime, person: str | None) -> int:
-    query = select(func.coalesce(func.sum(counted()), 0)).where(LedgerRow.at >= since)
+    query = select(func.coalesce(func.sum(counted(ESTIMATE_MARGIN_PCT)), 0)).where(LedgerRow.at >= since)
     if person is not None:
         query = query.where(LedgerRow.person == person)
     return int(db.scalar(query) or 0)
@@ -105,7 +120,7 @@ def _takes(takes: int) -> str:
 def refusal(db: Session, limits: Limits, charge: Charge, takes: int = 1) -> Refusal | None:
     """The first limit that `takes` more turns of this charge would break, or None."""
     now = utcnow()
-    cost = charge.estimate_micro * takes
+    cost = with_margin(charge.estimate_micro, ESTIMATE_MARGIN_PCT) * takes
     zone = limits.zone
     month, new_month = month_start(now, zone), next_month(now, zone)
     caps = (
@@ -122,9 +137,10 @@ def refusal(db: Session, limits: Limits, charge: Charge, takes: int = 1) -> Refu
             return Refusal(
                 name=name,
                 message=(
-                    f"Not sent: {_takes(takes)} (about {dollars(cost)}) would go over {name} of {dollars(cap)}: "
-                    f"{dollars(left)} is left. It resets at {in_words(now, resets, zone)}. "
-                    "Your words and images are kept."
+                    f"Not sent: {_takes(takes)} (about {dollars(charge.estimate_micro * takes)}, counted as "
+                    f"{dollars(cost)}: estimates count with a {ESTIMATE_MARGIN_PCT}% margin, as real costs can "
+                    f"run a little over them) would go over {name} of {dollars(cap)}: {dollars(left)} is left. "
+                    f"It resets at {in_words(now, resets, zone)}. Your words and images are kept."
                 ),
             )
     if limits.turns_per_minute is not None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from core.money.ledger import RETRIED, Charge, counted
+from core.money.ledger import ESTIMATE_MARGIN_PCT, RETRIED, Charge, counted, with_margin
 from core.money.periods import Refusal, day_start, lock, next_day
 from core.money.prices import dollars
 from core.storage.schema import ConversationRow, ImageRow, LedgerRow, PartRow, TurnRow, VisitorRow
@@ -124,13 +124,13 @@ def visitor_refusal(db: Session, limits: Limits, charge: Charge, takes: int, now
         since = day_start(now, limits.zone)
         spent = int(
             db.scalar(
-                select(func.coalesce(func.sum(counted()), 0)).where(
+                select(func.coalesce(func.sum(counted(ESTIMATE_MARGIN_PCT)), 0)).where(
                     LedgerRow.at >= since, LedgerRow.person.in_(neighbours)
                 )
             )
             or 0
         )
-        cost = charge.estimate_micro * takes
+        cost = with_margin(charge.estimate_micro, ESTIMATE_MARGIN_PCT) * takes  # as the spend caps
         if spent + cost > limits.address_day_micro:
             resets = next_day(now, limits.zone)
             minutes = max(1, int((resets - now).total_seconds() // 60))

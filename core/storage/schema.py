@@ -171,6 +171,8 @@ class ImageRow(Base):
     # Revision 0005: an upload sent smaller than it came; this is the full-size one, for Download.
     # Indexed (edges_0009): clean-up asks whether a kept image points to an original.
     original_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # What was done to an upload on its way in, without the file's name (revision links_0014).
+    upload_note: Mapped[str | None] = mapped_column(ExactText)
 
 
 class AuditRow(Base):
@@ -384,3 +386,17 @@ class WaitingRow(Base):
     image_hashes: Mapped[list[str]] = mapped_column(JSON, default=list)
     takes: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PresetRow(Base):
+    """A prompt preset shared with the team (revision review_0015): words with {placeholders}."""
+
+    __tablename__ = "presets"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(ExactText)
+    owner: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -133,18 +133,21 @@ def visitor(token: str) -> User | Refusal:
     return User(email=f"{digest}@{VISITOR_DOMAIN}", name=f"Visitor {digest[:4]}", is_admin=False)
 
 
+def _visitor_or_wait(token: str | None) -> User | Refusal:
+    return Refusal(message=OPENING) if token is None else visitor(token)
+
+
 def identify(
     policy: PeoplePolicy,
     claims: Mapping[str, Any] | None,
     headers: Headers | None,
     visitor_token: str | None = None,
 ) -> User | Refusal:
-    """The person behind this request, or why there is nobody. A demo without sign-in tells
-    visitors apart by their browser's token, so nobody sees another visitor's work."""
+    """The person behind this request, or why there is nobody. On a public demo whoever is not
+    signed in (no sign-in configured, or not signed in) is a visitor, told apart by their
+    browser's token, so nobody sees another visitor's work; people who sign in are staff."""
     if policy.mode == Mode.LOCAL and policy.demo:
-        if visitor_token is None:
-            return Refusal(message=OPENING)
-        return visitor(visitor_token)
+        return _visitor_or_wait(visitor_token)
     if policy.mode == Mode.LOCAL:
         return User(email=LOCAL_EMAIL, name="you", is_admin=True)
     if policy.mode == Mode.PROXY:
@@ -152,10 +155,11 @@ def identify(
         if policy.proxy_secret is not None:
             sent = _values(headers, policy.proxy_secret_header)
             if len(sent) != 1 or not hmac.compare_digest(sent[0].encode(), policy.proxy_secret.encode()):
-                return nobody
+                # On a public demo someone the proxy did not sign in is a visitor, never staff.
+                return _visitor_or_wait(visitor_token) if policy.demo else nobody
         email = proxy_address(headers, policy.user_header or "")
         if email is None:
-            return nobody
+            return _visitor_or_wait(visitor_token) if policy.demo else nobody
         if not _allowed(policy, email):
             return Refusal(message=f"{email} may not use this studio. Ask an admin to let your domain in.")
         names = _values(headers, policy.name_header)
@@ -163,6 +167,9 @@ def identify(
         return User(email=email, name=name, is_admin=email.lower() in policy.admins)
     claims = claims or {}
     if not claims.get("is_logged_in"):
+        # A public demo with sign-in: whoever has not signed in is a visitor; staff sign in.
+        if policy.demo:
+            return _visitor_or_wait(visitor_token)
         return Refusal(message="Sign in to use the studio.", can_sign_in=True)
     email = str(claims.get("email") or "").strip()
     if "@" not in email or claims.get("email_verified") is False:
