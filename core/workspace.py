@@ -333,6 +333,8 @@ class Workspace:
         made (it goes when that lands). A tab behind someone else's change, a limit, a bad
         attachment: kept as a failed turn that says why, as `submit` does."""
         self._owned(conversation_id)
+        image_hashes, refused = self._attachable(image_hashes)
+        problems = [*(problems or []), *([NOT_YOURS] if refused else [])]
         try:
             if problems:
                 raise InvalidInput(" ".join(problems))

@@ -130,9 +130,10 @@ def test_bob_cannot_attach_anns_private_image_by_its_hash(service, fake):
     sent = len(fake.requests)
     his = bob.new_conversation()
     for stolen in (photo.hash, answer):
-        kept, refused = bob.submit(his.id, "use this", [stolen])
-        assert isinstance(refused, InvalidInput) and "not one you can use" in refused.message
-        assert kept.text == "use this" and kept.images == []  # his words kept, never her image
+        for way in (bob.submit, bob.type_ahead):  # the chat input's path (typing ahead) too
+            kept, refused = way(his.id, "use this", [stolen])
+            assert isinstance(refused, InvalidInput) and "not one you can use" in refused.message
+            assert kept.text == "use this" and kept.images == []  # his words kept, never her image
         with pytest.raises(InvalidInput):
             bob.queue(his.id, "use this", [stolen])
     assert len(fake.requests) == sent

@@ -32,6 +32,7 @@ class Version:
     marks: list[dict[str, Any]] | None = None
     made_from: int | None = None  # the number of the version it was made from
     sent: str | None = None  # for a marked region: the whole text sent, the studio's instruction included
+    author: str | None = None  # who sent the prompt (in a team conversation, not always its owner)
 
     @property
     def file_name(self) -> str:
@@ -86,6 +87,7 @@ def version_tree(db: Session, conversation_id: str, tip_id: int | None) -> Versi
             reply.cost_micro,
             request.settings,
             request.marks,
+            request.author,
         )
         .join(request, request.id == reply.reply_to_id)
         .where(
@@ -131,6 +133,7 @@ def version_tree(db: Session, conversation_id: str, tip_id: int | None) -> Versi
                 marks=r.marks,
                 made_from=numbers.get(r.parent_id) if r.parent_id is not None else None,
                 sent=sent[r.reply_to_id] if r.marks else None,
+                author=r.author,
             )
             for n, r in enumerate(rows, start=1)
         ],
@@ -196,7 +199,7 @@ def export_zip(
                     "settings": version.settings,
                     "model": model,
                     "time": version.created_at.isoformat() + "Z" if version.created_at else None,
-                    "person": person,
+                    "person": version.author or person,
                     "cost_usd": None if version.cost_micro is None else version.cost_micro / 1_000_000,
                     "marks": version.marks,
                     "status": notes.get(version.reply_id, {}).get("status", "draft"),
@@ -213,7 +216,8 @@ def export_zip(
                 "",
                 f"> {entry['prompt'] or '(no words)'}",
                 "",
-                f"{entry['settings'].get('aspect_ratio', '')}, {size} · {entry['time']} · {cost}",
+                f"{entry['settings'].get('aspect_ratio', '')}, {size} · {entry['time']} · {cost}"
+                f" · by {entry['person']}",
                 "",
                 f"Status: {entry['status']}",
                 "",
