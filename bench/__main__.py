@@ -166,17 +166,22 @@ def postgres_beside(settings, images: list[bytes], sizes: list[int], repeat: int
         print("\n== PostgreSQL beside SQLite: turn overhead at the 20 MB budget, and the page rerun")
         results: dict[str, dict[int, str]] = {}
         reruns: dict[str, dict[int, float]] = {}
-        for name, database_url in (
-            ("SQLite", f"sqlite:///{tempfile.mkdtemp(prefix='studio-bench-')}/bench.db"),
-            ("PostgreSQL", create_database(url, "bench")),
+        for name, database_url, cache_mb in (
+            ("SQLite", f"sqlite:///{tempfile.mkdtemp(prefix='studio-bench-')}/bench.db", settings.sent_cache_mb),
+            ("PostgreSQL", create_database(url, "bench"), settings.sent_cache_mb),
+            # The same server with the per-process cache of what was sent switched off.
+            ("no cache", create_database(url, "bench_nocache"), 0.0),
         ):
-            db_settings = dataclasses.replace(settings, database_url=database_url, max_request_mb=20.0)
+            db_settings = dataclasses.replace(
+                settings, database_url=database_url, max_request_mb=20.0, sent_cache_mb=cache_mb
+            )
             service = StudioService.from_settings(db_settings)
             conversations = {n: build_conversation(service, n, images) for n in sizes}
             canned = CannedClient(images[0])
             service.client = service.turns.client = canned  # type: ignore[assignment]
             results[name] = {n: turn_against_floor(service, canned, conversations[n], repeat) for n in sizes}
-            reruns[name] = interleaved_reruns(database_url, conversations, repeat * 2)
+            if name != "no cache":
+                reruns[name] = interleaved_reruns(database_url, conversations, repeat * 2)
             service.close()
             service.store.engine.dispose()
         for n in sizes:
@@ -184,6 +189,7 @@ def postgres_beside(settings, images: list[bytes], sizes: list[int], repeat: int
             print(
                 f"             PostgreSQL: {results['PostgreSQL'][n]}   rerun {reruns['PostgreSQL'][n] * 1000:6.1f} ms"
             )
+            print(f"             PG, no cache: {results['no cache'][n]}")
     finally:
         server.__exit__(None, None, None)
 
@@ -282,7 +288,17 @@ def main() -> None:
     gallery_at_scale(settings, repeat=args.repeat)
     usage_page(settings, args.repeat)
     versions_at_scale(settings, args.repeat)
+    from bench import review_bench
+
+    review_bench.run(settings, args.repeat)
     postgres_beside(settings, images, sizes, args.repeat)
+    from bench import deploy_bench, flow_bench
+
+    flow_bench.run()
+    deploy_bench.run()
+    from bench import demo_bench
+
+    demo_bench.run()
     if not args.no_browser:
         from bench import idle_tabs
 

@@ -19,7 +19,7 @@ from core.storage.schema import LedgerRow, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = [f"person{n}@example.com" for n in range(40)]
-MODELS = ["gemini-3.1-flash-image-preview", "gemini-3-pro-image-preview"]
+MODELS = ["gemini-3.1-flash-image", "gemini-3-pro-image"]
 # Every limit on, none of them in reach: the checks all run and all pass.
 HIGH = Limits(
     person_day_micro=10**15,

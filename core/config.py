@@ -46,8 +46,13 @@ class Settings:
     max_request_mb: float = 20.0
     max_upload_mb: float = 20.0
     models_file: str | None = None
+    # STUDIO_DEFAULT_MODEL: the model a new conversation starts on (checked against the catalog).
+    default_model: str | None = None
     # People (core/team/people.py): a proxy's header naming the person, domains let in, admins.
     trusted_user_header: str | None = None
+    # Optionally a secret the proxy sends on every request, in a header of its own.
+    trusted_proxy_secret: Secret | None = None
+    trusted_proxy_secret_header: str = "X-Studio-Proxy-Secret"  # noqa: S105 - a header name
     allowed_domains: tuple[str, ...] = ()
     admins: tuple[str, ...] = ()
     # Uploads are sent no longer than this on their long side (the full size is kept for Download).
@@ -66,6 +71,8 @@ class Settings:
     # it before it lets the turn go (the answer stays in the spool, on local disk, meanwhile).
     db_outage_s: float = 600.0
     spool_dir: str = str(PROJECT_ROOT / "data" / "spool")
+    # Turns and images this process sent lately, kept in memory for the next turn (0: off).
+    sent_cache_mb: float = 256.0
     # Limits (core/money/limits.py); None means no limit. STUDIO_DEMO=1 sets stricter defaults.
     limit_person_day_usd: float | None = None
     limit_person_month_usd: float | None = None
@@ -82,6 +89,16 @@ class Settings:
     demo: bool = False
     # The operator's chosen example conversations for the demo's start page, by id.
     demo_examples: tuple[str, ...] = ()
+    # Demo abuse bounds (core/money/visitor_limits.py): per network address and per visitor.
+    # The address is the TCP peer's, or X-Forwarded-For's only when the peer is one of these.
+    trusted_proxies: tuple[str, ...] = ()
+    limit_address_new_visitors_per_hour: int | None = None
+    limit_address_day_usd: float | None = None
+    limit_address_turns_per_minute: int | None = None
+    limit_visitor_conversations: int | None = None
+    limit_visitor_stored_mb: float | None = None
+    # Visitors' conversations unused this many days are deleted (images and originals with them).
+    demo_retention_days: float = 7.0
 
     @property
     def offline(self) -> bool:
@@ -132,9 +149,21 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
     turns = limit("STUDIO_LIMIT_TURNS_PER_MINUTE")
     running = limit("STUDIO_LIMIT_RUNNING")
     sizes = get("STUDIO_ALLOWED_SIZES") or (DEMO_SIZES if demo else "")
+
+    def count(name: str) -> int | None:
+        found = limit(name)
+        return None if found is None else int(found)
+
     return Settings(
         demo=demo,
         demo_examples=_words(get("STUDIO_DEMO_EXAMPLES")),
+        trusted_proxies=_words(get("STUDIO_TRUSTED_PROXIES")),
+        limit_address_new_visitors_per_hour=count("STUDIO_LIMIT_ADDRESS_NEW_VISITORS_PER_HOUR"),
+        limit_address_day_usd=limit("STUDIO_LIMIT_ADDRESS_DAY_USD"),
+        limit_address_turns_per_minute=count("STUDIO_LIMIT_ADDRESS_TURNS_PER_MINUTE"),
+        limit_visitor_conversations=count("STUDIO_LIMIT_VISITOR_CONVERSATIONS"),
+        limit_visitor_stored_mb=limit("STUDIO_LIMIT_VISITOR_STORED_MB"),
+        demo_retention_days=max(0.0, number("STUDIO_DEMO_RETENTION_DAYS", 7.0)),
         limit_person_day_usd=limit("STUDIO_LIMIT_PERSON_DAY_USD"),
         limit_person_month_usd=limit("STUDIO_LIMIT_PERSON_MONTH_USD"),
         limit_team_month_usd=limit("STUDIO_LIMIT_TEAM_MONTH_USD"),
@@ -153,8 +182,11 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         max_request_mb=number("STUDIO_MAX_REQUEST_MB", 20.0),
         max_upload_mb=number("STUDIO_MAX_UPLOAD_MB", 20.0),
         models_file=get("STUDIO_MODELS_FILE") or None,
+        default_model=get("STUDIO_DEFAULT_MODEL") or None,
         lease_s=max(1.0, number("STUDIO_LEASE_S", 30.0)),
         trusted_user_header=get("STUDIO_TRUSTED_USER_HEADER") or None,
+        trusted_proxy_secret=Secret(get("STUDIO_TRUSTED_PROXY_SECRET")) if get("STUDIO_TRUSTED_PROXY_SECRET") else None,
+        trusted_proxy_secret_header=get("STUDIO_TRUSTED_PROXY_SECRET_HEADER") or "X-Studio-Proxy-Secret",
         allowed_domains=_words(get("STUDIO_ALLOWED_DOMAINS")),
         admins=_words(get("STUDIO_ADMINS")),
         upload_long_side=int(max(256, number("STUDIO_UPLOAD_LONG_SIDE", 2048))),
@@ -164,6 +196,7 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         worker_poll_s=max(0.1, number("STUDIO_WORKER_POLL_S", 1.0)),
         db_outage_s=max(0.0, number("STUDIO_DB_OUTAGE_S", 600.0)),
         spool_dir=get("STUDIO_SPOOL_DIR", str(PROJECT_ROOT / "data" / "spool")),
+        sent_cache_mb=max(0.0, number("STUDIO_SENT_CACHE_MB", 256.0)),
     )
 
 
@@ -174,6 +207,12 @@ DEMO_LIMITS: dict[str, float] = {
     "STUDIO_LIMIT_TEAM_MONTH_USD": 100.0,
     "STUDIO_LIMIT_TURNS_PER_MINUTE": 3,
     "STUDIO_LIMIT_RUNNING": 1,
+    # One address (an office, a home) holds a few visitors; a script making up keys does not.
+    "STUDIO_LIMIT_ADDRESS_NEW_VISITORS_PER_HOUR": 5,
+    "STUDIO_LIMIT_ADDRESS_DAY_USD": 3.0,
+    "STUDIO_LIMIT_ADDRESS_TURNS_PER_MINUTE": 6,
+    "STUDIO_LIMIT_VISITOR_CONVERSATIONS": 20,
+    "STUDIO_LIMIT_VISITOR_STORED_MB": 50.0,
 }
 DEMO_SIZES = "512 1K"
 

@@ -1,10 +1,11 @@
-"""Demo mode (STUDIO_DEMO=1): example conversations a visitor can try in one click.
+"""Demo mode (STUDIO_DEMO=1): example conversations a visitor can take up in one click.
 
-The examples are the operator's chosen conversations (STUDIO_DEMO_EXAMPLES, by id), or else
-three drawn once by the offline model. Trying one makes the visitor a copy that replays exactly
-when the studio can replay it (the operator's own examples, or the offline model's in an offline
-studio). An offline example cannot be replayed to the real service, whose signatures it lacks,
-so there it becomes a fresh start from its final image, its prompts shown beside it.
+The examples are the conversations an admin featured and the operator's chosen ones
+(STUDIO_DEMO_EXAMPLES, by id). Taking one up makes the visitor a copy of their own that replays
+exactly. On the offline model with nothing chosen, three are drawn once by the offline model; on
+a real key, drawings of the offline model are never shown (their signatures mean nothing to
+Gemini, and they show placeholders, not the product): with nothing chosen the start page offers
+prompt ideas in words instead.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select
 
 from core.config import Secret
-from core.errors import NotFound
+from core.errors import Forbidden, InvalidInput, NotFound, StudioError
 from core.storage.schema import ConversationRow, LedgerRow
+from core.storage.store import NO_CONVERSATION
 from core.team import access
-from core.values import Conversation, TurnStatus
+from core.values import Conversation, Seed, TurnStatus
 
 if TYPE_CHECKING:
     from core.service import StudioService
+    from core.workspace import Workspace
 
 EXAMPLE_OWNER = "examples@studio.local"
 OFFLINE_VERSION = "offline-demo"
@@ -36,6 +39,14 @@ BUILT = (
         "A product shot",
         ("a studio photo of a ceramic mug on a wooden table", "soft morning light from the left", "add rising steam"),
     ),
+)
+
+# What a visitor on a real key sees when nothing is featured: words to start from.
+PROMPT_IDEAS = (
+    "a red bicycle on a beach at sunset, then: make it blue",
+    "a poster for a coffee shop called Banana Beans, flat illustration",
+    "a studio photo of a ceramic mug on a wooden table, soft morning light",
+    "a watercolour map of an imaginary island, with a lighthouse",
 )
 
 
@@ -117,3 +128,81 @@ def example_of(conversation: Conversation, *, studio_offline: bool) -> Example:
         image_hash=latest.image_hash if latest else None,
         exact=studio_offline or not drawn_offline,
     )
+
+
+class DemoDesk:
+    """A public demo as one person works with it: the examples and taking one up, an admin's
+    featuring, and what a visitor may keep. Held by the person's Workspace (`ws.demo`)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def may_add_conversation(self, stored_more: int = 0) -> None:
+        """A visitor keeps at most so many conversations and bytes (a copy counts as what it copies)."""
+        if not self.ws.user.is_visitor:
+            return
+        from core.money.limits import LimitReached
+        from core.money.visitor_limits import conversation_refusal
+
+        with self.ws.service.store.read() as db:
+            reason = conversation_refusal(db, self.ws.service.life.limits, self.ws.user.key, stored_more)
+        if reason:
+            raise LimitReached(reason)
+
+    def copy_bytes(self, conversation_id: str) -> int:
+        from core.money.visitor_limits import copy_bytes
+
+        with self.ws.service.store.read() as db:
+            return copy_bytes(db, conversation_id)
+
+    def examples(self) -> list[Example]:
+        """The demo's start page: featured and chosen conversations anyone may take up. On a real
+        key, none drawn by the offline model (they show placeholders and cannot be replayed)."""
+        found = []
+        for conversation_id in self.ws.service.example_ids():
+            try:
+                conversation = self.ws.service.conversation(conversation_id)
+            except NotFound:
+                continue  # an operator's example that was deleted since
+            example = example_of(conversation, studio_offline=self.ws.offline)
+            if example.exact and example.prompts:
+                found.append(example)
+        return found
+
+    def prompt_ideas(self) -> tuple[str, ...]:
+        """On a real key with no examples: ideas in words (never the offline model's drawings)."""
+        return () if self.ws.offline or self.examples() else PROMPT_IDEAS
+
+    def try_example(self, example: Example) -> str | Seed:
+        """A copy of your own that replays exactly, from which you go on."""
+        if example.conversation_id not in self.ws.service.example_ids():
+            raise NotFound(NO_CONVERSATION)
+        if not example.exact:  # not offered any more (examples() keeps exact ones), kept for old tabs
+            if example.image_hash is None:
+                raise InvalidInput("That example has no image to start from.")
+            # The example's image is the visitor's to send.
+            self.ws.images.grant(self.ws.user.key, example.image_hash)
+            return self.ws.service.continue_from(example.conversation_id, example.image_hash)
+        self.may_add_conversation(self.copy_bytes(example.conversation_id))
+        return self.ws.service.sharing.copy(example.conversation_id, self.ws.user.key, self.ws.user.key)
+
+    def featured(self) -> set[str]:
+        return set(self.ws.service.featured.ids())
+
+    def feature(self, conversation_id: str, on: bool = True) -> None:
+        """Show (or stop showing) a conversation as an example on the demo's start page: admins only."""
+        if not self.ws.user.is_admin or self.ws.user.is_visitor:
+            raise Forbidden("Only admins can feature conversations as examples.")
+        self.ws.guard.head(conversation_id)
+        if on:
+            self.ws.service.featured.feature(conversation_id, self.ws.user.key)
+        else:
+            self.ws.service.featured.unfeature(conversation_id, self.ws.user.key)
+
+    def new_conversation_refusal(self) -> str | None:
+        """Why this person may not start another conversation now (a demo visitor at their cap)."""
+        try:
+            self.may_add_conversation()
+        except StudioError as refused:
+            return refused.message
+        return None

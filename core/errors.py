@@ -42,6 +42,14 @@ class ServiceTimeout(StudioError):
     kind = "timeout"
 
 
+class ConnectionLost(StudioError):
+    """The connection dropped after the whole request was sent (a proxy's or load balancer's idle
+    timeout during a long render): the model may have made the image, and billed it."""
+
+    kind = "connection_lost"
+    may_be_billed = True
+
+
 class UnreadableResponse(StudioError):
     kind = "unreadable"
 
@@ -84,6 +92,30 @@ class ConversationBusy(StudioError):
     """A message sent while the conversation's previous turn is still being made."""
 
     kind = "busy"
+
+
+class ModelNotFound(BadRequestError):
+    """The service answered 404 "model not found": the id was retired, renamed or mistyped."""
+
+    kind = "model_not_found"
+
+
+class ModelRetired(StudioError):
+    """The conversation's model was retired: it is kept to look at, and goes on elsewhere."""
+
+    kind = "model_retired"
+
+
+def model_not_found_message(model: str, said: str = "") -> str:
+    """Which model, and which setting to change, in plain words: the id comes from the
+    conversation (chosen in the sidebar), STUDIO_DEFAULT_MODEL or STUDIO_MODELS_FILE."""
+    return (
+        f"The image service does not know the model “{model}” (HTTP 404, model not found): it may have been "
+        "retired or renamed. Your words are kept. To go on, choose a current model (Model, in the sidebar: "
+        "Use another model starts a new conversation from this image). If it is the studio's default, set "
+        f"STUDIO_DEFAULT_MODEL to a current model; if “{model}” comes from STUDIO_MODELS_FILE, correct it "
+        "there. If every model says this, check COMETAPI_BASE_URL." + said
+    )
 
 
 class Forbidden(StudioError):

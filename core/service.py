@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from typing import Any
 
 from core.config import Settings
@@ -20,6 +21,8 @@ from core.provider.client import GeminiClient
 from core.review.desk import Review
 from core.storage.schema import utcnow
 from core.storage.store import Store
+from core.team.addresses import Visitors
+from core.team.featured import Featured
 from core.team.gallery import Gallery
 from core.team.housekeeping import Housekeeper
 from core.team.people import LOCAL_EMAIL, User
@@ -32,8 +35,19 @@ from core.turns.run import TurnOutcome
 from core.turns.runner import Drained, TurnRunner, process_identity
 from core.turns.service import TurnService
 from core.turns.wakeup import Waker
-from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn, TurnStatus
+from core.values import (
+    Conversation,
+    ConversationSummary,
+    GenerationSettings,
+    Seed,
+    Seen,
+    Turn,
+    TurnStatus,
+    WaitingMessage,
+)
 from core.workspace import Workspace
+
+log = logging.getLogger("studio")
 
 
 class StudioService:
@@ -65,13 +79,15 @@ class StudioService:
             costs=self.costs,
         )
         self.sharing = SharingStore(store.db)
+        self.featured = Featured(store.db)
+        self.visitors = Visitors(store.db)
         self._examples: list[str] | None = None
         self.gallery = Gallery(store.db)
         self.review = Review(store.db)
         self.shared_queue = TurnQueue(store.db, settings.lease_s)
         self.runner = TurnRunner(
             self.life,
-            self.turns.execute,
+            self._work,
             owner=owner,
             workers=workers,
             lease_s=settings.lease_s,
@@ -79,23 +95,43 @@ class StudioService:
             waker=Waker(settings.database_url, settings.worker_poll_s) if settings.run_turns else None,
             health=self.turns.health,
             landing=self.turns.land_spooled,
+            rescue=self._rescue,
         )
         # The trash's 30 days and unused images, on a thread of its own (never the heartbeat's).
-        self.housekeeper = Housekeeper(store.db, self.sharing)
+        # On a public demo, also the retention of visitors' unused work (STUDIO_DEMO_RETENTION_DAYS).
+        self.housekeeper = Housekeeper(
+            store.db, self.sharing, retention_days=settings.demo_retention_days if settings.demo else None
+        )
+
+    def _work(self, turn_id: int) -> TurnOutcome:
+        """A worker's job: run the turn, then send on the message typed ahead behind it (if any),
+        from this process, the one that holds the turn before it."""
+        outcome = self.turns.execute(turn_id)
+        self._submit(self.turns.follow(turn_id))
+        return outcome
+
+    def _rescue(self) -> None:
+        # A process that stopped between landing a turn and sending the message typed ahead
+        # behind it: any heartbeat sends it on (claiming it in one transaction: it goes once).
+        for turn_id in self.turns.waiting.ready(dt.timedelta(seconds=self.settings.lease_s)):
+            self._submit(self.turns.follow(turn_id))
 
     @classmethod
     def from_settings(cls, settings: Settings, *, workers: int = 8, **client_options: Any) -> StudioService:
         store = Store(settings.database_url, run_migrations=settings.migrate_on_start)
         client = GeminiClient(settings, **client_options)
-        return cls(settings, store, client, load_catalog(settings.models_file), workers=workers)
+        return cls(settings, store, client, load_catalog(settings.models_file, settings.default_model), workers=workers)
 
     def example_ids(self) -> list[str]:
-        """The demo's examples: the operator's chosen ones, or the offline model's, drawn once."""
+        """The demo's examples: those an admin featured and the operator's chosen ones; with
+        neither, on the offline model only, three it draws once (a real key shows ideas instead)."""
+        chosen = list(dict.fromkeys([*self.featured.ids(), *self.settings.demo_examples]))
+        if chosen or not self.offline:
+            return chosen
         if self._examples is None:
             from core.demo import build_offline_examples
 
-            chosen = list(self.settings.demo_examples)
-            self._examples = chosen or build_offline_examples(self)
+            self._examples = build_offline_examples(self)
         return self._examples
 
     def as_user(self, user: User) -> Workspace:
@@ -265,6 +301,23 @@ class StudioService:
     ) -> list[Turn]:
         turns = self.turns.start_takes(conversation_id, text, image_hashes, seen=seen, takes=takes, marks=marks)
         return self._submit(turns)
+
+    def queue_or_wait(
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str] | None = None,
+        *,
+        seen: Seen | int | bool | None,
+        takes: int = 1,
+    ) -> Turn | WaitingMessage:
+        """The chat input's message: queued now (the first take returned), or typed ahead."""
+        made = self.turns.start_or_wait(conversation_id, text, image_hashes, seen=seen, takes=takes)
+        return made if isinstance(made, WaitingMessage) else self._submit(made)[0]
+
+    def send_waiting(self, waiting_id: int, *, seen: Seen | int | bool | None) -> Turn | None:
+        made = self._submit(self.turns.send_waiting(waiting_id, seen=seen))
+        return made[0] if made else None
 
     def _submit(self, turns: list[Turn]) -> list[Turn]:
         if not self.settings.run_turns:

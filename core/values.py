@@ -246,15 +246,46 @@ def shown_on(exchanges: list[Exchange], tip_id: int | None) -> list[Exchange]:
     anchors: set[int | None] = {e.reply.id for e in on_path if e.reply is not None}
     anchors.add(None)
     kept = {e.request.id for e in on_path}
-    # The other takes made beside the current version (variations as they land) show with it.
-    takes_of = on_path[-1].request.parent_id if on_path else None
+    # The other takes made beside the current version (the same words from the same version, as
+    # they land) show with it. An edited prompt is a sibling branch: never shown in sequence with
+    # the current one (the switcher on the message moves between them).
+    last = on_path[-1].request if on_path else None
     return [
         e
         for e in exchanges
         if e.request.id in kept
         or (not e.replayable and e.request.parent_id in anchors)
-        or (on_path and e.request.parent_id == takes_of)
+        or (last is not None and e.request.parent_id == last.parent_id and _same_prompt(e.request, last))
     ]
+
+
+def _same_prompt(a: Turn, b: Turn) -> bool:
+    if not (a.parts_loaded and b.parts_loaded):
+        return False
+    return a.text == b.text and [p.image_hash for p in a.images] == [p.image_hash for p in b.images]
+
+
+def siblings(exchanges: list[Exchange], exchange: Exchange) -> list[Exchange]:
+    """The answered exchanges that edit the same version as this one (its prompt edited and
+    resent, or taken again), oldest first, this one among them."""
+    parent = exchange.request.parent_id
+    return [e for e in exchanges if e.replayable and e.request.parent_id == parent]
+
+
+def leaf_of(exchanges: list[Exchange], reply_id: int) -> int:
+    """The newest answer on the branch that starts at this answer (following, at each step, the
+    newest answered exchange that edits it): where switching to a sibling goes."""
+    children: dict[int | None, list[Exchange]] = {}
+    for e in exchanges:
+        if e.replayable:
+            children.setdefault(e.request.parent_id, []).append(e)
+    current, seen = reply_id, set()
+    while current in children and current not in seen:
+        seen.add(current)
+        newest = max(children[current], key=lambda e: e.request.id)
+        assert newest.reply is not None
+        current = newest.reply.id
+    return current
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,6 +297,8 @@ class StoredImage:
     size_bytes: int
     # Set on an upload that was sent smaller than it came: the full-size one, for Download.
     original_hash: str | None = None
+    # What was done to an upload on its way in ("sent at 2048×1365", "location removed").
+    note: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,6 +312,8 @@ class ConversationSummary:
     owner: str | None = None
     visibility: str = "private"
     deleted_at: dt.datetime | None = None
+    # The read-only link, for its owner's listing only (the workspace blanks it for anyone else).
+    share_token: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -313,3 +348,19 @@ def takes_in(exchanges: list[Exchange]) -> list[list[Exchange]]:
                 continue
         groups.append([exchange])
     return groups
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaitingMessage:
+    """A message typed ahead while the tab's own turn was being made: it waits, in order, and
+    goes when that turn lands. Editable and removable until it goes."""
+
+    id: int
+    conversation_id: str
+    after_turn_id: int | None
+    text: str
+    image_hashes: list[str]
+    takes: int
+    created_at: dt.datetime
+    # Why it does not go by itself (the turn before it failed, was cancelled...); None: it waits.
+    held: str | None = None

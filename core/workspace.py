@@ -4,27 +4,33 @@ the service directly, so nobody can read, change or spend through another person
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from core.demo import DemoDesk
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
-from core.money import usage
+from core.money import durations, usage
+from core.money.durations import Typical
 from core.money.prices import Estimate
+from core.provider.catalog import Retirement
 from core.review.desk import ReviewDesk
-from core.storage.store import NO_CONVERSATION
 from core.team import access, housekeeping
 from core.team.guard import Guard
 from core.team.people import User
 from core.turns.replay import ReplayPlan
-from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn
+from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Seen, Turn, WaitingMessage
 from core.versions.desk import VersionDesk
 
 if TYPE_CHECKING:
-    from core.demo import Example
+    from core.media.library import Upload
     from core.money.usage import UsageReport
     from core.service import StudioService
     from core.team.audit import AuditEntry
     from core.team.gallery import GalleryItem
+
+
+NOT_YOURS = "An attached image is not one you can use here; attach it again from your computer."
 
 
 class Workspace:
@@ -40,6 +46,8 @@ class Workspace:
         self.image_sizes = service.image_sizes
         self.offered_models = service.offered_models
         self.guard = Guard(user=user, store=service.store, sharing=service.sharing)
+        # A public demo's verbs: examples, featuring, and what a visitor may keep (core/demo.py).
+        self.demo = DemoDesk(self)
         self.versions = VersionDesk(self.guard, service, submit=self.submit)
         self.review = ReviewDesk(self.guard, service.review, service.images)
 
@@ -62,6 +70,18 @@ class Workspace:
     def can_change(self, conversation: Conversation) -> bool:
         return access.can_own(self.user, conversation)
 
+    def can_send(self, conversation: Conversation) -> bool:
+        """The owner, on a model that still answers: a conversation on a retired model is
+        read-only (its owner may still rename, share or delete it)."""
+        return self.can_change(conversation) and self.retired(conversation) is None
+
+    def retired(self, conversation: Conversation) -> Retirement | None:
+        """A conversation whose model was retired: which, when, and where it goes on."""
+        spec = self.service.catalog.models.get(conversation.model)
+        if spec is None or not spec.is_retired():
+            return None
+        return Retirement(model=spec, successor=self.service.catalog.successor(spec))
+
     def conversation(
         self, conversation_id: str, visible: int | None = None, *, token: str | None = None
     ) -> Conversation:
@@ -77,6 +97,11 @@ class Workspace:
     def watch(self, conversation_id: str, turn_ids: set[int], token: str | None = None) -> tuple[tuple, dict]:
         self._head(conversation_id, token)
         return self.service.watch(conversation_id, turn_ids)
+
+    def typical(self, model: str, image_size: str | None) -> Typical | None:
+        """How long such a turn usually takes (recent measured calls in the ledger)."""
+        with self.service.store.read() as db:
+            return durations.typical(db, model, image_size)
 
     def queue_places(self, turns: list[Turn]) -> dict[int, int]:
         return self.service.queue_places(turns)
@@ -95,13 +120,18 @@ class Workspace:
         """Mine, shared with the team (others' only; `person` narrows to one owner), or the trash."""
         store = self.service.store
         filters: dict[str, Any] = {"search": search, "model": model, "offset": offset, "since": since}
+        if tab == "team" and not self.publishing:
+            return []  # a demo's visitors see no one's work but their own
         if tab == "team":
             owner = person.strip().lower() if person and person.strip() else None
             found = store.conversations(owner, limit + 1, visibility=access.TEAM, **filters)
-            return [s for s in found if not access.is_owner(self.user, s)][:limit]
-        if tab == "trash":
-            return store.conversations(None if self.user.is_admin else self.user.key, limit, deleted=True, **filters)
-        return store.conversations(self.user.key, limit, **filters)
+            found = [s for s in found if not access.is_owner(self.user, s)][:limit]
+        elif tab == "trash":
+            found = store.conversations(None if self.user.is_admin else self.user.key, limit, deleted=True, **filters)
+        else:
+            found = store.conversations(self.user.key, limit, **filters)
+        # A share link is its owner's to hand out: nobody else's listing carries it.
+        return [s if access.is_owner(self.user, s) else dataclasses.replace(s, share_token=None) for s in found]
 
     def meter(self, conversation: Conversation, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
         return self.service.turns.meter(conversation, text, image_hashes)
@@ -129,10 +159,12 @@ class Workspace:
     # Conversations ------------------------------------------------------------------------
 
     def new_conversation(self, model: str | None = None, settings: GenerationSettings | None = None) -> Conversation:
+        self.demo.may_add_conversation()
         return self.service.new_conversation(model, settings, owner=self.user.key)
 
     def from_seed(self, seed: Seed) -> Conversation:
         self._head(seed.source_id)
+        self.demo.may_add_conversation()
         return self.service.from_seed(seed, owner=self.user.key)
 
     def continue_from(self, conversation_id: str, image_hash: str, token: str | None = None) -> Seed:
@@ -158,10 +190,12 @@ class Workspace:
         return self.service.change_settings(conversation_id, **changes)
 
     def share(self, conversation_id: str, team: bool) -> None:
+        self._may_publish()
         self._owned(conversation_id)
         self.service.sharing.set_visibility(conversation_id, access.TEAM if team else access.PRIVATE, self.user.key)
 
     def create_link(self, conversation_id: str) -> str:
+        self._may_publish()
         self._owned(conversation_id)
         return self.service.sharing.create_link(conversation_id, self.user.key)
 
@@ -172,6 +206,7 @@ class Workspace:
     def copy(self, conversation_id: str, token: str | None = None) -> str:
         """Make a copy of your own, from which you go on: the same history, replayed exactly."""
         self._head(conversation_id, token)
+        self.demo.may_add_conversation(self.demo.copy_bytes(conversation_id))
         return self.service.sharing.copy(conversation_id, self.user.key, self.user.key)
 
     def delete(self, conversation_id: str) -> None:
@@ -204,29 +239,30 @@ class Workspace:
 
     # Demo ---------------------------------------------------------------------------------
 
-    def examples(self) -> list[Example]:
-        """The demo's start page: example conversations anyone may try."""
-        from core.demo import example_of
+    @property
+    def publishing(self) -> bool:
+        """Whether this person may share with the team and make links: everyone but a public
+        demo's visitors, who see and keep their own work only."""
+        return not self.user.is_visitor
 
-        found = []
-        for conversation_id in self.service.example_ids():
-            try:
-                conversation = self.service.conversation(conversation_id)
-            except NotFound:
-                continue  # an operator's example that was deleted since
-            found.append(example_of(conversation, studio_offline=self.offline))
-        return found
+    def _may_publish(self) -> None:
+        if not self.publishing:
+            raise Forbidden("On this demo your work is your own: it cannot be shared.")
 
-    def try_example(self, example: Example) -> str | Seed:
-        """A copy of your own that replays exactly, or, where it cannot, a fresh start from its
-        final image (a seed: nothing is created until the first message)."""
-        if example.conversation_id not in self.service.example_ids():
-            raise NotFound(NO_CONVERSATION)
-        if example.exact:
-            return self.service.sharing.copy(example.conversation_id, self.user.key, self.user.key)
-        if example.image_hash is None:
-            raise InvalidInput("That example has no image to start from.")
-        return self.service.continue_from(example.conversation_id, example.image_hash)
+    def takes_offered(self, conversation: Conversation | None, most: int = 4) -> int:
+        """How many takes the limits let through now (at least 1: a refusal then says why). For
+        a conversation not yet made, the count limits only (its cost is not known yet)."""
+        from core.money.ledger import Charge
+        from core.money.limits import headroom
+
+        if conversation is not None and not self.can_change(conversation):
+            return 1
+        if conversation is None:
+            charge = Charge(person=self.user.key, model=self.catalog.default.id, image_size=None, estimate_micro=0)
+        else:
+            charge = self.service.costs.charge(conversation, "", 0, conversation.settings, conversation.tip_id)
+        with self.service.store.read() as db:
+            return max(1, headroom(db, self.service.life.limits, charge, most))
 
     # Cost ---------------------------------------------------------------------------------
 
@@ -271,6 +307,8 @@ class Workspace:
         """Queue a message; or, when it cannot be sent (a bad attachment, a limit, a stale tab),
         keep its words and good images as a failed turn that says why. Nothing typed is lost."""
         self._owned(conversation_id)
+        image_hashes, refused = self._attachable(image_hashes)
+        problems = [*(problems or []), *([NOT_YOURS] if refused else [])]
         try:
             if problems:
                 raise InvalidInput(" ".join(problems))
@@ -281,6 +319,55 @@ class Workspace:
         except StudioError as error:
             return self.service.turns.reject(conversation_id, text, image_hashes, error), error
 
+    def type_ahead(
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str],
+        *,
+        problems: list[str] | None = None,
+        seen: Seen | int | bool | None = False,
+        takes: int = 1,
+    ) -> tuple[Turn | WaitingMessage, StudioError | None]:
+        """The chat input's message: queued, or typed ahead while this tab's own turn is being
+        made (it goes when that lands). A tab behind someone else's change, a limit, a bad
+        attachment: kept as a failed turn that says why, as `submit` does."""
+        self._owned(conversation_id)
+        image_hashes, refused = self._attachable(image_hashes)
+        problems = [*(problems or []), *([NOT_YOURS] if refused else [])]
+        try:
+            if problems:
+                raise InvalidInput(" ".join(problems))
+            return self.service.queue_or_wait(conversation_id, text, image_hashes, seen=seen, takes=takes), None
+        except (NotFound, Forbidden):
+            raise
+        except StudioError as error:
+            return self.service.turns.reject(conversation_id, text, image_hashes, error), error
+
+    def waiting(self, conversation_id: str, token: str | None = None) -> list[WaitingMessage]:
+        self._head(conversation_id, token)
+        return self.service.turns.waiting.of(conversation_id)
+
+    def _owned_waiting(self, waiting_id: int) -> WaitingMessage:
+        message = self.service.turns.waiting.get(waiting_id)
+        self._owned(message.conversation_id)
+        return message
+
+    def edit_waiting(self, waiting_id: int, text: str) -> None:
+        message = self._owned_waiting(waiting_id)
+        if not text.strip() and not message.image_hashes:
+            raise InvalidInput("A message needs words or an image; remove it instead.")
+        self.service.turns.waiting.edit(waiting_id, text.strip())
+
+    def remove_waiting(self, waiting_id: int) -> bool:
+        self._owned_waiting(waiting_id)
+        return self.service.turns.waiting.remove(waiting_id)
+
+    def send_waiting(self, waiting_id: int, *, seen: Seen | int | bool | None = False) -> Turn | None:
+        """Send a message whose turn before it did not land, against the current version."""
+        self._owned_waiting(waiting_id)
+        return self.service.send_waiting(waiting_id, seen=seen)
+
     def queue(
         self,
         conversation_id: str,
@@ -290,7 +377,26 @@ class Workspace:
         seen: Seen | int | bool | None = False,
     ) -> Turn:
         self._owned(conversation_id)
+        if self._attachable(image_hashes or [])[1]:
+            raise InvalidInput(NOT_YOURS)
         return self.service.queue(conversation_id, text, image_hashes, seen=seen)
+
+    def upload(self, data: bytes, filename: str = "image") -> Upload:
+        """Check and store an upload; it is this person's to attach."""
+        return self.images.add_upload(data, filename, person=self.user.key)
+
+    def _attachable(self, image_hashes: list[str]) -> tuple[list[str], list[str]]:
+        """The attachments this person may send, and those refused: a stored image hash alone
+        gives nothing. Theirs are what they uploaded (or the studio made for them: a marked copy,
+        a demo example's image), what a conversation they may read holds, and the brand kit."""
+        key = self.user.key
+        kit = self.review.kit_hashes(list(image_hashes)) if image_hashes else set()
+        ok: list[str] = []
+        refused: list[str] = []
+        for image_hash in image_hashes:
+            mine = self.images.granted(key, image_hash) or image_hash in kit
+            (ok if mine or self.guard.may_read_image(image_hash) else refused).append(image_hash)
+        return ok, refused
 
     def queue_retry(self, turn_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
         self._owned_turn(turn_id)

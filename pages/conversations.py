@@ -11,6 +11,7 @@ from core.errors import StudioError
 from core.values import ConversationSummary
 from core.workspace import Workspace
 from ui.common import STUDIO_PAGE, offline_banner, plain, preview
+from ui.featuring import can_feature, feature_button
 from ui.identity import workspace
 from ui.router import ensure_router
 from ui.times import local_time
@@ -44,7 +45,7 @@ def _act(svc: Workspace, verb: str, conversation_id: str) -> None:
         st.session_state["conversations-flash"] = error.message
 
 
-def row(svc: Workspace, summary: ConversationSummary, tab: str) -> None:
+def row(svc: Workspace, summary: ConversationSummary, tab: str, featured: set[str] | None = None) -> None:
     with st.container(border=True):
         thumb, body, actions = st.columns([1, 4, 2], vertical_alignment="center")
         with thumb:
@@ -77,9 +78,23 @@ def row(svc: Workspace, summary: ConversationSummary, tab: str) -> None:
                 st.button("Make a copy", key=f"copy-{summary.id}", on_click=_act, args=(svc, "copy", summary.id))
             else:
                 mine(svc, summary)
+            if tab != "trash":
+                feature_button(
+                    svc,
+                    summary.id,
+                    featured or set(),
+                    key=f"feature-{tab}-{summary.id}",
+                    flash_key="conversations-flash",
+                )
 
 
 def mine(svc: Workspace, summary: ConversationSummary) -> None:
+    if svc.publishing:
+        share(svc, summary)
+    rename_and_delete(svc, summary)
+
+
+def share(svc: Workspace, summary: ConversationSummary) -> None:
     with st.popover("Share", icon=":material/share:", width="stretch"):
         if summary.visibility == "team":
             st.caption("Everyone signed in to this studio can open it (read-only) and copy it.")
@@ -87,15 +102,18 @@ def mine(svc: Workspace, summary: ConversationSummary) -> None:
         else:
             st.caption("Private: only you (and admins) can open it.")
             st.button("Share with the team", key=f"share-{summary.id}", on_click=_act, args=(svc, "share", summary.id))
-        conversation = svc.conversation(summary.id, visible=0)
-        if conversation.share_token:
-            link = f"{st.context.url.split('?')[0].rsplit('/', 1)[0]}/studio?share={conversation.share_token}"
+        # The link comes with the listing (one query for the page), never a read per row.
+        if summary.share_token:
+            link = f"{(st.context.url or '').split('?')[0].rsplit('/', 1)[0]}/studio?share={summary.share_token}"
             st.code(link, language=None)  # st.code has a copy button
             st.button("Revoke the link", key=f"unlink-{summary.id}", on_click=_act, args=(svc, "unlink", summary.id))
         else:
             st.button(
                 "Create a read-only link", key=f"link-{summary.id}", on_click=_act, args=(svc, "link", summary.id)
             )
+
+
+def rename_and_delete(svc: Workspace, summary: ConversationSummary) -> None:
     with st.popover("Rename", icon=":material/edit:", width="stretch"):
         title = st.text_input("Title", value=summary.title, key=f"title-{summary.id}", max_chars=200)
         if st.button("Save", key=f"save-{summary.id}"):
@@ -134,8 +152,9 @@ def listing(svc: Workspace, tab: str, **filters: Any) -> None:
         )
         if tab == "mine":
             st.page_link(STUDIO_PAGE, label="Start one in the studio", icon=":material/brush:")
+    featured = svc.demo.featured() if can_feature(svc) else set()
     for summary in found[:shown]:
-        row(svc, summary, tab)
+        row(svc, summary, tab, featured)
     if len(found) > shown and st.button("Show more", key=f"more-{tab}", icon=":material/expand_more:"):
         st.session_state[pages_key] = st.session_state.get(pages_key, 1) + 1
         st.rerun()
@@ -152,13 +171,23 @@ def main() -> None:
     search = search_col.text_input("Search titles and prompts", key="conversation-search", placeholder="bicycle")
     models = {m.id: m.label for m in svc.catalog.models.values()}
     picked = model_col.selectbox("Model", ["any", *models], format_func=lambda m: models.get(m, "Any model"))
-    person = person_col.text_input("Person (team tab)", key="conversation-person", placeholder="ann@example.com")
+    person = None
+    if svc.publishing:
+        person = person_col.text_input("Person (team tab)", key="conversation-person", placeholder="ann@example.com")
     since = since_col.date_input("Active since", value=None, key="conversation-since")
     filters: dict[str, Any] = {
         "search": search or None,
         "model": None if picked == "any" else picked,
         "since": dt.datetime.combine(since, dt.time()) if since else None,
     }
+    if not svc.publishing:
+        # A demo's visitor: their own work only, no team to share with.
+        mine_tab, trash_tab = st.tabs(["Mine", "Trash"])
+        with mine_tab:
+            listing(svc, "mine", **filters)
+        with trash_tab:
+            listing(svc, "trash", **filters)
+        return
     mine_tab, team_tab, trash_tab = st.tabs(["Mine", "Shared with the team", "Trash"])
     with mine_tab:
         listing(svc, "mine", **filters)

@@ -6,24 +6,28 @@ import dataclasses
 
 import streamlit as st
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, StudioError
 from core.media.images import EXTENSIONS
+from core.money.prices import dollars
 from core.turns.rules import MAX_PROMPT_CHARS
-from core.values import Conversation, Seed, takes_in
+from core.values import Conversation, Seed, Seen, WaitingMessage, takes_in
 from core.workspace import Workspace
+from ui.branch_switch import render_switch
 from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, share_token, visible_key
 from ui.cost_panel import live_cost
 from ui.examples import render_examples
 from ui.identity import who_panel, workspace
+from ui.kit_picker import kit_picker, sent
 from ui.live import live_chat, remember_shown, shown_version_key
+from ui.review_panel import new_run, render_review_dialog
 from ui.router import ensure_router
 from ui.settings_panel import (
     draft_choice,
     planned,
-    render_meter,
     render_recent,
     render_settings,
     renew_settings_widgets,
+    retired_notice,
 )
 from ui.takes_grid import render_takes
 from ui.turn_view import render_exchange
@@ -34,6 +38,18 @@ from ui.versions_panel import render_versions, version_tree
 # them keeps a 50-turn conversation as quick to rerun as a fresh one.
 SHOWN_AT_FIRST = 3
 UPLOAD_TRANSPORT_MB = 200  # server.maxUploadSize in .streamlit/config.toml
+TAKES_RESET = "takes-reset"
+
+
+def prompt_key(conversation: Conversation | None) -> str:
+    """The chat input's key: one per conversation, so a half-typed prompt never follows the person
+    into another one. A conversation made by its first message keeps the input it was typed in:
+    a new key there would replace the input under a person already typing the next message (the
+    words were lost)."""
+    drafts = st.session_state.get("new-drafts", 0)
+    if conversation is None:
+        return f"prompt-new-{drafts}"
+    return str(st.session_state.get(f"prompt-of-{conversation.id}", f"prompt-{conversation.id}"))
 
 
 def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tuple[Conversation, list[str]]:
@@ -49,35 +65,58 @@ def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tu
     else:
         created, seeded = svc.new_conversation(model_id, settings), []
     st.query_params["session"] = created.id
+    st.session_state[f"prompt-of-{created.id}"] = prompt_key(None)
+    st.session_state["new-drafts"] = st.session_state.get("new-drafts", 0) + 1  # the next new one starts empty
     return created, seeded
 
 
-def submit(svc: Workspace, conversation: Conversation | None, text: str, files: list, takes: int = 1) -> None:  # type: ignore[type-arg]
-    """Queue the message for this process's runner, against the version this tab showed. Whatever
-    cannot be sent stays in the conversation as a failed turn with its words and good images."""
-    seen = st.session_state.get(shown_version_key(conversation.id), conversation.seen) if conversation else None
+def submit(
+    svc: Workspace,
+    conversation: Conversation | None,
+    text: str,
+    files: list,  # type: ignore[type-arg]
+    takes: int = 1,
+    seen: Seen | None = None,
+    kit: list[int] | None = None,
+) -> None:
+    """Queue the message for this process's runner, against the version this tab showed (`seen`,
+    taken before this run redrew the chat). Whatever cannot be sent stays in the conversation as
+    a failed turn with its words and good images. `kit`: brand kit items chosen for it."""
+    if conversation is not None and seen is None:
+        seen = conversation.seen
+    picked_for = conversation.id if conversation else None  # the kit picker's, before one is made
     conversation, hashes = ensure_conversation(svc, conversation)
     st.session_state.pop(SEED_KEY, None)  # from here on the seed image is in this message
     problems: list[str] = []
     for file in files:
         try:
-            upload = svc.images.add_upload(file.getvalue(), file.name)
+            upload = svc.upload(file.getvalue(), file.name)
         except InvalidInput as error:
             problems.append(error.message)
             continue
         hashes.append(upload.image.hash)
         if upload.note:
             st.toast(upload.note, icon=":material/info:")
+    if kit:
+        try:
+            hashes.extend(svc.review.attach(kit))
+        except StudioError as error:
+            problems.append(error.message)
+        sent(picked_for)
     if len(text) > MAX_PROMPT_CHARS:
         problems.append(
             f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}. "
             "Shorten it with Edit and resend."
         )
-    request, error = svc.submit(conversation.id, text, hashes, problems=problems, seen=seen, takes=takes)
+    request, error = svc.type_ahead(conversation.id, text, hashes, problems=problems, seen=seen, takes=takes)
+    # Takes go back to 1 once sent: the next ordinary edit is one call (set before the widget is drawn).
+    st.session_state[TAKES_RESET] = st.session_state.get(TAKES_RESET, 0) + 1
     if error is not None:
         # Nothing was sent, and nothing is lost: the words and good images stay as a failed turn.
         st.session_state["flash"] = error.message
         st.rerun()
+    if isinstance(request, WaitingMessage):
+        st.rerun()  # it waits under the turn being made, and goes when that lands
     if request.settings != conversation.settings:
         renew_settings_widgets(conversation.id)
         st.session_state["flash"] = (
@@ -113,10 +152,12 @@ def render_history(svc: Workspace, conversation: Conversation) -> None:
     ):
         st.session_state[key] = shown + SHOWN_AT_FIRST
         st.rerun()
+    everything = conversation.exchanges
     for group in takes_in(exchanges[hidden:]):
         if len(group) > 1:
             render_takes(svc, conversation, group)
             continue
+        render_switch(svc, conversation, everything, group[0])
         reply = group[0].reply
         # The current version has no "Branch from here": it is where the next message goes already.
         render_exchange(svc, conversation, group[0], last=reply is not None and reply.id == conversation.tip_id)
@@ -126,6 +167,7 @@ def render_history(svc: Workspace, conversation: Conversation) -> None:
 
 def render_branch(svc: Workspace, conversation: Conversation) -> None:
     """Inside the live chat, so the version strip follows results and takes as they land."""
+    new_run()  # comments and statuses are read again for this redraw
     render_versions(svc, conversation)
     render_history(svc, conversation)
 
@@ -160,19 +202,20 @@ def main() -> None:
             st.query_params.clear()
             st.rerun()
         plan = None
+        # A conversation on a retired model is read-only: no next request to weigh or price.
+        sends = owner and (conversation is None or svc.can_send(conversation))
         if owner:
             spec, _settings = render_settings(svc, conversation)
-            plan = planned(svc, conversation) if conversation is not None and conversation.turns else None
-            if plan is not None and conversation is not None:
-                render_meter(plan, conversation)
+            plan = planned(svc, conversation) if sends and conversation is not None and conversation.turns else None
         else:
             spec = svc.catalog.get(conversation.model) if conversation else svc.catalog.default
-        live_cost(svc, conversation)
+        live_cost(svc, conversation, meter=sends)
         st.divider()
         render_recent(svc, conversation.id if conversation else None)
         who_panel(svc)
 
     offline_banner(svc)
+    shown_before: Seen | None = None
     if conversation is None:
         st.title("Nano Banana Studio")
         st.markdown(
@@ -183,14 +226,28 @@ def main() -> None:
         if svc.settings.demo and SEED_KEY not in st.session_state:
             render_examples(svc)
     else:
+        # What the tab showed when the person pressed Enter: this run's chat redraw below would
+        # otherwise have the message sent against whatever is newest now (after Use this one or
+        # Branch from here in another tab: an image its author never saw).
+        drawn = st.session_state.get(shown_version_key(conversation.id))
+        shown_before = drawn if isinstance(drawn, Seen) else None
         st.title(plain(conversation.title))
         st.session_state[f"unseen-{conversation.id}"] = {e.request.id for e in plan.dropped} if plan else set()
         live_chat(svc, conversation, render_branch, SHOWN_AT_FIRST)
-        render_dialog(svc, conversation, version_tree(svc, conversation))
+        tree = version_tree(svc, conversation)
+        render_dialog(svc, conversation, tree)
+        render_review_dialog(svc, conversation, tree)
 
     if not owner and conversation is not None:
         read_only(svc, conversation)
         return
+    if conversation is not None and retired_notice(svc, conversation):
+        return
+    if conversation is None and (refused := svc.demo.new_conversation_refusal()):
+        # Said before anything is typed, so no words are lost to a refusal.
+        st.warning(plain(refused), icon=":material/block:")
+        return
+    input_key = prompt_key(conversation)
     value = st.chat_input(
         "Describe an image, or an edit to the last one…",
         accept_file="multiple",
@@ -201,17 +258,35 @@ def main() -> None:
         max_upload_size=UPLOAD_TRANSPORT_MB,
         # One input per conversation: a half-typed prompt or its files never follow the person
         # into another conversation.
-        key=f"prompt-{conversation.id if conversation else 'new'}",
+        key=input_key,
     )
-    takes = st.segmented_control(
-        "Takes",
-        [1, 2, 3, 4],
-        default=1,
-        key=f"takes-{conversation.id if conversation else 'new'}",
-        help="Make several takes at once, from the same version: they arrive side by side; use the one you like.",
-    )
-    if value is not None and (value.text.strip() or value.files):
-        submit(svc, conversation, value.text, list(value.files), int(takes or 1))
+    # A fresh widget after each send: Takes go back to 1 (setting a drawn widget's value back is
+    # not reliably passed to the browser). Only as many takes as the limits let through now (a
+    # demo's one running turn: none to choose).
+    sends = st.session_state.get(TAKES_RESET, 0)
+    offered = svc.takes_offered(conversation)
+    takes_key = f"takes-{conversation.id if conversation else 'new'}-{sends}-{offered}"
+    takes_col, kit_col = st.columns([3, 2], vertical_alignment="bottom")
+    with takes_col:
+        takes = (
+            st.segmented_control(
+                "Takes",
+                list(range(1, offered + 1)),
+                default=1,
+                key=takes_key,
+                help="Make several takes at once, from the same version: they arrive side by side; "
+                "use the one you like.",
+            )
+            if offered > 1
+            else 1
+        )
+    with kit_col:
+        kit = kit_picker(svc, conversation.id if conversation else None, prompt_key=input_key)
+    if conversation is not None and int(takes or 1) > 1:
+        estimate = svc.estimate(conversation)
+        st.caption(f"{int(takes or 1)} takes: about {int(takes or 1)} × {dollars(estimate.micro)} for this message.")
+    if value is not None and (value.text.strip() or value.files or kit):
+        submit(svc, conversation, value.text, list(value.files), int(takes or 1), seen=shown_before, kit=kit)
     elif value is not None:
         st.warning("Type a prompt or attach an image.", icon=":material/edit:")
     if spec.max_input_images:

@@ -57,6 +57,11 @@ def render_report(report: UsageReport, *, everyone: bool) -> None:
     calls.metric("Calls", f"{report.calls:,}", help=f"HTTP attempts, of which {report.retried} were retried.")
     if report.in_flight_micro:
         st.caption(f"Turns still being made hold {dollars(report.in_flight_micro)} against the limits.")
+    if report.offline_calls:
+        st.caption(
+            f"{report.offline_calls:,} of these calls went to the offline demo model: never billed, they cost $0.00 "
+            "and count against no limit."
+        )
     if not report.calls and not report.in_flight_micro:
         st.info("Nothing spent in this period.")
         return
@@ -102,7 +107,7 @@ def main() -> None:
     report = svc.usage(since, until, person)
     render_report(report, everyone=everyone and person is None)
     if svc.offline:
-        st.caption("Offline demo: calls are priced as the real service would charge; nothing is billed.")
+        st.caption("Offline demo: its calls are never billed, so they cost nothing and count against no limit.")
     st.download_button(
         "Download every call (CSV)",
         data=lambda: svc.usage_csv(since, until, person),

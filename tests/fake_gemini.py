@@ -66,6 +66,9 @@ class FakeGemini:
     usage: dict[str, Any] | None = field(
         default_factory=lambda: {"promptTokenCount": 10, "candidatesTokenCount": 1290, "totalTokenCount": 1300}
     )
+    # The model ids it serves, as a real service would (None: any id). An id it does not serve
+    # gets Google's 404 NOT_FOUND, as a retired or mistyped one does.
+    models: set[str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # Scripting --------------------------------------------------------------------------
@@ -109,6 +112,13 @@ class FakeGemini:
         match = ROUTE.match(request.path)
         if match is None:
             return google_error(404, "NOT_FOUND", f"No route {request.path}")
+        if self.models is not None and match["model"] not in self.models:
+            return google_error(
+                404,
+                "NOT_FOUND",
+                f"models/{match['model']} is not found for API version v1beta, or is not supported for "
+                "generateContent. Call ListModels to see the list of available models and their supported methods.",
+            )
         problem = self.check(match["model"], body)
         if problem is not None:
             return problem
@@ -184,10 +194,13 @@ class FakeGemini:
         if not set(modalities) <= {"TEXT", "IMAGE"}:
             return google_error(400, "INVALID_ARGUMENT", f"Invalid responseModalities {modalities}.")
         image_config = config.get("imageConfig", {})
-        is_31 = model.startswith("gemini-3.1")
+        # Flash Lite Image makes 1K only, in ten ratios, without thinking; Nano Banana 2.1 (CometAPI)
+        # takes the Gemini 3 Pro image set (1K, 2K, 4K; no 512).
+        lite = "flash-lite-image" in model
+        is_31 = model.startswith("gemini-3.1") and not lite
         if image_config.get("aspectRatio", "1:1") not in (RATIOS_31 if is_31 else RATIOS):
             return google_error(400, "INVALID_ARGUMENT", f"Invalid aspectRatio {image_config.get('aspectRatio')}.")
-        sizes = {"512", "1K", "2K", "4K"} if is_31 else {"1K", "2K", "4K"}
+        sizes = {"1K"} if lite else {"512", "1K", "2K", "4K"} if is_31 else {"1K", "2K", "4K"}
         if "imageSize" in image_config and (image_config["imageSize"] not in sizes or model.startswith("gemini-2.5")):
             return google_error(400, "INVALID_ARGUMENT", f"Invalid imageSize {image_config['imageSize']}.")
         if "thinkingConfig" in config and not is_31:

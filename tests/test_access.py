@@ -258,3 +258,60 @@ def test_deleting_forever_also_drops_images_nothing_refers_to(service, fake, peo
     ann.delete_forever(gone.id)
     assert service.images.store.info(only_here) is None
     assert service.images.store.info(shared) is not None  # still in the other conversation
+
+
+def test_a_proxy_header_names_someone_only_once_and_only_one_address():
+    proxy = PeoplePolicy(
+        mode=Mode.PROXY,
+        user_header="X-Forwarded-Email",
+        allowed_domains=frozenset({"example.com"}),
+        admins=frozenset({"ann@example.com"}),
+    )
+    one = identify(proxy, None, {"X-Forwarded-Email": ["ann@example.com"]})
+    assert isinstance(one, User) and one.key == "ann@example.com" and one.is_admin
+    # A proxy that adds its header beside the client's: two copies name nobody, whichever is first.
+    for copies in (["ann@example.com", "bob@example.com"], ["bob@example.com", "ann@example.com"]):
+        assert isinstance(identify(proxy, None, {"X-Forwarded-Email": copies}), Refusal)
+    # The same name in another case is the same header, repeated.
+    twice = {"X-Forwarded-Email": "ann@example.com", "x-forwarded-email": "bob@example.com"}
+    assert isinstance(identify(proxy, None, twice), Refusal)
+    for value in (
+        "evil@evil.org, x@example.com",  # comma-joined: passed the domain check before
+        "x@example.com,evil@evil.org",
+        "Ann <ann@example.com>",
+        "ann@example.com; bob@example.com",
+        "ann@@example.com",
+        "ann example@example.com",
+        "ann@example.com\r\nX-Admin: 1",
+        "",
+        "   ",
+    ):
+        assert isinstance(identify(proxy, None, {"X-Forwarded-Email": [value]}), Refusal), value
+    # The display name header is taken only when it occurs once.
+    named = identify(proxy, None, {"X-Forwarded-Email": "bob@example.com", "X-Forwarded-User": ["Ann", "Bob"]})
+    assert isinstance(named, User) and named.name == "bob"
+
+
+def test_a_proxy_secret_header_is_required_when_configured():
+    from core.config import load_settings
+    from core.team.people import policy_from
+
+    settings = load_settings(
+        {
+            "STUDIO_TRUSTED_USER_HEADER": "X-Forwarded-Email",
+            "STUDIO_TRUSTED_PROXY_SECRET": "s3cret-from-the-proxy",
+            "STUDIO_TRUSTED_PROXY_SECRET_HEADER": "X-Proxy-Auth",
+        }
+    )
+    assert "s3cret" not in repr(settings)
+    policy = policy_from(settings, auth_configured=False)
+    assert "s3cret" not in repr(policy)
+    email = {"X-Forwarded-Email": ["ann@example.com"]}
+    assert isinstance(identify(policy, None, email), Refusal)  # straight to the port: no secret
+    assert isinstance(identify(policy, None, {**email, "X-Proxy-Auth": ["wrong"]}), Refusal)
+    both = {**email, "X-Proxy-Auth": ["s3cret-from-the-proxy", "s3cret-from-the-proxy"]}
+    assert isinstance(identify(policy, None, both), Refusal)
+    through = identify(policy, None, {**email, "x-proxy-auth": ["s3cret-from-the-proxy"]})
+    assert isinstance(through, User) and through.key == "ann@example.com"
+    without = policy_from(load_settings({"STUDIO_TRUSTED_USER_HEADER": "X-Forwarded-Email"}), auth_configured=False)
+    assert isinstance(identify(without, None, email), User)  # no secret configured: the header alone

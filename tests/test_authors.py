@@ -5,7 +5,10 @@ who made it, newest first by the time it was made. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 import time
+import zipfile
 
 import pytest
 from sqlalchemy import text
@@ -61,6 +64,16 @@ def test_a_copy_keeps_who_made_each_turn_and_the_gallery_credits_them_once_each(
     # The person filter finds who made it, wherever it is now.
     assert {i.prompt for i in bob.gallery(person=ANN.key)} == {"a paper boat", "on a puddle"}
     assert [i.prompt for i in bob.gallery(person=BOB.key)] == ["with a sail"]
+    # Bob's export of his copy credits each version to who made it, not to the copy's owner.
+    with zipfile.ZipFile(io.BytesIO(bob.versions.export(copy_id))) as archive:
+        log = json.loads(archive.read("prompts.json"))
+        told = archive.read("prompts.md").decode()
+    assert [(v["prompt"], v["person"]) for v in log["versions"]] == [
+        ("a paper boat", ANN.key),
+        ("on a puddle", ANN.key),
+        ("with a sail", BOB.key),
+    ]
+    assert f"by {ANN.key}" in told.split("## Version 1")[1].split("## Version 2")[0]
 
 
 def test_the_migration_credits_existing_turns_to_their_conversations_owner(db_url):

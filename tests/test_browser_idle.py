@@ -62,3 +62,45 @@ def test_an_idle_tab_shows_what_another_process_made_and_a_hidden_tab_stops_aski
     finally:
         server.stop()
         maker.close()
+
+
+def test_a_dialog_open_in_an_idle_tab_stays_open_when_a_turn_lands(browser, tmp_path):  # noqa: F811
+    """Two tabs on one conversation, one with All versions open, the other with Mark a region
+    open: a result made by another process lands. Both dialogs stay as they were (a redraw of the
+    chat must not close or reset them), and each tab shows the result once its dialog is closed."""
+    database_url = f"sqlite:///{tmp_path / 'dialogs.db'}"
+    maker = StudioService.from_settings(load_settings({"DATABASE_URL": database_url, "COMETAPI_KEY": ""}))
+    conversation = maker.new_conversation(title="Dialogs")
+    maker.send(conversation.id, "a red bicycle on a beach")
+    maker.send(conversation.id, "make it blue")
+    server = StudioServer({"COMETAPI_KEY": "", "DATABASE_URL": database_url}).start()
+    try:
+        tabs = []
+        for opener in ("All versions…", "Mark a region…"):
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{server.url}/?session={conversation.id}")
+            page.wait_for_selector('[data-testid=stChatMessage] img[alt*="make it blue"]', timeout=30_000)
+            page.get_by_role("button", name=opener).click()
+            page.get_by_role("dialog").wait_for(timeout=20_000)
+            tabs.append(page)
+        board, marking = tabs
+        board.get_by_role("dialog").locator(".st-key-version-card-2").wait_for(timeout=20_000)
+        note = marking.get_by_role("dialog").get_by_role("textbox").first
+        note.fill("make the sky pink")
+
+        maker.send(conversation.id, "add a bell")
+        for page in tabs:  # the chat behind the dialog is redrawn with the result; the dialog stays
+            page.wait_for_selector(
+                '[data-testid=stChatMessage] img[alt*="add a bell"]', state="attached", timeout=15_000
+            )
+            page.wait_for_timeout(1500)
+            assert page.get_by_role("dialog").count() == 1, "a redraw closed the open dialog"
+        assert note.input_value() == "make the sky pink", "a redraw reset the dialog's field"
+        board.screenshot(path=str(ARTIFACTS / "idle-dialog.png"))
+        for page in tabs:
+            page.keyboard.press("Escape")
+            page.get_by_role("dialog").wait_for(state="detached", timeout=10_000)
+            page.wait_for_selector('[data-testid=stChatMessage] img[alt*="add a bell"]', timeout=10_000)
+    finally:
+        server.stop()
+        maker.close()

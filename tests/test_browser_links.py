@@ -17,7 +17,7 @@ from tests.test_browser import (  # noqa: F401 - the browser fixture
     send,
 )
 
-NAV = ["Studio", "Conversations", "Gallery", "Usage"]
+NAV = ["Studio", "Conversations", "Gallery", "Inbox", "Brand kit", "Usage"]
 DIALOG = "Page not found"
 CHAT_INPUT = "[data-testid=stChatInput] textarea"
 
@@ -25,7 +25,12 @@ CHAT_INPUT = "[data-testid=stChatInput] textarea"
 def _settled_without_dialog(page, expected: str, link: str) -> None:  # type: ignore[no-untyped-def]
     """The page shows what the link is for, and a moment later still no dialog (Streamlit sends
     its page-not-found message before the page's own elements)."""
-    shown = page.locator(expected) if expected.startswith("[") else page.get_by_text(expected)
+    if expected.startswith("["):
+        shown = page.locator(expected)
+    elif expected.startswith("h1:"):
+        shown = page.locator("h1", has_text=expected[3:])
+    else:
+        shown = page.get_by_text(expected)
     shown.first.wait_for(timeout=30_000)
     page.wait_for_timeout(1500)
     assert page.get_by_text(DIALOG).count() == 0, f"{link} opened under Streamlit's 'Page not found' dialog"
@@ -60,6 +65,8 @@ def test_every_kind_of_link_opens_cleanly_on_a_fresh_server_and_after_a_restart(
             ("/conversations", "a blue door"),
             ("/gallery", "a blue door"),
             ("/usage", "By day"),
+            ("/inbox", "h1:Inbox"),
+            ("/kit", "h1:Brand kit"),
         ]
         port = server.port
         for link, expected in links:
@@ -156,3 +163,61 @@ def test_someone_not_signed_in_signs_in_through_oidc_and_lands_on_the_link(brows
             page.screenshot(path=str(ARTIFACTS / "browser-links-after-sign-in.png"))
         finally:
             server.stop()
+
+
+def test_a_forged_or_doubled_proxy_header_names_nobody_in_a_real_browser(browser, fake, settings):  # noqa: F811
+    env = {
+        **fake_env(settings),
+        "STUDIO_TRUSTED_USER_HEADER": "X-Forwarded-Email",
+        "STUDIO_TRUSTED_PROXY_SECRET": "only-the-proxy-knows",
+        "STUDIO_ALLOWED_DOMAINS": "example.com",
+    }
+    server = StudioServer(env).start()
+    try:
+        for headers, expected in (
+            ({"X-Forwarded-Email": "ann@example.com"}, "nobody is signed in"),  # straight to the port
+            (
+                {
+                    "X-Forwarded-Email": "evil@evil.org, ann@example.com",
+                    "X-Studio-Proxy-Secret": "only-the-proxy-knows",
+                },
+                "nobody is signed in",
+            ),
+            (
+                {"X-Forwarded-Email": "ann@example.com", "X-Studio-Proxy-Secret": "only-the-proxy-knows"},
+                "Signed in as",
+            ),
+        ):
+            page = browser.new_context(extra_http_headers=headers).new_page()
+            page.goto(server.url)
+            page.get_by_text(expected).first.wait_for(timeout=30_000)
+            assert page.get_by_text("only-the-proxy-knows").count() == 0
+            page.context.close()
+    finally:
+        server.stop()
+
+
+def test_a_tab_open_on_a_share_link_stops_showing_it_once_the_link_is_revoked(browser, fake, settings):  # noqa: F811
+    env = {**fake_env(settings), "STUDIO_TRUSTED_USER_HEADER": "X-Forwarded-Email"}
+    server = StudioServer(env).start()
+    try:
+        ann = browser.new_context(extra_http_headers={"X-Forwarded-Email": "ann@example.com"}).new_page()
+        ann.goto(server.url)
+        ann.wait_for_selector(CHAT_INPUT, timeout=30_000)
+        send(ann, "a private sketch")
+        ann.get_by_text("Result 1").wait_for(timeout=30_000)
+        ann.wait_for_function("() => location.search.includes('session=')")
+        session = ann.url.split("session=")[1]
+        owner = StudioService.from_settings(settings).as_user(User(email="ann@example.com", name="Ann"))
+        token = owner.create_link(session)
+        bob = browser.new_context(extra_http_headers={"X-Forwarded-Email": "bob@example.com"}).new_page()
+        bob.goto(f"{server.url}/studio?share={token}")
+        _settled_without_dialog(bob, "Result 1", "share link")
+        owner.revoke_link(session)
+        # No reload: the open tab's next look at the conversation checks the link again.
+        bob.get_by_text("does not work any more").wait_for(timeout=15_000)
+        assert bob.get_by_text("Result 1").count() == 0
+        assert bob.get_by_text("a private sketch").count() == 0
+        bob.screenshot(path=str(ARTIFACTS / "browser-link-revoked.png"))
+    finally:
+        server.stop()

@@ -149,7 +149,9 @@ def test_connection_reset_is_a_clear_failure_and_keeps_the_words(db_url):
     service = StudioService.from_settings(settings, backoff_factor=0.01)
     conversation = service.new_conversation()
     outcome = service.send(conversation.id, "hello")
-    assert outcome.error is not None and outcome.error.kind in ("service_down", "timeout")
+    # It reads once, then resets: whether the whole request was in by then depends on timing (see
+    # tests/test_ledger_edges.py for each case on its own: sent, may be billed; not sent, not billed).
+    assert outcome.error is not None and outcome.error.kind in ("service_down", "connection_lost")
     assert "connection" in outcome.error.message.lower()
     assert server.accepted == 1  # the request may have reached the model: not blindly resent
     assert service.conversation(conversation.id).turns[0].parts[0].text == "hello"

@@ -44,7 +44,7 @@ def _age_everything(service, days: int = 2) -> None:
 def test_emptying_one_persons_trash_keeps_everyones_full_size_originals(service, fake):
     ann, bob = service.as_user(ANN), service.as_user(BOB)
     service.images.long_side = 64  # so a modest photo is sent downscaled, its original kept beside it
-    photo = service.images.add_upload(image_bytes((300, 200), (10, 120, 200)), "photo.png").image
+    photo = ann.upload(image_bytes((300, 200), (10, 120, 200)), "photo.png").image
     assert photo.original_hash and photo.width == 64
     mine = ann.new_conversation()
     turn, problem = ann.submit(mine.id, "make the sky purple", [photo.hash])
@@ -76,7 +76,7 @@ def test_emptying_one_persons_trash_keeps_everyones_full_size_originals(service,
 def test_deleting_forever_drops_an_original_with_the_last_upload_that_points_to_it(service, fake):
     ann = service.as_user(ANN)
     service.images.long_side = 64
-    photo = service.images.add_upload(image_bytes((300, 200), (200, 120, 10)), "photo.png").image
+    photo = ann.upload(image_bytes((300, 200), (200, 120, 10)), "photo.png").image
     mine = ann.new_conversation()
     _done(service, ann.submit(mine.id, "brighter", [photo.hash])[0])
     _age_everything(service)
@@ -101,11 +101,11 @@ def test_a_slow_purge_never_delays_a_lease_renewal(settings, fake, monkeypatch):
     monkeypatch.setattr(SharingStore, "expired", slow_expired)
     answer = threading.Event()
     fake.during_call = lambda body: answer.wait(20)
-    svc = StudioService.from_settings(dataclasses.replace(settings, lease_s=1.5), backoff_factor=0.01)
+    svc = StudioService.from_settings(dataclasses.replace(settings, lease_s=3.0), backoff_factor=0.01)
     turn = svc.queue(svc.new_conversation().id, "a slow render")
     assert purging.wait(10)
     try:
-        deadline = time.monotonic() + 3.5  # over two leases, the purge still going
+        deadline = time.monotonic() + 6.5  # over two leases, the purge still going
         while time.monotonic() < deadline:
             now = utcnow()
             held = svc.store.turn(turn.id)
@@ -166,7 +166,7 @@ def test_two_replicas_purging_the_same_conversations_both_succeed(settings, fake
 
 def test_housekeeping_sweeps_unused_images_but_keeps_originals_and_fresh_uploads(service, fake):
     service.images.long_side = 64
-    kept = service.images.add_upload(image_bytes((300, 200), (1, 2, 3)), "kept.png").image
+    kept = service.as_user(ANN).upload(image_bytes((300, 200), (1, 2, 3)), "kept.png").image
     _done(service, service.as_user(ANN).submit(service.as_user(ANN).new_conversation().id, "x", [kept.hash])[0])
     stray = service.images.add_upload(image_bytes((30, 20), (9, 9, 9)), "never-sent.png").image
     _age_everything(service)

@@ -103,7 +103,7 @@ def test_previews_are_at_most_1460_wide_and_keep_transparency():
 
 
 def test_more_images_than_the_model_accepts_is_refused_before_sending(service, fake):
-    conversation = service.new_conversation("gemini-3-pro-image-preview")
+    conversation = service.new_conversation("gemini-3-pro-image")
     hashes = [service.images.add_upload(image_bytes((8, 8), (i, 0, 0)), f"{i}.png").image.hash for i in range(15)]
     with pytest.raises(InvalidInput, match="at most 14 images"):
         service.turns.start(conversation.id, "collage", hashes)
@@ -158,3 +158,18 @@ def test_a_phone_photo_through_the_service_weighs_what_the_model_needs(service, 
     assert fake.body_sizes[-1] < 0.6 * len(photo) * 4 / 3  # measured: the request, not the file
     data, mime = service.images.download(upload.image.hash)
     assert mime == "image/jpeg" and Image.open(io.BytesIO(data)).size == (4000, 6000)
+
+
+def test_an_uploads_note_is_kept_with_it_and_read_back_after_a_restart(settings, fake):
+    from core.service import StudioService
+
+    first = StudioService.from_settings(settings)
+    upload = first.images.add_upload(_phone_photo((3000, 2000)), "IMG_2041.JPG")
+    assert "IMG_2041.JPG" in upload.note  # the toast names the file
+    again = StudioService.from_settings(settings)  # another process: nothing of the first's memory
+    kept = again.images.info(upload.image.hash)
+    assert kept is not None and kept.note is not None
+    assert "2000×3000" in kept.note and "1365×2048" in kept.note and "location (GPS)" in kept.note
+    assert "IMG_2041" not in kept.note  # a file's name is the person's; the bytes are shared by content
+    plain = again.images.add_upload(image_bytes((40, 30), fmt="PNG"), "small.png")
+    assert again.images.info(plain.image.hash).note is None  # nothing done to it, nothing said

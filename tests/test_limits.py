@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from core.config import load_settings
-from core.money.limits import LimitReached
+from core.money.ledger import with_margin
+from core.money.limits import ESTIMATE_MARGIN_PCT, LimitReached
 from core.service import StudioService
 from core.team.people import User
 from core.values import TurnStatus
@@ -74,8 +75,8 @@ def test_a_daily_cap_lets_through_exactly_what_fits_and_says_what_is_left(httpse
         from core.storage.schema import utcnow
 
         spent = _spent(db, day_start(utcnow()), ANN.key)
-    each = first_estimate(svc)
-    # Room for exactly one more turn at its estimate: the boundary itself is allowed.
+    each = with_margin(first_estimate(svc), ESTIMATE_MARGIN_PCT)
+    # Room for exactly one more turn at its estimate (with the margin): the boundary itself is allowed.
     svc.settings = dataclasses.replace(svc.settings, limit_person_day_usd=(spent + each) / 1_000_000)
     assert run(svc, ANN).status == TurnStatus.OK
     sent = len(fake.requests)
@@ -112,16 +113,14 @@ def test_running_turns_at_once(httpserver, fake, db_url):
 
 
 def test_sizes_and_models_the_site_does_not_offer(httpserver, fake, db_url):
-    svc = studio(
-        httpserver, db_url, STUDIO_ALLOWED_SIZES="512, 1K", STUDIO_ALLOWED_MODELS="gemini-3.1-flash-image-preview"
-    )
+    svc = studio(httpserver, db_url, STUDIO_ALLOWED_SIZES="512, 1K", STUDIO_ALLOWED_MODELS="gemini-3.1-flash-image")
     ws = svc.as_user(ANN)
     conversation = ws.new_conversation()
     # Typed in the message, 4K would set the size: refused, kept.
     turn, error = ws.submit(conversation.id, "a kite, 4K", [])
     assert isinstance(error, LimitReached) and "4K images are not available" in error.message
     assert turn.text == "a kite, 4K"
-    pro = ws.new_conversation("gemini-3-pro-image-preview")
+    pro = ws.new_conversation("gemini-3-pro-image")
     _, error = ws.submit(pro.id, "a kite", [])
     assert isinstance(error, LimitReached) and "not available on this studio" in error.message
     assert fake.requests == []
@@ -129,7 +128,7 @@ def test_sizes_and_models_the_site_does_not_offer(httpserver, fake, db_url):
 
 def test_a_team_cap_counts_everyone_and_admins_may_be_exempt(httpserver, fake, db_url):
     probe = studio(httpserver, db_url)
-    each = first_estimate(probe)
+    each = with_margin(first_estimate(probe), ESTIMATE_MARGIN_PCT)
     probe.close()
     svc = studio(
         httpserver,
@@ -163,7 +162,7 @@ def test_a_burst_of_twenty_against_a_cap_of_five_lets_exactly_five_through(https
     release = threading.Event()
     fake.during_call = lambda body: release.wait(30)  # none finishes during the burst
     probe = studio(httpserver, db_url)
-    each = first_estimate(probe)
+    each = with_margin(first_estimate(probe), ESTIMATE_MARGIN_PCT)
     probe.close()
     value = "5" if limit == "STUDIO_LIMIT_TURNS_PER_MINUTE" else str(5 * each / 1_000_000)
     # Two processes on one database, as two replicas behind a load balancer.

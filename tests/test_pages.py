@@ -161,7 +161,7 @@ def test_conversations_page_lists_renames_and_deletes(app_env, settings, fake):
 
 def test_settings_are_limited_to_the_model_and_saved(app_env, settings, fake):
     svc = StudioService.from_settings(settings)
-    conversation = svc.new_conversation("gemini-3-pro-image-preview")
+    conversation = svc.new_conversation("gemini-3-pro-image")
     at = studio(session=conversation.id)
     ratio = sidebar_widget(at.selectbox, "Aspect ratio")
     assert "1:8" not in ratio.options and "16:9" in ratio.options
@@ -254,7 +254,8 @@ def test_markup_in_prompts_and_model_text_shows_as_text(app_env, fake):
     model = [m for m in at.markdown if "script" in m.value]
     assert len(model) == 1  # the model's words: safe Markdown
     assert not model[0].proto.allow_html and "\\$x^2\\$" in model[0].value  # no raw HTML, no maths
-    assert "http:\u2060//x" in model[0].value  # nothing from the wire turns into an autolink or icon
+    # Nothing from the wire turns into an autolink or icon; a link shows its address, as text.
+    assert "link (http\\:\u2060//x)" in model[0].value
 
 
 def test_long_conversations_show_the_latest_turns_and_earlier_on_request(app_env, settings, fake):

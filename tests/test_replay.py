@@ -175,7 +175,7 @@ def test_catalog_can_be_extended_without_code(tmp_path):
     )
     catalog = load_catalog(extra)
     assert catalog.get("gemini-4-image").image_sizes == ("8K",)
-    assert catalog.default_id == "gemini-3.1-flash-image-preview"
+    assert catalog.default_id == "gemini-3.1-flash-image"
 
 
 def _payload(parts, finish="STOP", **extra):

@@ -237,7 +237,7 @@ def test_the_brand_kit_checks_like_an_upload_stores_once_and_goes_with_a_message
 
     # Counted against the model's image limit like any attachment.
     limit = service.catalog.get(mine.model).max_input_images
-    too_many = [service.images.add_upload(image_bytes(colour=(n, 1, 1)), f"{n}.png").image.hash for n in range(limit)]
+    too_many = [ann.upload(image_bytes(colour=(n, 1, 1)), f"{n}.png").image.hash for n in range(limit)]
     _turn, refused = ann.submit(mine.id, "too many", too_many + hashes)
     assert refused is not None and str(limit) in refused.message
 
@@ -251,6 +251,12 @@ def test_the_brand_kit_checks_like_an_upload_stores_once_and_goes_with_a_message
     with pytest.raises(InvalidInput, match="retired"):
         ann.review.attach([item.id])
     assert ann.review.kit_hashes(hashes) == set()
+    # Carol never uploaded it and reads no conversation that holds it: once retired, its hash
+    # alone gives her nothing (while it was in the kit, anyone signed in could attach it).
+    carol = people[2]
+    hers = carol.new_conversation()
+    _kept, refused = carol.submit(hers.id, "with the old logo", hashes)
+    assert refused is not None and "not one you can use" in refused.message
     assert ann.download(mine.id, item.image_hash)[0]
     assert service.send(mine.id, "now in red").ok  # the kept copy replays
     actions = [(e.actor, e.action, e.detail) for e in admin.audit_log()]
@@ -270,3 +276,49 @@ def test_deleting_a_conversation_forever_keeps_the_kit_images(service, fake, peo
     ann.delete(mine.id)
     ann.delete_forever(mine.id)
     assert service.images.data(item.image_hash) and service.images.data(original)
+
+
+def test_export_carries_each_versions_status_and_comments(service, fake, people):
+    import json
+    import zipfile
+
+    ann, bob, _carol, _admin = people
+    mine, (_v1, v2) = two_versions(service, ann)
+    ann.share(mine.id, True)
+    bob.review.comment(mine.id, v2, "bigger logo\n-> and *gold*")
+    ann.review.set_status(mine.id, v2, "approved")
+    archive = zipfile.ZipFile(io.BytesIO(bob.versions.export(mine.id)))
+    log = json.loads(archive.read("prompts.json"))["versions"]
+    assert [(v["status"], [c["words"] for c in v["comments"]]) for v in log] == [
+        ("draft", []),
+        ("approved", ["bigger logo\n-> and *gold*"]),
+    ]
+    assert log[1]["comments"][0]["author"] == "bob@example.com"
+    markdown = archive.read("prompts.md").decode()
+    assert "Status: approved" in markdown and "  > bigger logo\n  > -> and *gold*" in markdown
+
+
+def test_prompt_presets_fill_their_placeholders_and_retire_by_their_owner_or_an_admin(service, fake, people):
+    ann, bob, _carol, admin = people
+    look = ann.review.add_preset("Packshot", "soft top light, white sweep, {product}, {ratio}; {product} centred")
+    assert look.placeholders == ["product", "ratio"]
+    assert [p.name for p in bob.review.presets()] == ["Packshot"]  # shared with the team
+    assert (
+        bob.review.fill_preset(look.id, {"product": "the red mug", "ratio": "4:5"})
+        == "soft top light, white sweep, the red mug, 4:5; the red mug centred"
+    )
+    with pytest.raises(InvalidInput, match=r"\{ratio\}"):
+        bob.review.fill_preset(look.id, {"product": "the red mug", "ratio": " "})
+    with pytest.raises(InvalidInput):
+        ann.review.add_preset("Empty", "   ")
+    with pytest.raises(Forbidden):
+        bob.review.retire_preset(look.id)
+    admin.review.retire_preset(look.id)
+    assert ann.review.presets() == []
+    with pytest.raises(NotFound):
+        ann.review.fill_preset(look.id, {"product": "x", "ratio": "1:1"})
+    guest = service.as_user(VISITOR)
+    with pytest.raises(Forbidden):
+        guest.review.presets()
+    actions = [(e.action, e.detail) for e in admin.audit_log()]
+    assert ("preset added", "Packshot") in actions and ("preset retired", str(look.id)) in actions

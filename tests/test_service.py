@@ -138,12 +138,12 @@ def test_a_turn_whose_process_died_lapses_to_interrupted_and_can_be_retried(sett
 
 def test_model_is_fixed_once_the_conversation_has_turns(service, fake):
     conversation = service.new_conversation()
-    switched = service.switch_model(conversation.id, "gemini-3-pro-image-preview")
-    assert switched.id == conversation.id and switched.model == "gemini-3-pro-image-preview"
+    switched = service.switch_model(conversation.id, "gemini-3-pro-image")
+    assert switched.id == conversation.id and switched.model == "gemini-3-pro-image"
     assert service.send(conversation.id, "a cat").ok
-    held = service.switch_model(conversation.id, "gemini-3.1-flash-image-preview")
+    held = service.switch_model(conversation.id, "gemini-3.1-flash-image")
     seed = service.conversation(conversation.id).latest_image.image_hash
-    assert isinstance(held, Seed) and held.image_hash == seed and held.model == "gemini-3.1-flash-image-preview"
+    assert isinstance(held, Seed) and held.image_hash == seed and held.model == "gemini-3.1-flash-image"
     assert len(service.conversations()) == 1  # nothing is created until a message is sent
     branch = service.from_seed(held)
     assert service.send(branch.id, "continue", [held.image_hash]).ok

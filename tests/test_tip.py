@@ -204,3 +204,65 @@ def test_a_stale_view_is_still_caught_by_its_newest_turn(service, fake):
     service.turns.reject(conversation.id, "a refused one", [], StudioError("no"))  # the tip stays None
     with pytest.raises(StaleConversation):
         ann.queue(conversation.id, "hello", seen=tab_a)
+
+
+SENDER = """
+import sys, threading, time
+sys.path.insert(0, {root!r})
+from core.config import load_settings
+from core.service import StudioService
+from core.team.people import User
+
+settings = load_settings({env!r})
+svc = StudioService.from_settings(settings, backoff_factor=0.01)
+person = svc.as_user(User(email="ann@example.com", name="Ann"))
+for round_, start in enumerate({starts!r}, start=1):
+    while time.time() < start:
+        time.sleep(0.001)
+    words = [f"process {{sys.argv[1]}} round {{round_}} #{{n}}" for n in range(10)]
+    threads = [threading.Thread(target=person.submit, args=({conversation!r}, w, [])) for w in words]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+deadline = time.time() + 60
+while svc.runner.held and time.time() < deadline:
+    time.sleep(0.05)
+svc.close()
+"""
+
+
+def test_twenty_sends_at_once_from_two_real_processes_keep_one_line(settings, fake, tmp_path):
+    """The issue's run as it was reported: two server processes, 10 sends each at the same
+    moment, in 3 rounds, while the answers of earlier sends land."""
+    import subprocess
+    import sys
+
+    from tests.conftest import API_KEY, ROOT
+
+    fake.during_call = lambda body: time.sleep(0.05)
+    service = StudioService.from_settings(settings, backoff_factor=0.01)
+    conversation = service.as_user(ANN).new_conversation()
+    assert service.send(conversation.id, "round 0").ok
+    env = {
+        "COMETAPI_KEY": API_KEY,
+        "COMETAPI_BASE_URL": settings.base_url,
+        "DATABASE_URL": settings.database_url,
+        "STUDIO_READ_TIMEOUT_S": "10",
+    }
+    now = time.time() + 4  # both processes are up by then
+    starts = [now, now + 1.5, now + 3.0]
+    script = tmp_path / "sender.py"
+    script.write_text(SENDER.format(root=str(ROOT), env=env, starts=starts, conversation=conversation.id))
+    processes = [subprocess.Popen([sys.executable, str(script), str(n)], cwd=ROOT) for n in (1, 2)]
+    for process in processes:
+        assert process.wait(timeout=120) == 0
+    wait_for(lambda: not service.conversation(conversation.id).in_flight)
+    final = service.conversation(conversation.id)
+    answered = [e for e in final.exchanges if e.replayable]
+    assert len(answered) >= 2 and len([t for t in final.turns if t.role == "user"]) == 61
+    for before, after in itertools.pairwise(answered):
+        assert after.request.parent_id == before.reply.id  # one line: no fork
+    assert final.tip_id == answered[-1].reply.id  # and the tip is its newest answer
+    assert service.send(conversation.id, "the next one").ok
+    assert user_texts(fake.requests[-1]) == [e.request.text for e in answered] + ["the next one"]

@@ -3,6 +3,7 @@ tokens split by modality and a cost computed from them, never guessed."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -17,7 +18,7 @@ from core.values import TurnStatus
 from tests.conftest import API_KEY
 from tests.fake_gemini import google_error, json_response
 
-PRO = "gemini-3-pro-image-preview"
+PRO = "gemini-3-pro-image"
 # A Gemini 3 Pro Image answer's usage, as the service returns it: an edit with one input image.
 PRO_USAGE = {
     "promptTokenCount": 1569,
@@ -58,6 +59,10 @@ def test_an_answer_is_one_row_with_its_tokens_by_modality_and_a_cost_from_them(s
 
 def test_usage_without_details_or_thinking_prices_the_image_at_its_expected_tokens(service, fake):
     fake.usage = FLASH_USAGE
+    # 2.5 Flash Image priced images per answer without details; it was retired on 2 October 2026,
+    # so this is a day before, when it still answered.
+    old = service.catalog.models["gemini-2.5-flash-image"]
+    service.catalog.models[old.id] = dataclasses.replace(old, retired=None)
     conversation = service.new_conversation("gemini-2.5-flash-image")
     assert service.send(conversation.id, "a lighthouse").ok
     [row] = ledger(service)
@@ -209,7 +214,7 @@ def test_costs_from_recorded_usage_shapes():
     from core.provider.catalog import load_catalog
 
     catalog = load_catalog()
-    flash = catalog.get("gemini-3.1-flash-image-preview").prices
+    flash = catalog.get("gemini-3.1-flash-image").prices
     # 3.1 Flash Image at 4K with text out and thinking, details given.
     usage = {
         "promptTokenCount": 300,
@@ -231,7 +236,7 @@ def test_an_operator_file_overrides_only_the_prices(tmp_path):
     from core.provider.catalog import load_catalog
 
     extra = tmp_path / "models.toml"
-    extra.write_text('[models."gemini-3-pro-image-preview".prices]\ninput_text = 1.0\noutput_image = 90.0\n')
+    extra.write_text('[models."gemini-3-pro-image".prices]\ninput_text = 1.0\noutput_image = 90.0\n')
     spec = load_catalog(extra).get(PRO)
     assert spec.prices is not None and spec.prices.output_image == 90.0 and spec.prices.input_text == 1.0
     assert spec.image_sizes == ("1K", "2K", "4K")  # the rest of the entry is the shipped one

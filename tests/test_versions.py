@@ -168,8 +168,13 @@ def test_marked_regions_compare_and_export(service, fake):
     names = sorted(archive.namelist())
     assert names == ["001.png", "002.png", "003.png", "prompts.json", "prompts.md"]
     log = json.loads(archive.read("prompts.json"))
-    firsts = [v["prompt"].splitlines()[0] for v in log["versions"]]
-    assert firsts[:2] == ["a bicycle", "make it blue"] and firsts[2].startswith("The second image is the first")
+    # The person's own words in `prompt` (here the mark's note: nothing was typed for all the
+    # marks), the instruction the studio added beside them; version numbers, not turn ids.
+    assert [v["prompt"] for v in log["versions"]] == ["a bicycle", "make it blue", "a bell"]
+    assert "instruction" not in log["versions"][0]
+    assert log["versions"][2]["instruction"].startswith("The second image is the first")
+    assert "Box 1: a bell" in log["versions"][2]["instruction"]
+    assert [v["made_from"] for v in log["versions"]] == [None, 1, 2]
     assert log["versions"][0]["person"] == LOCAL_EMAIL and log["versions"][0]["cost_usd"] > 0
     assert "## Version 2" in archive.read("prompts.md").decode()
 
@@ -222,3 +227,40 @@ def test_brush_strokes_beside_boxes_are_painted_numbered_and_described(service, 
         marking.clean_marks([{"kind": "stroke", "points": "everywhere"}])
     with pytest.raises(Exception, match="more than the 12"):
         marking.clean_marks([box] * 13)
+
+
+def test_export_names_versions_by_number_and_keeps_the_persons_words_for_a_marked_region(service, fake):
+    from core.media.marks import file_stem, instruction, own_words
+
+    ws = service.as_user(ME)
+    c = service.new_conversation()
+    v1 = service.send(c.id, "a red bicycle on a beach").reply
+    service.send(c.id, "make it blue")
+    ws.versions.branch(v1.id)  # back to version 1: the next one is made from it, not from 2
+    image = v1.result_image.image_hash
+    box = {"x0": 0.1, "y0": 0.2, "x1": 0.5, "y1": 0.6, "note": "a bell here"}
+    turn, error = ws.versions.mark(c.id, image, "Make these gold\nand shiny", [box])
+    assert error is None
+    deadline = time.time() + 20
+    while service.store.turn(turn.id).status.in_flight and time.time() < deadline:
+        time.sleep(0.02)
+    tree = ws.versions.tree(c.id)
+    assert [(v.number, v.made_from) for v in tree.versions] == [(1, None), (2, 1), (3, 1)]
+    marked = tree.versions[2]
+    assert marked.prompt == "Make these gold\nand shiny"
+    assert marked.sent is not None and marked.sent.startswith("Make these gold\nand shiny\nThe second image")
+    names = ["v1-a-red-bicycle-on-a-beach", "v2-make-it-blue", "v3-make-these-gold-and-shiny"]
+    assert [v.file_name for v in tree.versions] == names
+    log = json.loads(zipfile.ZipFile(io.BytesIO(ws.versions.export(c.id))).read("prompts.json"))
+    assert [(v["version"], v["made_from"], v["prompt"]) for v in log["versions"]] == [
+        (1, None, "a red bicycle on a beach"),
+        (3, 1, "Make these gold\nand shiny"),
+    ]
+    assert "Box 1: a bell here" in log["versions"][1]["instruction"]
+    # Words that only look like the studio's are the person's own, kept whole.
+    odd = "The second image is the first with numbered boxes drawn on it; change only inside"
+    assert own_words(odd, [{**box, "kind": "box"}]) == odd
+    marks = [{**box, "kind": "box"}]
+    assert own_words(instruction("", marks), marks) == "a bell here"
+    assert file_stem("Ünïcode façade: 4K, 16:9!!") == "unicode-facade-4k-16-9"
+    assert file_stem("") == ""

@@ -117,7 +117,7 @@ def test_stored_answers_recorded_as_no_image_show_after_the_upgrade_and_replay_e
         conn.execute(
             text(
                 "INSERT INTO conversations (id, title, model, settings, created_at, updated_at, owner, visibility) "
-                "VALUES ('c1', 'old one', 'gemini-3-pro-image-preview', '{}', :t, :t, :o, 'private')"
+                "VALUES ('c1', 'old one', 'gemini-3-pro-image', '{}', :t, :t, :o, 'private')"
             ),
             {"t": now, "o": LOCAL_EMAIL},
         )

@@ -17,6 +17,7 @@ from core.errors import NotFound, StudioError
 from core.media.images import make_preview
 from core.service import StudioService
 from core.values import Conversation, Seed
+from core.versions.tree import VersionTree
 from core.workspace import Workspace
 from ui import draining
 
@@ -45,6 +46,16 @@ def stored_once(name: str, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         cache[key] = compute()
     value: T = cache[key]
     return value
+
+
+def version_tree(svc: Workspace, conversation: Conversation) -> VersionTree:
+    """The conversation's versions, read once per version and tip (the strip, the tools and the
+    download names share it)."""
+    return stored_once(
+        "versions-cache",
+        (conversation.id, conversation.version, conversation.tip_id),
+        lambda: svc.versions.tree(conversation.id, token=share_token(conversation.id)),
+    )
 
 
 def _secrets() -> dict[str, Any]:
@@ -167,8 +178,38 @@ def plain(text: str) -> str:
 
 def safe_markdown(text: str) -> str:
     """Model text and thought summaries: their Markdown (bold, lists) renders, but nothing from
-    the wire becomes an icon, a colour directive, maths or raw HTML."""
-    return _defused(text.replace("$", "\\$"))
+    the wire becomes an icon, a colour directive, maths, raw HTML, an image or a link."""
+    return _defused(unlinked(text))
+
+
+# An inline link or image, `[words](address "title")` or `![words](<address>)`.
+_LINKED = re.compile(r"(!?)\[([^\]\n]*)\]\(\s*(<[^>\n]*>|[^\s)]*)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?\s*\)")
+# Where every other link, image, reference definition, autolink or raw HTML must begin; `$` (no
+# maths); and the backslash, so that an escape in the text cannot undo ours.
+_LINK_SYNTAX = re.compile(r"([\\\[\]<$])")
+
+
+def unlinked(text: str) -> str:
+    """Model text with no way to load or hide an address: an image shows as its words and its
+    address (never fetched, so a colleague opening the conversation pings no tracker); a link
+    shows its words and its real address, as text. Everything else that could start a link,
+    image or HTML is escaped, and `www.` is not linked automatically."""
+
+    def shown(value: str) -> str:
+        return _MARKDOWN_SPECIALS.sub(r"\\\1", value)
+
+    out: list[str] = []
+    last = 0
+    for match in _LINKED.finditer(text):
+        out.append(_LINK_SYNTAX.sub(r"\\\1", text[last : match.start()]))
+        words, address = match[2].strip(), match[3].strip("<>")
+        if match[1]:
+            out.append(f"(image not shown: {shown(words) + ', ' if words else ''}{shown(address)})")
+        else:
+            out.append(f"{shown(words)} ({shown(address)})" if words else f"({shown(address)})")
+        last = match.end()
+    out.append(_LINK_SYNTAX.sub(r"\\\1", text[last:]))
+    return "".join(out).replace("www.", "www" + _WORD_JOINER + ".")
 
 
 def offline_banner(svc: Workspace) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.team.people import Mode, Refusal, User, identify, policy_from
+from core.team.addresses import client_address
+from core.team.people import OPENING, Mode, Refusal, User, identify, policy_from
 from core.workspace import Workspace
 from ui.common import service, settings
 
@@ -41,13 +42,37 @@ def _visitor_token() -> str | None:
     return token
 
 
-def who_is_here() -> User | Refusal:
-    """The person at this tab, or why nobody is let in; nothing drawn (but the demo's key asked)."""
+ARRIVED = "visitor-arrived"
+
+
+def _arrive(found: User) -> User | Refusal:
+    """A demo visitor's arrival, once per page session: from which address (the websocket's peer,
+    or X-Forwarded-For behind STUDIO_TRUSTED_PROXIES only), and whether that address may bring
+    one more new visitor this hour."""
+    if st.session_state.get(ARRIVED) == found.key:
+        return found
+    current = settings()
+    address = client_address(st.context.ip_address, dict(st.context.headers), current.trusted_proxies)
+    arrival = service().visitors.arrive(found.key, address, current.limit_address_new_visitors_per_hour)
+    if arrival.refusal is not None:
+        return Refusal(message=arrival.refusal)
+    st.session_state[ARRIVED] = found.key
+    return found
+
+
+def who_is_here(*, ask: bool = True) -> User | Refusal:
+    """The person at this tab, or why nobody is let in; nothing drawn but, with `ask`, the demo's
+    visitor key asked of the browser (with `ask=False` an unknown key is OPENING, drawn nothing)."""
     policy = policy_from(settings(), _auth_configured())
     claims = st.user.to_dict() if policy.mode == Mode.OIDC else None
-    headers = dict(st.context.headers) if policy.mode == Mode.PROXY else None
-    token = _visitor_token() if policy.mode == Mode.LOCAL and policy.demo else None
-    found = identify(policy, claims, headers, token)
+    # Every occurrence of every header: a repeated identity header is refused, never guessed at.
+    headers = {k: st.context.headers.get_all(k) for k in st.context.headers} if policy.mode == Mode.PROXY else None
+    found = identify(policy, claims, headers, st.session_state.get(VISITOR))
+    if ask and isinstance(found, Refusal) and found.message == OPENING:
+        # A demo's visitor: this browser's key is asked for only now (staff never need one).
+        found = identify(policy, claims, headers, _visitor_token())
+    if isinstance(found, User) and found.is_visitor:
+        found = _arrive(found)
     if isinstance(found, User):
         st.session_state["studio-mode"] = policy.mode.value
     return found
@@ -57,7 +82,7 @@ def admit(found: User | Refusal) -> User:
     """The person; anyone else sees a clear refusal and nothing of the studio."""
     if isinstance(found, User):
         return found
-    if policy_from(settings(), _auth_configured()).mode == Mode.LOCAL:  # the demo, asking for its key
+    if found.message == OPENING:  # the demo, asking for its key
         st.caption(found.message)
         st.stop()
     st.title("Nano Banana Studio")
@@ -93,11 +118,13 @@ def workspace() -> Workspace:
 def who_panel(ws: Workspace) -> None:
     """In the sidebar: who you are, and what that means for this studio."""
     mode = st.session_state.get("studio-mode")
-    if mode == Mode.LOCAL.value and ws.settings.demo:
+    if ws.user.is_visitor:
         st.caption(
             ":material/info: A public demo: what you make here is yours, kept in this browser (another "
             "browser is another visitor). Limits keep it fair for everyone."
         )
+        if mode == Mode.OIDC.value:
+            st.button("Staff: sign in", on_click=st.login, type="tertiary", icon=":material/login:")
         return
     if mode == Mode.LOCAL.value:
         st.caption(

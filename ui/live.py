@@ -15,11 +15,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.errors import NotFound
+from core.money.durations import says
 from core.values import Conversation, Turn, TurnStatus
 from core.workspace import Workspace
 from ui import draining
 from ui.common import announce, share_token, visible_key
 from ui.turn_view import MODEL_AVATAR
+from ui.waiting_view import render_waiting
 
 # How often an open tab looks for what changed: one small query when nothing did. With a turn
 # in flight a landed result shows within about a second; with none, nothing here can land
@@ -29,6 +32,11 @@ WATCH_IDLE_S = 1.0
 CHAT, WATCH, COST = "live-chat", "live-watch", "live-cost"
 
 _ticker = st.components.v2.component("studio.watch", js=(Path(__file__).parent / "assets" / "watch.js").read_text())
+_clock = st.components.v2.component(
+    "studio.elapsed",
+    js=(Path(__file__).parent / "assets" / "elapsed.js").read_text(),
+    css=".elapsed{font-size:0.875rem;opacity:0.75;font-variant-numeric:tabular-nums;padding:0 0 0.25rem 0}",
+)
 
 
 def _ordinal(n: int) -> str:
@@ -37,17 +45,12 @@ def _ordinal(n: int) -> str:
 
 
 def _cancel(svc: Workspace, turn_id: int) -> None:
-    was = svc.cancel(turn_id)
-    if was == TurnStatus.RUNNING:
-        st.session_state["flash"] = (
-            "Cancelled. The call had already reached the service and cannot be recalled, so it may still be "
-            "billed; if its answer arrives it is kept beside the turn but never sent to the model."
-        )
-    elif was == TurnStatus.QUEUED:
-        st.session_state["flash"] = "Cancelled before it was sent: nothing was billed."
+    # What it means (nothing billed, or may still be billed) is said at the turn itself, at once.
+    # The watch sees the turn's new status at its next tick and redraws the chat with it.
+    svc.cancel(turn_id)
 
 
-def _status(svc: Workspace, turn: Turn, place: int | None, now: dt.datetime, owner: bool) -> None:
+def _status(svc: Workspace, turn: Turn, place: int | None, now: dt.datetime, owner: bool, model: str) -> None:
     with st.chat_message("assistant", avatar=MODEL_AVATAR):
         if turn.status == TurnStatus.QUEUED:
             line = f"{_ordinal(place)} in line" if place else "in line"
@@ -57,7 +60,15 @@ def _status(svc: Workspace, turn: Turn, place: int | None, now: dt.datetime, own
             )
         else:
             elapsed = (now - turn.started_at).total_seconds() if turn.started_at else 0.0
-            st.info(f"Generating… {max(0.0, elapsed):.0f} s", icon=":material/hourglass_top:")
+            size = turn.settings.image_size
+            found = svc.typical(model, size)
+            usually = says(found, size)
+            st.info(f"Generating… {usually}" if usually else "Generating…", icon=":material/hourglass_top:")
+            _clock(
+                key=f"elapsed-{turn.id}",
+                data={"elapsed_s": max(0.0, elapsed), "high_s": found.p90_s if found else 0},
+                height=24,
+            )
         if not owner:
             return
         st.button(
@@ -110,7 +121,15 @@ def _on_tick(svc: Workspace, conversation_id: str) -> None:
     if shown is None:
         return
     mine = {t.id: t for t in shown.in_flight}
-    newest, states = svc.watch(shown.id, set(mine), token=share_token(shown.id))
+    try:
+        # Checked like every other read: a revoked link, an unshared or deleted conversation.
+        newest, states = svc.watch(shown.id, set(mine), token=share_token(shown.id))
+    except NotFound:
+        # This tab may no longer read it: the whole page runs again and says so, and nothing
+        # of the conversation stays on screen.
+        st.session_state["rerun-page"] = True
+        st.rerun([CHAT, WATCH, COST])
+        return
     if newest != (shown.version, shown.tip_id) or any(
         states.get(i) is None or states[i].status != t.status for i, t in mine.items()
     ):
@@ -133,9 +152,12 @@ def _chat(
     # one; any other fragment run (a click inside the chat) goes on from the last one drawn.
     shown = newest_shown(conversation)
     if st.session_state.pop(_stale_key(shown.id), False):
-        shown = svc.conversation(
-            shown.id, visible=st.session_state.get(visible_key(shown.id), visible), token=share_token(shown.id)
-        )
+        try:
+            shown = svc.conversation(
+                shown.id, visible=st.session_state.get(visible_key(shown.id), visible), token=share_token(shown.id)
+            )
+        except NotFound:
+            st.rerun(scope="app")  # no longer readable since the tick: the page says so
         remember_shown(shown)
     # What this tab shows is what its next message is sent against.
     st.session_state[shown_version_key(shown.id)] = shown.seen
@@ -146,6 +168,8 @@ def _chat(
 @st.fragment(key=WATCH)
 def _watch(svc: Workspace, conversation: Conversation) -> None:
     """Turns in flight with their place or elapsed time, and the watch's ticker."""
+    if st.session_state.pop("rerun-page", False):
+        st.rerun(scope="app")  # this tab's own click changed what the whole page shows
     shown = newest_shown(conversation)
     busy = shown.in_flight
     _ticker(
@@ -155,13 +179,15 @@ def _watch(svc: Workspace, conversation: Conversation) -> None:
         on_tick_change=lambda: _on_tick(svc, shown.id),
     )
     draining.notice(svc)
-    if not busy:
-        return
-    places = svc.queue_places(list(busy))
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     owner = svc.can_change(shown)
-    for turn in busy:
-        _status(svc, turn, places.get(turn.id), now, owner)
+    if busy:
+        places = svc.queue_places(list(busy))
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        for turn in busy:
+            _status(svc, turn, places.get(turn.id), now, owner, shown.model)
+    if owner:
+        # Messages typed ahead wait under the turn being made (read when this redraws, not per tick).
+        render_waiting(svc, shown, st.session_state.get(shown_version_key(shown.id), shown.seen))
 
 
 def live_chat(

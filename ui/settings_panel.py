@@ -146,11 +146,10 @@ def planned(svc: Workspace, conversation: Conversation) -> ReplayPlan:
 
 def render_meter(plan: ReplayPlan, conversation: Conversation) -> None:
     limit_mb = plan.limit_bytes / 1_048_576
-    used_mb = plan.estimated_bytes / 1_048_576
-    st.progress(
-        min(1.0, plan.estimated_bytes / max(1, plan.limit_bytes)),
-        text=f"Next request ≈ {used_mb:.1f} MB of {limit_mb:g} MB",
-    )
+    used = plan.estimated_bytes
+    # Under a megabyte in kilobytes: "0.0 MB" hides a short conversation's growth.
+    amount = f"{used / 1_048_576:.1f} MB" if used >= 1_048_576 else f"{used / 1024:.0f} KB"
+    st.progress(min(1.0, used / max(1, plan.limit_bytes)), text=f"Next request ≈ {amount} of {limit_mb:g} MB")
     if plan.dropped:
         numbers = turn_numbers(conversation)
         first, last = numbers[plan.dropped[0].request.id], numbers[plan.dropped[-1].request.id]
@@ -179,3 +178,28 @@ def render_recent(svc: Workspace, current_id: str | None) -> None:
             if st.button(label, key=f"recent-{summary.id}", type="tertiary", disabled=summary.id == current_id):
                 st.query_params["session"] = summary.id
                 st.rerun()
+
+
+def retired_notice(svc: Workspace, conversation: Conversation) -> bool:
+    """A conversation on a retired model opens read-only, with Continue on its successor: a new
+    conversation from its latest image, as choosing another model does. True when shown."""
+    retired = svc.retired(conversation) if conversation.turns else None
+    if retired is None:
+        return False
+    model = retired.model
+    when = f" on {model.retired:%d %B %Y}" if model.retired else ""
+    st.info(
+        plain(
+            f"{model.label} was retired{when} and no longer answers, so this conversation is kept to look at "
+            "and download. " + (model.note or "")
+        ),
+        icon=":material/history:",
+    )
+    successor = retired.successor
+    if successor is None:
+        st.caption("Use another model (in the sidebar) to go on from the latest image in a new conversation.")
+    elif st.button(f"Continue on {successor.label}", type="primary", icon=":material/arrow_forward:"):
+        seed = svc.switch_model(conversation.id, successor.id)
+        if isinstance(seed, Seed):
+            hold_seed(seed)
+    return True

@@ -9,6 +9,7 @@ from core.money.prices import dollars
 from core.values import Conversation, Exchange, TurnStatus
 from core.workspace import Workspace
 from ui.common import preview, safe_markdown
+from ui.review_panel import render_under_version
 from ui.turn_view import MODEL_AVATAR, act, render_actions, render_user
 
 ACROSS = 4  # takes in a row: more than this (Another take, again and again) wrap to the next row
@@ -16,7 +17,7 @@ ACROSS = 4  # takes in a row: more than this (Another take, again and again) wra
 
 def render_takes(svc: Workspace, conversation: Conversation, group: list[Exchange]) -> None:
     render_user(svc, group[0].request, conversation)
-    owner = svc.can_change(conversation)
+    owner = svc.can_send(conversation)
     landed = sum(1 for e in group if e.replayable)
     with st.chat_message("assistant", avatar=MODEL_AVATAR):
         waiting = len(group) - landed
@@ -60,3 +61,5 @@ def _take(svc: Workspace, conversation: Conversation, exchange: Exchange, n: int
         if current and image is not None and image.image_hash:
             # The current take has no "Branch from here": the next message edits it already.
             render_actions(svc, conversation, reply, image.image_hash, last=True)
+        if reply.status == TurnStatus.OK:
+            render_under_version(svc, conversation, reply.id)  # its status, comments, Review

@@ -9,17 +9,20 @@ import streamlit as st
 
 from core.errors import StudioError
 from core.media.images import EXTENSIONS
+from core.media.marks import file_stem
 from core.money.prices import dollars
 from core.turns.rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Exchange, Seen, Turn, TurnStatus
 from core.workspace import Workspace
-from ui.common import hold_seed, plain, preview, safe_markdown, share_token
+from ui.common import hold_seed, plain, preview, safe_markdown, share_token, version_tree
+from ui.review_panel import render_under_version
 
 ADVICE = {
     "bad_key": "Check `COMETAPI_KEY`.",
     "quota": "The service asked us to slow down.",
     "service_down": "The service had trouble; nothing was lost.",
     "timeout": "Large images can take minutes.",
+    "connection_lost": "The request had been sent: it may be billed.",
     "blocked": "The prompt itself was refused.",
     "too_large": "The conversation is too large to send.",
     "bad_request": "If this keeps happening, use Continue on the latest image to go on in a fresh conversation.",
@@ -45,16 +48,28 @@ def render_user(svc: Workspace, turn: Turn, conversation: Conversation | None = 
                 with columns[i % len(columns)]:
                     assert part.image_hash is not None
                     preview(svc, part.image_hash, width=180, alt=f"Your image {i + 1}, sent with: {turn.text[:200]}")
-                    _download_upload(svc, turn, part.image_hash, i)
+                    _download_upload(svc, turn, part.image_hash, i, conversation)
     # Beside the bubble, not in it: the bubble holds exactly what was typed.
-    if conversation is not None and turn.status == TurnStatus.OK and svc.can_change(conversation):
+    if conversation is not None and turn.status == TurnStatus.OK and svc.can_send(conversation):
         _edit_popover(svc, conversation, turn, "Edit and resend from here")
 
 
-def _download_upload(svc: Workspace, turn: Turn, image_hash: str, index: int) -> None:
+def _download_upload(
+    svc: Workspace, turn: Turn, image_hash: str, index: int, conversation: Conversation | None = None
+) -> None:
     info = svc.images.info(image_hash)
+    if info is not None and info.note:
+        # Kept with the upload, so it is still said here after a reload, not only in a toast.
+        st.caption(plain(info.note))
     if info is None or not info.original_hash:
         return  # sent as attached: nothing else to offer
+    original = svc.images.info(info.original_hash)
+    extension = EXTENSIONS.get(original.mime_type if original else info.mime_type, "jpg")
+    # Named after the version this message made (if it made one) and its first words.
+    made = None
+    if conversation is not None:
+        made = next((v for v in version_tree(svc, conversation).versions if v.request_id == turn.id), None)
+    stem = "-".join(filter(None, [f"v{made.number}" if made else "", file_stem(turn.text)])) or "upload"
 
     def full_size() -> bytes:
         return svc.download(turn.conversation_id, image_hash, share_token(turn.conversation_id))[0]
@@ -62,7 +77,7 @@ def _download_upload(svc: Workspace, turn: Turn, image_hash: str, index: int) ->
     st.download_button(
         "Original",
         data=full_size,
-        file_name=f"upload-{turn.id}-{index + 1}",
+        file_name=f"{stem}-original-{index + 1}.{extension}",
         icon=":material/download:",
         type="tertiary",
         key=f"upload-{turn.id}-{index}",
@@ -86,7 +101,7 @@ def _settings_caption(turn: Turn, offline: bool = False) -> str:
         bits.append(tokens)
     if turn.role == "model":
         cost = dollars(turn.cost_micro, unknown="cost unknown (no usage reported)")
-        bits.append(f"{cost}, not billed (offline demo)" if offline and turn.cost_micro is not None else cost)
+        bits.append("$0.00, offline demo (never billed)" if offline else cost)
     if turn.finish_reason:
         bits.append(plain(turn.finish_reason))
     if turn.model_version:
@@ -154,13 +169,16 @@ def render_actions(
 ) -> None:
     info = svc.images.info(image_hash)
     extension = EXTENSIONS.get(info.mime_type if info else "", "png")
+    version = version_tree(svc, conversation).by_reply.get(turn.id)
+    # After the version and its prompt's first words: `v3-red-bicycle-on-a-beach.jpg`.
+    name = version.file_name if version else f"late-{turn.position}-{file_stem(conversation.title)}".rstrip("-")
     with st.container(horizontal=True):
         st.download_button(
             "Download",
             help="Full resolution" + (f", {info.width}×{info.height}" if info and info.width else ""),
             # Deferred: the full-resolution bytes are read only when someone downloads.
             data=lambda: svc.download(conversation.id, image_hash, share_token(conversation.id))[0],
-            file_name=f"studio-{conversation.id[:8]}-{turn.position}.{extension}",
+            file_name=f"{name}.{extension}",
             mime=info.mime_type if info else "application/octet-stream",
             icon=":material/download:",
             key=f"download-{turn.id}",
@@ -173,7 +191,7 @@ def render_actions(
             help="Start a new conversation from this image (created when you send its first message)",
         ):
             hold_seed(svc.continue_from(conversation.id, image_hash))
-        if not late and svc.can_change(conversation) and turn.status == TurnStatus.OK:
+        if not late and svc.can_send(conversation) and turn.status == TurnStatus.OK:
             st.button(
                 "Another take",
                 icon=":material/refresh:",
@@ -209,7 +227,7 @@ def render_failure(svc: Workspace, conversation: Conversation, turn: Turn, reply
                     else "Nothing here can be sent as it is: Edit and resend, or Remove it."
                 )
             st.error(plain(message) + (f"  \n{advice}" if advice else ""), icon=":material/error:")
-        if svc.can_change(conversation):
+        if svc.can_send(conversation):
             _failure_actions(svc, conversation, turn, retry)
         if reply is not None:
             _late_or_partial(svc, conversation, reply)
@@ -287,6 +305,7 @@ def render_exchange(svc: Workspace, conversation: Conversation, exchange: Exchan
             with frame:
                 preview(svc, image.image_hash, alt=f"Result for: {request.text[:200] or 'your image'}")
                 render_actions(svc, conversation, reply, image.image_hash, last)
+                render_under_version(svc, conversation, reply.id)
         _grounding(reply.grounding)
         st.caption(_settings_caption(reply, svc.offline))
 

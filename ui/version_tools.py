@@ -13,6 +13,7 @@ from core.versions.tree import Version, VersionTree
 from core.workspace import Workspace
 from ui.common import plain, preview, share_token
 from ui.drawing import compare_slider, mark_canvas, picture_url
+from ui.review_panel import badge, comments_of, open_review, review_data, show_comments
 
 DIALOG = "version-dialog"  # (tool, conversation id) while a dialog is open
 
@@ -31,28 +32,56 @@ def label(version: Version, tree: VersionTree) -> str:
     return f"v{version.number} · {version.prompt[:50] or 'no words'}{current}"
 
 
-@st.dialog("Compare two versions", width="large", on_dismiss=_close)
+PICKED = "cmp-picked"  # the versions chosen to compare (reply ids), at most four
+MOST = 4
+
+
+@st.dialog("Compare versions", width=1600, on_dismiss=_close)
 def _compare(svc: Workspace, conversation: Conversation, tree: VersionTree) -> None:
     labels = {v.reply_id: label(v, tree) for v in tree.versions if v.image_hash}
     ids = list(labels)
     if len(ids) < 2:
         st.caption("Compare needs two versions with images.")
         return
-    left_col, right_col = st.columns(2)
-    left = left_col.selectbox("Left", ids, index=len(ids) - 2, format_func=labels.get, key="cmp-left")
-    right = right_col.selectbox("Right", ids, index=len(ids) - 1, format_func=labels.get, key="cmp-right")
-    a, b = tree.by_reply[left], tree.by_reply[right]
-    urls = [picture_url(svc, v.image_hash) if v.image_hash else None for v in (a, b)]
-    if urls[0] is None or urls[1] is None:
-        st.caption(
-            ":material/broken_image: The studio cannot read one of these images, so it cannot show them together."
-        )
+    if not [i for i in st.session_state.get(PICKED, []) if i in labels]:
+        st.session_state[PICKED] = ids[-2:]
+    picked = st.multiselect(
+        "Versions to compare (up to four)",
+        ids,
+        format_func=labels.get,
+        max_selections=MOST,
+        key=PICKED,
+    )
+    chosen = [tree.by_reply[i] for i in picked]
+    if len(chosen) < 2:
+        st.caption("Pick at least two versions.")
         return
-    compare_slider(urls[0], urls[1], f"v{a.number}", f"v{b.number}", key="cmp-slider")
+    if len(chosen) == 2:
+        a, b = chosen
+        urls = [picture_url(svc, v.image_hash) if v.image_hash else None for v in (a, b)]
+        if urls[0] is None or urls[1] is None:
+            st.caption(
+                ":material/broken_image: The studio cannot read one of these images, so it cannot show them together."
+            )
+        else:
+            compare_slider(urls[0], urls[1], f"v{a.number}", f"v{b.number}", key="cmp-slider")
+    _side_by_side(svc, conversation, tree, chosen)
+
+
+def _side_by_side(svc: Workspace, conversation: Conversation, tree: VersionTree, chosen: list[Version]) -> None:
+    """The chosen versions at the dialog's full width, each as large as its share allows."""
     owner = svc.can_change(conversation)
-    for side, version in zip(st.columns(2), (a, b), strict=True):
-        with side:
-            st.caption(f"**v{version.number}**: {plain(version.prompt or '(no words)')}")
+    _counts, statuses = review_data(svc, conversation)
+    comments = comments_of(svc, conversation, [v.reply_id for v in chosen])
+    for side, version in zip(st.columns(len(chosen)), chosen, strict=True):
+        with side, st.container(key=f"cmp-side-{version.reply_id}"):
+            if version.image_hash:
+                preview(svc, version.image_hash, alt=f"Version {version.number}: {version.prompt[:120]}")
+            current = " · current" if version.reply_id == tree.tip_id else ""
+            st.caption(f"**v{version.number}**{current}: {plain(version.prompt or '(no words)')}")
+            if version.reply_id in statuses:
+                badge(statuses[version.reply_id])
+            show_comments(comments.get(version.reply_id, []), limit=5)
             if (
                 owner
                 and version.reply_id != tree.tip_id
@@ -62,35 +91,76 @@ def _compare(svc: Workspace, conversation: Conversation, tree: VersionTree) -> N
 
 
 PAGE = 24  # versions shown at first in All versions; more on request
+ACROSS = 3  # cards in a row of the board: 400 px and more each at the dialog's width
 
 
-@st.dialog("All versions", width="large", on_dismiss=_close)
+def _compare_picked(conversation_id: str, picked: list[int]) -> None:
+    st.session_state[PICKED] = picked[:MOST]
+    open_tool("compare", conversation_id)
+
+
+@st.dialog("All versions", width=1600, on_dismiss=_close)
 def _all_versions(svc: Workspace, conversation: Conversation, tree: VersionTree) -> None:
     owner = svc.can_change(conversation)
+    _counts, statuses = review_data(svc, conversation)
     newest = sorted(tree.versions, key=lambda v: v.number, reverse=True)
     on_path = {v.reply_id for v in tree.path()}
     shown = st.session_state.get("all-versions-shown", PAGE)
+    comments = comments_of(svc, conversation, [v.reply_id for v in newest[:shown]])
     st.caption(
-        f"{len(newest)} versions, newest first. Framed: the current one, which your next message edits."
+        f"{len(newest)} versions, newest first. Framed: the current one, which your next message edits. "
+        f"Tick up to {MOST} to compare them side by side."
         + (" Use this one makes another current; nothing is lost either way." if owner else "")
     )
-    for row in range(0, min(shown, len(newest)), 4):
-        for column, version in zip(st.columns(4), newest[row : row + 4], strict=False):
+    picked = [v.reply_id for v in newest if st.session_state.get(f"board-pick-{v.reply_id}")]
+    if len(picked) >= 2 and st.button(
+        f"Compare the {min(len(picked), MOST)} ticked", key="board-compare", icon=":material/compare:", type="primary"
+    ):
+        _compare_picked(conversation.id, picked)
+        st.rerun()  # the page draws the Compare dialog in place of this one
+    for row in range(0, min(shown, len(newest)), ACROSS):
+        for column, version in zip(st.columns(ACROSS), newest[row : row + ACROSS], strict=False):
             current = version.reply_id == tree.tip_id
             with column, st.container(border=current, key=f"version-card-{version.number}"):
                 if version.image_hash:
-                    preview(svc, version.image_hash, width=160, alt=f"Version {version.number}: {version.prompt[:120]}")
+                    preview(svc, version.image_hash, width=480, alt=f"Version {version.number}: {version.prompt[:120]}")
                 where = " · current" if current else ("" if version.reply_id in on_path else " · another branch")
                 st.caption(f"**v{version.number}**{where}: {plain(version.prompt[:80] or '(no words)')}")
-                if (
-                    owner
-                    and not current
-                    and st.button("Use this one", key=f"use-version-{version.reply_id}", icon=":material/check:")
-                ):
-                    _make_current(svc, version)
+                if version.reply_id in statuses:
+                    badge(statuses[version.reply_id])
+                said = comments.get(version.reply_id, [])
+                if said:
+                    show_comments(said, limit=2)
+                with st.container(horizontal=True):
+                    st.checkbox(
+                        "Compare",
+                        key=f"board-pick-{version.reply_id}",
+                        disabled=version.reply_id not in picked and len(picked) >= MOST,
+                    )
+                    if svc.review.enabled:
+                        st.button(
+                            f"Review ({len(said)})" if said else "Comment…",
+                            key=f"board-review-{version.reply_id}",
+                            icon=":material/forum:",
+                            type="tertiary",
+                            on_click=_to_review,
+                            args=(conversation.id, version.reply_id),
+                        )
+                    if (
+                        owner
+                        and not current
+                        and st.button("Use this one", key=f"use-version-{version.reply_id}", icon=":material/check:")
+                    ):
+                        _make_current(svc, version)
     if shown < len(newest) and st.button(f"Show {min(PAGE, len(newest) - shown)} more", key="all-versions-more"):
         st.session_state["all-versions-shown"] = shown + PAGE
         st.rerun(scope="fragment")
+
+
+def _to_review(conversation_id: str, reply_id: int) -> None:
+    """From the board to the version's Review dialog (one dialog at a time)."""
+    _close()
+    open_review(conversation_id, reply_id)
 
 
 def _make_current(svc: Workspace, version: Version) -> None:
@@ -142,7 +212,12 @@ def _mark(svc: Workspace, conversation: Conversation) -> None:
         notes.append(note)
     text = st.text_area("Anything else, for the whole image (optional)", key=f"{key}-text", height=68)
     said = text.strip() or (marks and all(note.strip() for note in notes))
-    if st.button("Send this change", type="primary", icon=":material/send:", disabled=not said, key=f"{key}-go"):
+    # Never disabled: a field commits its words only when it loses focus, so a disabled button
+    # stayed disabled under the first click after typing (the click was lost). Checked on click.
+    if st.button("Send this change", type="primary", icon=":material/send:", key=f"{key}-go"):
+        if not said:
+            st.warning("Say what to change: in each mark, or once for the whole image.", icon=":material/edit:")
+            return
         drawn = [{**mark, "note": note} for mark, note in zip(marks, notes, strict=True)]
         try:
             _turn, error = svc.versions.mark(

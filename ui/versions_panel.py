@@ -9,7 +9,8 @@ from core.media import marks as marking
 from core.values import Conversation
 from core.versions.tree import VersionTree
 from core.workspace import Workspace
-from ui.common import plain, share_token, stored_once
+from ui.common import plain, share_token, stored_once, version_tree  # noqa: F401 - pages import it from here
+from ui.review_panel import review_data, strip_label
 from ui.version_tools import open_tool
 
 STRIP = 10  # tiles in the strip; every version is in All versions
@@ -27,15 +28,7 @@ TOOLS = (
 )
 
 
-def version_tree(svc: Workspace, conversation: Conversation) -> VersionTree:
-    return stored_once(
-        "versions-cache",
-        (conversation.id, conversation.version, conversation.tip_id),
-        lambda: svc.versions.tree(conversation.id, token=share_token(conversation.id)),
-    )
-
-
-def _strip(svc: Workspace, tree: VersionTree) -> None:
+def _strip(svc: Workspace, conversation: Conversation, tree: VersionTree) -> None:
     """The newest versions of the current branch and the other takes beside the current one, as
     one picture (made once per tree); every version is in All versions."""
     path = tree.path()
@@ -46,10 +39,11 @@ def _strip(svc: Workspace, tree: VersionTree) -> None:
     else:
         shown = (path[-(STRIP - min(len(others), STRIP // 2)) :] + others)[:STRIP]
     on_path = {v.reply_id for v in path}
+    _counts, statuses = review_data(svc, conversation)
     sheet = _sheet(
         svc,
         tuple(v.image_hash for v in shown),
-        tuple(f"v{v.number} {v.prompt[:12]}" for v in shown),
+        tuple(f"v{v.number} {strip_label(statuses.get(v.reply_id))}{v.prompt[:12]}" for v in shown),
         next((n for n, v in enumerate(shown) if v.reply_id == tip), None),
         frozenset(n for n, v in enumerate(shown) if v.reply_id not in on_path),
     )
@@ -74,13 +68,13 @@ def _sheet(
 
 def render_versions(svc: Workspace, conversation: Conversation) -> None:
     tree = version_tree(svc, conversation)
-    owner = svc.can_change(conversation)
+    owner = svc.can_send(conversation)
     if not tree.versions:
         return
     name = tree.branch_name(tree.tip_id) if tree.tip_id else ""
     title = f"Versions: {len(tree.versions)}" + (f" · branch “{name}”" if name and len(tree.versions) > 1 else "")
     with st.expander(plain(title), icon=":material/account_tree:", expanded=len(tree.versions) > 1):
-        _strip(svc, tree)
+        _strip(svc, conversation, tree)
         for column, (tool, name, icon, hint) in zip(st.columns(len(TOOLS)), TOOLS, strict=True):
             if tool == "mark" and not owner:
                 continue

@@ -62,6 +62,9 @@ class PreparedImage:
     width: int
     height: int
     note: str | None = None
+    # The same note without the file's name, kept with the stored image and shown at the turn
+    # (the bytes are shared by content; a file's name is the person's own).
+    kept_note: str | None = None
     # The full-size picture (upright, metadata removed) when what is sent is smaller: for Download.
     original: bytes | None = None
 
@@ -124,7 +127,7 @@ def prepare_upload(
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
         image.seek(0)
-        notes.append(f"{label} is animated ({frames} frames); only its first frame is used.")
+        notes.append(f"{SUBJECT} is animated ({frames} frames); only its first frame is used.")
     rotated = image.getexif().get(0x0112, 1) not in (0, 1)
     metadata = _has_metadata(image)
     too_big = max(image.width, image.height) > long_side
@@ -141,13 +144,15 @@ def prepare_upload(
     upright = _normalise_mode(ImageOps.exif_transpose(image) if rotated else image)
     photo = mime in ("image/jpeg", "image/heic", "image/heif", "image/webp")
     if 0x8825 in image.getexif():
-        notes.append(f"{label}: its location (GPS) and camera data were removed.")
+        notes.append(f"{SUBJECT}: its location (GPS) and camera data were removed.")
     elif metadata and not rotated:
-        notes.append(f"{label}: its camera data (EXIF) was removed.")
+        notes.append(f"{SUBJECT}: its camera data (EXIF) was removed.")
     if not too_big:
         out, out_mime = _encode(upright, photo)
-        note = " ".join(notes) or None
-        return PreparedImage(data=out, mime_type=out_mime, width=upright.width, height=upright.height, note=note)
+        note, kept = _said(notes, label)
+        return PreparedImage(
+            data=out, mime_type=out_mime, width=upright.width, height=upright.height, note=note, kept_note=kept
+        )
     scale = long_side / max(upright.width, upright.height)
     size = (max(1, round(upright.width * scale)), max(1, round(upright.height * scale)))
     sent = upright.resize(size, Image.Resampling.LANCZOS)
@@ -155,13 +160,24 @@ def prepare_upload(
     out, out_mime = _encode(sent, photo or upright.mode == "RGB")
     original, _ = _encode(upright, photo)
     notes.append(
-        f"{label} was {upright.width}×{upright.height} ({len(data) / 1_048_576:.1f} MB); it is sent at "
+        f"{SUBJECT} was {upright.width}×{upright.height} ({len(data) / 1_048_576:.1f} MB); it is sent at "
         f"{size[0]}×{size[1]} ({len(out) / 1_048_576:.1f} MB), the size the model works at. "
         "The full-size picture is kept for Download."
     )
+    note, kept = _said(notes, label)
     return PreparedImage(
-        data=out, mime_type=out_mime, width=size[0], height=size[1], note=" ".join(notes), original=original
+        data=out, mime_type=out_mime, width=size[0], height=size[1], note=note, kept_note=kept, original=original
     )
+
+
+SUBJECT = "\x00"  # where a note names the file: its name in the toast, "This image" where kept
+
+
+def _said(notes: list[str], label: str) -> tuple[str | None, str | None]:
+    if not notes:
+        return None, None
+    joined = " ".join(notes)
+    return joined.replace(SUBJECT, label), joined.replace(SUBJECT, "This image")
 
 
 def _normalise_mode(image: Image.Image) -> Image.Image:

@@ -15,6 +15,10 @@ from core.values import StoredImage
 # About 300 KB each: a bounded 20 MB or so, shared by every session of the process.
 PREVIEW_CACHE_SIZE = 64
 INFO_CACHE_SIZE = 100_000
+# Images a person brought in this process (uploads, marked copies, a demo example's seed), so a
+# message may attach them before any conversation holds them. A tab stays on its process and
+# uploads at the moment it sends, so this bounded memory is enough.
+GRANTS_SIZE = 20_000
 
 
 @dataclass(frozen=True)
@@ -31,15 +35,36 @@ class ImageLibrary:
         self._lock = threading.Lock()
         self._infos: dict[str, StoredImage] = {}
         self._previews: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+        self._grants: OrderedDict[tuple[str, str], None] = OrderedDict()
 
-    def add_upload(self, data: bytes, filename: str = "image") -> Upload:
-        """Check and persist an uploaded image the moment it arrives."""
+    def add_upload(self, data: bytes, filename: str = "image", person: str | None = None) -> Upload:
+        """Check and persist an uploaded image the moment it arrives; with `person`, it is theirs
+        to attach (they hold its bytes)."""
         prepared = images.prepare_upload(data, filename, self.max_upload_bytes, self.long_side)
         original = self.put(prepared.original) if prepared.original is not None else None
         stored = self.put(
-            prepared.data, prepared.mime_type, prepared.width, prepared.height, original.hash if original else None
+            prepared.data,
+            prepared.mime_type,
+            prepared.width,
+            prepared.height,
+            original.hash if original else None,
+            note=prepared.kept_note,
         )
+        if person is not None:
+            self.grant(person, stored.hash)
         return Upload(stored, prepared.note)
+
+    def grant(self, person: str, image_hash: str) -> None:
+        """This person brought this image (see GRANTS_SIZE): they may attach it."""
+        with self._lock:
+            self._grants[(person, image_hash)] = None
+            self._grants.move_to_end((person, image_hash))
+            while len(self._grants) > GRANTS_SIZE:
+                self._grants.popitem(last=False)
+
+    def granted(self, person: str, image_hash: str) -> bool:
+        with self._lock:
+            return (person, image_hash) in self._grants
 
     def download(self, image_hash: str) -> tuple[bytes, str]:
         """What Download gives for an image: the full-size original of a downscaled upload."""
@@ -49,7 +74,14 @@ class ImageLibrary:
         return data, images.sniff_mime(data) or "application/octet-stream"
 
     def put(
-        self, data: bytes, mime: str = "", width: int = 0, height: int = 0, original_hash: str | None = None
+        self,
+        data: bytes,
+        mime: str = "",
+        width: int = 0,
+        height: int = 0,
+        original_hash: str | None = None,
+        *,
+        note: str | None = None,
     ) -> StoredImage:
         """Store image bytes once, with their display preview made now rather than on every show."""
         if not width:
@@ -62,6 +94,7 @@ class ImageLibrary:
             height=height,
             size_bytes=len(data),
             original_hash=original_hash,
+            note=note,
         )
         if not self.store.has(info.hash):
             self.store.put(info, data, _preview_or_none(data), original_hash)

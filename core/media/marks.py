@@ -5,6 +5,8 @@ instruction, and the marks themselves are stored with the turn."""
 from __future__ import annotations
 
 import io
+import re
+import unicodedata
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -80,6 +82,30 @@ def instruction(text: str, marks: list[dict[str, Any]]) -> str:
     for n, mark in enumerate(marks, start=1):
         lines.append(f"{_name(mark, n)}: {mark['note'] or 'the change above'}")
     return "\n".join(lines)
+
+
+def own_words(sent: str, marks: list[dict[str, Any]] | None) -> str:
+    """The person's own words of a marked turn: what they typed, without the instruction the
+    studio added (the instruction is rebuilt from them and must give back exactly what was sent;
+    anything else is kept whole). With nothing typed, the notes they wrote in the marks."""
+    if not marks:
+        return sent
+    lines = sent.split("\n")
+    for cut in range(len(lines) + 1):
+        typed = "\n".join(lines[:cut])
+        if instruction(typed, marks) == sent:
+            return typed.strip() or "; ".join(str(m.get("note") or "") for m in marks if m.get("note"))
+    return sent
+
+
+def file_stem(prompt: str, words: int = 6, limit: int = 48) -> str:
+    """The first words of a prompt as a file name: `red-bicycle-on-a-beach`."""
+    plain = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode().lower()
+    found = re.findall(r"[a-z0-9]+", plain)[:words]
+    stem = "-".join(found)
+    while len(stem) > limit and "-" in stem:
+        stem = stem.rsplit("-", 1)[0]
+    return stem[:limit]
 
 
 def draw_marks(data: bytes, marks: list[dict[str, Any]]) -> bytes:

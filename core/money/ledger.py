@@ -57,11 +57,23 @@ class Bill:
     new_bytes: int | None = None
 
 
-def counted() -> ColumnElement[int]:
-    """What a row counts against a limit (micro-dollars)."""
-    return func.coalesce(
-        LedgerRow.cost_micro, case((LedgerRow.may_be_billed.is_(True), LedgerRow.estimate_micro), else_=0)
-    )
+# Estimates ran up to 1.2% short of real costs (the answer's thinking and text vary): spend caps
+# count estimates with this margin, so turns admitted together do not land over a cap.
+ESTIMATE_MARGIN_PCT = 5
+
+
+def with_margin(micro: int, margin_pct: int) -> int:
+    """An estimate with a margin, rounded up (as counted() does in SQL)."""
+    return micro + (micro * margin_pct + 99) // 100
+
+
+def counted(margin_pct: int = 0) -> ColumnElement[int]:
+    """What a row counts against a limit (micro-dollars): its cost when known, else its estimate
+    (plus `margin_pct`, rounded up) while it may be billed."""
+    raw = LedgerRow.estimate_micro
+    # Integers: floor division in SQL, so this is the estimate plus its margin rounded up.
+    estimate = raw + (raw * margin_pct + 99) // 100 if margin_pct else raw
+    return func.coalesce(LedgerRow.cost_micro, case((LedgerRow.may_be_billed.is_(True), estimate), else_=0))
 
 
 def reserve(db: Session, charge: Charge, *, conversation_id: str, turn_id: int) -> None:
@@ -75,8 +87,9 @@ def reserve(db: Session, charge: Charge, *, conversation_id: str, turn_id: int) 
             image_size=charge.image_size,
             attempt=0,
             outcome=QUEUED,
-            may_be_billed=True,
-            estimate_micro=charge.estimate_micro,
+            # The offline demo model is never billed: it holds nothing against a limit.
+            may_be_billed=not charge.offline,
+            estimate_micro=0 if charge.offline else charge.estimate_micro,
             offline=charge.offline,
         )
     )
@@ -143,7 +156,7 @@ def close(db: Session, turn_id: int, bill: Bill) -> int | None:
                 outcome=RETRIED,
                 http_status=attempt.http_status,
                 duration_ms=attempt.duration_ms,
-                may_be_billed=attempt.may_be_billed,
+                may_be_billed=attempt.may_be_billed and not row.offline,
                 estimate_micro=0,
                 offline=row.offline,
             )
@@ -154,9 +167,11 @@ def close(db: Session, turn_id: int, bill: Bill) -> int | None:
     row.outcome = (CANCELLED if row.outcome == CANCELLED else bill.outcome) if final else NOT_SENT
     row.http_status = final.http_status if final else None
     row.duration_ms = final.duration_ms if final else None
-    row.may_be_billed = bool(final and final.may_be_billed)
+    row.may_be_billed = bool(final and final.may_be_billed) and not row.offline
     row.cost_micro = cost.micro if cost else None
     row.history_micro = cost.history_micro if cost else None
+    if row.offline:  # the offline demo model: never billed, so it costs nothing, tokens or not
+        row.cost_micro = row.history_micro = row.estimate_micro = 0
     row.history_bytes, row.new_bytes = bill.history_bytes, bill.new_bytes
     if tokens is not None:
         row.prompt_text_tokens = tokens.prompt_text

@@ -43,6 +43,8 @@ class UsageReport:
     history_micro: int = 0
     calls: int = 0
     retried: int = 0
+    # Calls to the offline demo model: never billed, so they cost nothing and count against nothing.
+    offline_calls: int = 0
     by_day: list[DaySpend] = field(default_factory=list)
     by_person: list[Spend] = field(default_factory=list)
     by_model: list[Spend] = field(default_factory=list)
@@ -143,7 +145,9 @@ def report(
             )
         ).all()
     )
+    offline = db.scalar(select(func.count()).where(*where, LedgerRow.offline.is_(True), _sent()))
     return UsageReport(
+        offline_calls=int(offline or 0),
         known_micro=total(2),
         unknown_micro=total(3),
         unknown_calls=total(4),

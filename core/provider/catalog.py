@@ -63,9 +63,22 @@ class ModelSpec:
     search_grounding: bool = False
     retired: dt.date | None = None
     prices: Prices | None = None
+    # What takes its place once retired (a conversation on it goes on there, as a new one).
+    successor: str | None = None
+    # Where its facts come from, and where they hold (Google, CometAPI): data, shown to people.
+    source: str = ""
+    note: str = ""
 
     def is_retired(self, today: dt.date | None = None) -> bool:
         return self.retired is not None and self.retired <= (today or dt.date.today())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retirement:
+    """A retired model, and where its conversations go on (None: nothing named that answers)."""
+
+    model: ModelSpec
+    successor: ModelSpec | None
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,19 @@ class ModelCatalog:
     @property
     def default(self) -> ModelSpec:
         return self.get(self.default_id)
+
+    def successor(self, spec: ModelSpec, today: dt.date | None = None) -> ModelSpec | None:
+        """Where a conversation on a retired model goes on: its successor, followed while that
+        one is retired too; None when the model is current or names nothing usable."""
+        seen = {spec.id}
+        current = spec
+        while current.is_retired(today):
+            following = self.models.get(current.successor or "")
+            if following is None or following.id in seen:
+                return None
+            seen.add(following.id)
+            current = following
+        return None if current is spec else current
 
 
 _SIZE_WORD = re.compile(r"(?<![\w.])([124])\s?k(?![\w])|(?<![\w.])(512)\s?px(?![\w])", re.IGNORECASE)
@@ -121,12 +147,19 @@ def _spec(model_id: str, raw: dict) -> ModelSpec:
         search_grounding=bool(raw.get("search_grounding", False)),
         retired=retired,
         prices=prices_from(raw.get("prices")),
+        successor=raw.get("successor") or None,
+        source=str(raw.get("source", "")),
+        note=str(raw.get("note", "")),
     )
 
 
-def load_catalog(extra_file: str | Path | None = None) -> ModelCatalog:
+def load_catalog(
+    extra_file: str | Path | None = None, default_model: str | None = None, today: dt.date | None = None
+) -> ModelCatalog:
     """The shipped table, with entries from `extra_file` added or overriding by id, key by key
-    (so an operator's file may hold only `[models."<id>".prices]` with their own rates)."""
+    (so an operator's file may hold only `[models."<id>".prices]` with their own rates).
+    `default_model` (STUDIO_DEFAULT_MODEL) chooses the default; an unknown or retired one stops
+    the start with a message that says what to set."""
     tables = [tomllib.loads(DEFAULT_TABLE.read_text())]
     if extra_file:
         tables.append(tomllib.loads(Path(extra_file).read_text()))
@@ -137,6 +170,26 @@ def load_catalog(extra_file: str | Path | None = None) -> ModelCatalog:
             raws[model_id] = {**raws.get(model_id, {}), **raw}
         default_id = table.get("default", default_id)
     models = {model_id: _spec(model_id, raw) for model_id, raw in raws.items()}
+    if default_model:
+        default_id = _checked_default(models, default_model.strip(), today)
     if default_id not in models:
         default_id = next(iter(models))
     return ModelCatalog(models=models, default_id=default_id)
+
+
+def _checked_default(models: dict[str, ModelSpec], chosen: str, today: dt.date | None) -> str:
+    current = sorted(m.id for m in models.values() if not m.is_retired(today))
+    choices = ", ".join(current)
+    spec = models.get(chosen)
+    if spec is None:
+        raise ValueError(
+            f"STUDIO_DEFAULT_MODEL is {chosen!r}, which is not a model the studio knows. Set it to one of: "
+            f"{choices} (or add the model to a file named by STUDIO_MODELS_FILE)."
+        )
+    if spec.is_retired(today):
+        instead = spec.successor if spec.successor in models else (current[0] if current else "another model")
+        raise ValueError(
+            f"STUDIO_DEFAULT_MODEL is {chosen!r}, which was retired on {spec.retired:%d %B %Y}. "
+            f"Set it to {instead} (current models: {choices})."
+        )
+    return spec.id

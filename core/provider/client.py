@@ -19,18 +19,23 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from core.config import Settings
 from core.errors import (
     AuthError,
     BadRequestError,
+    ConnectionLost,
+    ModelNotFound,
     QuotaError,
     ServiceDownError,
     ServiceTimeout,
     StudioError,
     UnreadableResponse,
+    model_not_found_message,
 )
 
 # Not 504 or 524: the gateway gave up waiting, but the model may have finished (and billed).
@@ -70,6 +75,9 @@ class _Attempts(threading.local):
     # carry it themselves.
     log: list[Attempt] | None = None
     started: float = 0.0
+    # The whole request (headers and body) went out on this attempt: a failure from here on may
+    # come after the model took the request, so it may be billed.
+    sent: bool = False
 
 
 _attempts = _Attempts()
@@ -99,6 +107,7 @@ class GeminiRetry(Retry):
     def sleep(self, response=None) -> None:  # type: ignore[no-untyped-def]
         super().sleep(response)
         _attempts.started = time.monotonic()  # the next attempt starts after the backoff
+        _attempts.sent = False
 
     def get_retry_after(self, response) -> float | None:  # type: ignore[no-untyped-def]
         delay = super().get_retry_after(response)
@@ -123,11 +132,40 @@ def make_retry(max_retries: int, backoff_factor: float = 1.0) -> Retry:
     )
 
 
+class _MarkingHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        _attempts.sent = True  # returned: every byte of the request was handed to the network
+
+
+class _MarkingHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        _attempts.sent = True
+
+
+class _MarkingHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _MarkingHTTPConnection
+
+
+class _MarkingHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _MarkingHTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    """Knows whether the request was sent in full when a connection fails: before, nothing can
+    be billed; after, the model may have done the work."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _MarkingHTTPPool, "https": _MarkingHTTPSPool}
+
+
 class GeminiClient:
     def __init__(self, settings: Settings, *, backoff_factor: float = 1.0) -> None:
         self.settings = settings
         self.session = requests.Session()
-        adapter = HTTPAdapter(max_retries=make_retry(settings.max_retries, backoff_factor), pool_maxsize=16)
+        adapter = _Adapter(max_retries=make_retry(settings.max_retries, backoff_factor), pool_maxsize=16)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         if settings.offline:
@@ -150,7 +188,7 @@ class GeminiClient:
     ) -> dict[str, Any]:
         """POST one request. With `attempts`, every HTTP attempt (retries included) is appended
         to it as it ends, whatever the outcome."""
-        _attempts.log, _attempts.started = attempts, time.monotonic()
+        _attempts.log, _attempts.started, _attempts.sent = attempts, time.monotonic(), False
         try:
             payload = self._generate(model, body)
         except StudioError as error:
@@ -184,13 +222,23 @@ class GeminiClient:
         except requests.exceptions.ConnectionError as exc:
             if _timed_out(exc):
                 raise self._timeout() from None
+            if _attempts.sent:
+                raise _lost() from None
+            if _connected(exc):
+                raise ServiceDownError(
+                    "The connection to the image service dropped while the request was being sent, so it never "
+                    "arrived whole and nothing was billed. Try again; if it keeps happening, check the network "
+                    "or proxy."
+                ) from None
             raise ServiceDownError(
-                "Could not reach the image service (connection failed or was reset). Check the network "
+                "Could not reach the image service (the connection failed; nothing was sent). Check the network "
                 "and COMETAPI_BASE_URL, then try again."
             ) from None
         except requests.exceptions.RequestException as exc:
+            if _attempts.sent:  # the answer broke off while it was being read
+                raise _lost() from None
             raise ServiceDownError(f"The request to the image service failed ({exc.__class__.__name__}).") from None
-        return self._decode(response)
+        return self._decode(response, model)
 
     def _timeout(self) -> ServiceTimeout:
         error = ServiceTimeout(
@@ -201,7 +249,7 @@ class GeminiClient:
         error.may_be_billed = True  # the request went out; the model may have finished it
         return error
 
-    def _decode(self, response: requests.Response) -> dict[str, Any]:
+    def _decode(self, response: requests.Response, model: str = "") -> dict[str, Any]:
         if response.status_code == 200:
             try:
                 payload = response.json()
@@ -216,9 +264,24 @@ class GeminiClient:
                 error = UnreadableResponse("The image service answered with unexpected JSON.")
             error.http_status, error.may_be_billed = 200, True  # an answer came: it may be charged
             raise error
-        refused = error_for_status(response)
+        refused = error_for_status(response, model)
         refused.http_status = response.status_code
         raise refused
+
+
+def _lost() -> ConnectionLost:
+    return ConnectionLost(
+        "The connection to the image service was dropped after the request was sent (a proxy or load "
+        "balancer may have given up during a long render). The model may still have made the image, and the "
+        "call may be billed, so the studio did not send it again by itself. Your words are kept; Retry sends "
+        "them once more."
+    )
+
+
+def _connected(exc: Exception) -> bool:
+    """Whether the failure came after the connection was made (not a refused or unreachable host)."""
+    reason = getattr(exc.args[0], "reason", exc.args[0]) if exc.args else None
+    return not isinstance(reason, NewConnectionError)
 
 
 def _timed_out(exc: Exception) -> bool:
@@ -262,10 +325,14 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
-def error_for_status(response: requests.Response) -> StudioError:
+def error_for_status(response: requests.Response, model: str = "") -> StudioError:
     code = response.status_code
     message, status = _error_fields(response)
     said = f' The service said: "{message}"' if message else ""
+    if code == 404 and model:
+        # Google: 404 NOT_FOUND "models/x is not found for API version v1beta..."; CometAPI says
+        # it in its own shape. Either way the person needs the model and the setting, not a code.
+        return ModelNotFound(model_not_found_message(model, said))
     if code in (401, 403):
         return AuthError(
             "The API key was refused. Check COMETAPI_KEY (in the environment or .streamlit/secrets.toml)." + said

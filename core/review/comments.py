@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput, NotFound
@@ -82,18 +82,31 @@ class ReviewStore:
 
     # Comments -----------------------------------------------------------------------------
 
-    def comments(self, conversation_id: str) -> dict[int, list[Comment]]:
-        """Every comment of this conversation by version, oldest first."""
+    def comments(self, conversation_id: str, reply_ids: list[int] | None = None) -> dict[int, list[Comment]]:
+        """The comments of this conversation (or of these versions of it) by version, oldest first."""
+        columns = [getattr(CommentRow, c) for c in Comment.__dataclass_fields__]
+        query = select(*columns).where(CommentRow.conversation_id == conversation_id)
+        if reply_ids is not None:
+            if not reply_ids:
+                return {}
+            query = query.where(CommentRow.reply_id.in_(reply_ids))
+        found: dict[int, list[Comment]] = {}
         with self.db.read() as db:
-            rows = db.scalars(
-                select(CommentRow)
-                .where(CommentRow.conversation_id == conversation_id)
-                .order_by(CommentRow.created_at, CommentRow.id)
-            )
-            found: dict[int, list[Comment]] = {}
-            for row in rows:
-                found.setdefault(row.reply_id, []).append(_comment(row))
+            for row in db.execute(query.order_by(CommentRow.created_at, CommentRow.id)):
+                values = row._asdict()
+                values["mentions"] = tuple(values["mentions"] or ())
+                found.setdefault(row.reply_id, []).append(Comment(**values))
         return found
+
+    def counts(self, conversation_id: str) -> dict[int, int]:
+        """How many comments each version has (one grouped read of the index)."""
+        with self.db.read() as db:
+            rows = db.execute(
+                select(CommentRow.reply_id, func.count())
+                .where(CommentRow.conversation_id == conversation_id)
+                .group_by(CommentRow.reply_id)
+            )
+            return {reply_id: int(n) for reply_id, n in rows}
 
     def comment(self, comment_id: int) -> Comment:
         with self.db.read() as db:

@@ -12,6 +12,7 @@ from core.review import rules
 from core.review.comments import Comment, ReviewStore
 from core.review.inbox import Inbox, InboxEntry
 from core.review.kit import Kit, KitItem, KitUse
+from core.review.presets import Preset, Presets, fill
 from core.review.rules import Status
 from core.storage.database import Database
 from core.versions.tree import version_tree
@@ -39,6 +40,7 @@ class Review:
         self.store = ReviewStore(db)
         self.inbox = Inbox(db)
         self.kit = Kit(db)
+        self.presets = Presets(db)
 
 
 class ReviewDesk:
@@ -70,12 +72,19 @@ class ReviewDesk:
 
     # Comments -----------------------------------------------------------------------------
 
-    def comments(self, conversation_id: str, token: str | None = None) -> dict[int, list[Comment]]:
-        """Every comment on this conversation's versions, by answer id (none for a visitor)."""
+    def comments(
+        self, conversation_id: str, token: str | None = None, reply_ids: list[int] | None = None
+    ) -> dict[int, list[Comment]]:
+        """The comments on this conversation's versions (or on these), by answer id (none for a
+        visitor)."""
         self.guard.head(conversation_id, token)
         if not self.enabled:
             return {}
-        return self.review.store.comments(conversation_id)
+        return self.review.store.comments(conversation_id, reply_ids)
+
+    def comment_counts(self, conversation_id: str, token: str | None = None) -> dict[int, int]:
+        self.guard.head(conversation_id, token)
+        return self.review.store.counts(conversation_id) if self.enabled else {}
 
     def comment(self, conversation_id: str, reply_id: int, text: str, token: str | None = None) -> Comment:
         self._readable(conversation_id, token)
@@ -188,3 +197,27 @@ class ReviewDesk:
     def kit_hashes(self, hashes: list[str]) -> set[str]:
         """Which of these images this person may attach because they are in the brand kit."""
         return self.review.kit.active_hashes(hashes) if self.enabled else set()
+
+    # Prompt presets -----------------------------------------------------------------------
+
+    def presets(self) -> list[Preset]:
+        self._member()
+        return self.review.presets.items()
+
+    def add_preset(self, name: str, body: str) -> Preset:
+        self._member()
+        return self.review.presets.add(self.user, rules.clean_name(name), body)
+
+    def retire_preset(self, preset_id: int) -> None:
+        self._member()
+        if not rules.can_retire(self.user, self.review.presets.owner_of(preset_id)):
+            raise Forbidden("Only the person who added it, or an admin, can retire a preset.")
+        self.review.presets.retire(preset_id, self.user)
+
+    def fill_preset(self, preset_id: int, values: dict[str, str]) -> str:
+        """The preset's words with its placeholders filled, for the chat input."""
+        self._member()
+        found = next((p for p in self.review.presets.items() if p.id == preset_id), None)
+        if found is None:
+            raise NotFound("That preset does not exist.")
+        return fill(found.body, values)

@@ -66,6 +66,7 @@ class ImageStore:
         """Insert once; two sessions storing the same image at once both succeed."""
         values = {
             "original_hash": original_hash,
+            "upload_note": image.note,
             "hash": image.hash,
             "mime_type": image.mime_type,
             "width": image.width,
@@ -117,6 +118,7 @@ class ImageStore:
                     ImageRow.height,
                     ImageRow.size_bytes,
                     ImageRow.original_hash,
+                    ImageRow.upload_note,
                 ).where(ImageRow.hash == image_hash)
             ).first()
         if row is None:
@@ -128,6 +130,7 @@ class ImageStore:
             height=row.height,
             size_bytes=row.size_bytes,
             original_hash=row.original_hash,
+            note=row.upload_note,
         )
 
     def preview(self, image_hash: str) -> tuple[bytes, str] | None:

@@ -59,6 +59,9 @@ class ExactText(TypeDecorator[str]):
 
 class ConversationRow(Base):
     __tablename__ = "conversations"
+    # Revision 0006: the team's listing, newest first (tests/test_small_holes.py keeps the models
+    # and the migrated schema the same, so autogenerate never drops it).
+    __table_args__ = (Index("ix_conversations_visibility", "visibility", "updated_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -122,6 +125,8 @@ class TurnRow(Base):
     # Revision tip_0011: who made it (a person's key); a copy keeps it, so Ann's turns in Bob's
     # copy stay Ann's. NULL only on rows written before it and not yet migrated.
     author: Mapped[str | None] = mapped_column(String(200))
+    # Revision 0009: it was typed ahead (waited for the turn before it, then went by itself).
+    typed_ahead: Mapped[bool | None] = mapped_column(Boolean)
 
     conversation: Mapped[ConversationRow] = relationship(back_populates="turns")
     parts: Mapped[list[PartRow]] = relationship(
@@ -166,6 +171,8 @@ class ImageRow(Base):
     # Revision 0005: an upload sent smaller than it came; this is the full-size one, for Download.
     # Indexed (edges_0009): clean-up asks whether a kept image points to an original.
     original_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # What was done to an upload on its way in, without the file's name (revision links_0014).
+    upload_note: Mapped[str | None] = mapped_column(ExactText)
 
 
 class AuditRow(Base):
@@ -249,6 +256,29 @@ class LedgerRow(Base):
     history_bytes: Mapped[int | None] = mapped_column(Integer)
     new_bytes: Mapped[int | None] = mapped_column(Integer)
     offline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class FeaturedRow(Base):
+    """A conversation an admin chose to show on the demo's start page (revision demo_0013)."""
+
+    __tablename__ = "featured"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    featured_by: Mapped[str] = mapped_column(String(200))
+    featured_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class VisitorRow(Base):
+    """A demo visitor (a digest, never the browser's key) and the network address they last came
+    from (revision demo_0013): the per-address limits count visitors and their turns by it."""
+
+    __tablename__ = "visitors"
+    __table_args__ = (Index("ix_visitors_address", "address", "first_seen"),)
+
+    person: Mapped[str] = mapped_column(String(200), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64))
+    first_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
 # Revision review_0010: a team's review (core/review/): comments and status on versions, each
@@ -338,3 +368,35 @@ class PersonRow(Base):
     email: Mapped[str] = mapped_column(String(200), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WaitingRow(Base):
+    """A message typed ahead (revision 0009): sent from a tab while that tab's own turn was being
+    made, it waits here, in order, and goes as a turn when the turn before it lands (its parent
+    being the answer that turn made). Nothing is reserved in the ledger until it goes."""
+
+    __tablename__ = "waiting_messages"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    # The turn it waits for. No foreign key: a removed turn must not take the words with it.
+    after_turn_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    text: Mapped[str] = mapped_column(ExactText, default="")
+    image_hashes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    takes: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PresetRow(Base):
+    """A prompt preset shared with the team (revision review_0015): words with {placeholders}."""
+
+    __tablename__ = "presets"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(ExactText)
+    owner: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, case, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from core.errors import NotFound
@@ -34,6 +34,7 @@ from core.values import (
     Turn,
     TurnStatus,
     pair_exchanges,
+    path_to,
     shown_on,
 )
 
@@ -111,8 +112,14 @@ class Store:
                 select(*OUTLINE_COLUMNS).where(TurnRow.conversation_id == conversation_id).order_by(TurnRow.position)
             ).all()
             # The newest `visible` exchanges of the current branch (what the chat shows).
-            shown = shown_on(pair_exchanges([outline_value(t) for t in outline]), head.tip_id)
+            exchanges = pair_exchanges([outline_value(t) for t in outline])
+            shown = shown_on(exchanges, head.tip_id)
             wanted = {e.request.id for e in shown[-visible:]} if visible > 0 else set()
+            # The current version's siblings too: their words tell takes (shown beside it) from
+            # edited prompts (other branches, behind the switcher).
+            path = path_to(exchanges, head.tip_id)
+            if path and visible > 0:
+                wanted |= {e.request.id for e in exchanges if e.request.parent_id == path[-1].request.parent_id}
             wanted |= {t.id for t in outline if t.reply_to_id in wanted}
             parts: dict[int, list[Any]] = {i: [] for i in wanted}
             details = {}
@@ -141,8 +148,14 @@ class Store:
         since: dt.datetime | None = None,
     ) -> list[ConversationSummary]:
         """Summaries, newest activity first. `search` looks in titles and in the words of prompts."""
+        # Filtered on the conversation alone, the role counted inside: with `role = 'user'` in the
+        # WHERE, SQLite (no statistics) searched ix_turns_results by role, every user turn of
+        # every conversation for each row listed: a visitor's sidebar took 2x as long with 10,000
+        # other visitors' conversations in the database.
         turn_count = (
-            select(func.count()).where(TurnRow.conversation_id == ConversationRow.id, TurnRow.role == "user")
+            select(func.coalesce(func.sum(case((TurnRow.role == "user", 1), else_=0)), 0)).where(
+                TurnRow.conversation_id == ConversationRow.id
+            )
         ).scalar_subquery()
 
         # The thumbnail is a result: the newest image the model made, else the newest upload of a
@@ -174,6 +187,7 @@ class Store:
             ConversationRow.owner,
             ConversationRow.visibility,
             ConversationRow.deleted_at,
+            ConversationRow.share_token,
         )
         if owner is not None:
             query = query.where(ConversationRow.owner == owner)
@@ -212,6 +226,7 @@ class Store:
                     owner=row[6],
                     visibility=row[7] or "private",
                     deleted_at=row[8],
+                    share_token=row[9],
                 )
                 for row in db.execute(query)
             ]
@@ -286,6 +301,14 @@ class Store:
         with self.read() as db:
             rows = db.scalars(select(TurnRow).where(TurnRow.id.in_(turn_ids)).options(selectinload(TurnRow.parts)))
             return {row.id: turn_value(row) for row in rows}
+
+    def turn_stamps(self, turn_ids: set[int]) -> dict[int, dt.datetime]:
+        """When each turn was written: with its id, what tells a cached copy is still that turn."""
+        if not turn_ids:
+            return {}
+        with self.read() as db:
+            rows = db.execute(select(TurnRow.id, TurnRow.created_at).where(TurnRow.id.in_(turn_ids)))
+            return {turn_id: created for turn_id, created in rows}
 
     def turn(self, turn_id: int) -> Turn:
         with self.read() as db:

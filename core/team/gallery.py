@@ -89,7 +89,9 @@ class Gallery:
                 ConversationRow.deleted_at.is_(None),
             )
         )
-        if not user.is_admin:
+        if user.is_visitor:
+            query = query.where(ConversationRow.owner == user.key)
+        elif not user.is_admin:
             query = query.where(or_(ConversationRow.owner == user.key, ConversationRow.visibility == "team"))
         if model:
             query = query.where(ConversationRow.model == model)

@@ -33,6 +33,16 @@ class Guard:
             raise NotFound(NO_CONVERSATION)  # the same words as a missing one: nothing leaks
         return head
 
+    def may_read_image(self, image_hash: str) -> bool:
+        """Whether a conversation this person may read holds this image."""
+        for conversation_id in self.sharing.holders(image_hash):
+            try:
+                self.head(conversation_id)
+                return True
+            except NotFound:
+                continue
+        return False
+
     def owned(self, conversation_id: str) -> Conversation:
         head = self.head(conversation_id)
         if not access.can_own(self.user, head):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from core.errors import InvalidInput, NotFound
 from core.storage.database import Database
 from core.storage.image_store import drop_unused, unused_images
+from core.team import retention
 from core.team.sharing import SharingStore
 
 log = logging.getLogger("studio.housekeeping")
@@ -30,6 +31,8 @@ IMAGE_BATCH = 200
 class Tidied:
     purged: int
     images: int
+    # A public demo's visitors' conversations unused past STUDIO_DEMO_RETENTION_DAYS.
+    retained: int = 0
 
 
 def purge_expired(sharing: SharingStore, actor: str = "studio") -> int:
@@ -61,23 +64,34 @@ def sweep_images(db: Database, batch: int = IMAGE_BATCH) -> int:
 
 
 class Housekeeper:
-    def __init__(self, db: Database, sharing: SharingStore, *, every_s: float = EVERY_S) -> None:
+    def __init__(
+        self, db: Database, sharing: SharingStore, *, every_s: float = EVERY_S, retention_days: float | None = None
+    ) -> None:
         self.db = db
         self.sharing = sharing
+        self.retention_days = retention_days
         self.every_s = every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="studio-housekeeping", daemon=True)
         self._thread.start()
 
     def run_once(self) -> Tidied:
-        return Tidied(purged=purge_expired(self.sharing), images=sweep_images(self.db))
+        # Retention first: what it deletes leaves images that the sweep then drops.
+        retained = 0 if self.retention_days is None else retention.sweep(self.db, self.sharing, self.retention_days)
+        return Tidied(purged=purge_expired(self.sharing), images=sweep_images(self.db), retained=retained)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 done = self.run_once()
-                if done.purged or done.images:
-                    log.info("housekeeping: %d conversation(s) purged, %d image(s) dropped", done.purged, done.images)
+                if done.purged or done.images or done.retained:
+                    log.info(
+                        "housekeeping: %d conversation(s) purged, %d visitor conversation(s) past retention, "
+                        "%d image(s) dropped",
+                        done.purged,
+                        done.retained,
+                        done.images,
+                    )
             except Exception:
                 log.warning("housekeeping failed; trying again in %.0f s", self.every_s, exc_info=True)
             self._stop.wait(self.every_s)

@@ -147,6 +147,18 @@ class SharingStore:
         with self.db.read() as db:
             return list(db.scalars(select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)))
 
+    def holders(self, image_hash: str, limit: int = 50) -> list[str]:
+        """Conversations that hold this image (a few: hashes are shared across people)."""
+        with self.db.read() as db:
+            query = (
+                select(TurnRow.conversation_id)
+                .join(PartRow, PartRow.turn_id == TurnRow.id)
+                .where(PartRow.image_hash == image_hash)
+                .distinct()
+                .limit(limit)
+            )
+            return list(db.scalars(query))
+
     def image_in(self, conversation_id: str, image_hash: str) -> bool:
         """Whether this conversation holds this image: hashes are shared across people."""
         with self.db.read() as db:

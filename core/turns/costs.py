@@ -58,11 +58,13 @@ class TurnCosts:
     def charge(
         self, conversation: Conversation, text: str, images: int, settings: GenerationSettings, parent: int | None
     ) -> Charge:
+        # The offline demo model is never billed: its calls reserve and cost nothing.
+        estimate = 0 if self.offline else self.estimate_from(parent, conversation, text, images, settings).micro
         return Charge(
             person=(conversation.owner or "").lower(),
             model=conversation.model,
             image_size=settings.image_size,
-            estimate_micro=self.estimate_from(parent, conversation, text, images, settings).micro,
+            estimate_micro=estimate,
             offline=self.offline,
         )
 

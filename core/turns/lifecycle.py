@@ -24,11 +24,20 @@ from core.storage.database import Database
 from core.storage.rows import part_rows, turn_value
 from core.storage.schema import ConversationRow, TurnRow, utcnow
 from core.storage.store import IN_FLIGHT, touch
-from core.values import GenerationSettings, Part, Seen, Turn, TurnStatus
+from core.turns import waiting
+from core.values import GenerationSettings, Part, Seen, Turn, TurnStatus, WaitingMessage
 
 INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
 GONE_MESSAGE = "That turn no longer exists (its conversation may have been deleted)."
-CANCELLED_MESSAGE = "Cancelled. Your words and images are kept; send them again when you like."
+CANCELLED_MESSAGE = (
+    "Cancelled before it was sent: nothing was billed. Your words and images are kept; send them again when you like."
+)
+# Said at the turn the moment it is cancelled (not later, elsewhere): the call cannot be recalled.
+CANCELLED_RUNNING_MESSAGE = (
+    "Cancelled. The call had already reached the service and cannot be recalled, so it may still be billed; "
+    "if its answer arrives it is kept beside this turn but never sent to the model. Your words and images are "
+    "kept; send them again when you like."
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,8 +83,15 @@ class TurnLife:
 
     # Writing a user turn ------------------------------------------------------------------
 
-    def add(self, turn: NewTurn, *, seen: Seen | int | bool | None = False, replace: list[int] | None = None) -> Turn:
-        return self.add_takes(turn, seen=seen, replace=replace)[0]
+    def add(
+        self,
+        turn: NewTurn,
+        *,
+        seen: Seen | int | bool | None = False,
+        replace: list[int] | None = None,
+        claim: int | None = None,
+    ) -> Turn:
+        return self.add_takes(turn, seen=seen, replace=replace, claim=claim)[0]
 
     def add_takes(
         self,
@@ -84,68 +100,132 @@ class TurnLife:
         seen: Seen | int | bool | None = False,
         replace: list[int] | None = None,
         takes: int = 1,
+        claim: int | None = None,
+        busy_ok: bool = False,
     ) -> list[Turn]:
         """Write a user turn in one transaction: the conversation takes its settings (and title).
         With `seen` (what the tab showed: a `Seen`, or just the newest turn id) nothing is
         written if another turn arrived since or the current version moved. `replace` turns
         become replaced (a retry or redo), each only if it still is what the caller saw. `takes`
-        > 1 writes that many requests at once with the same parent (variations).
+        > 1 writes that many requests at once with the same parent (variations). `claim`: the
+        waiting message (typed ahead) this turn is made from, taken in the same transaction; the
+        rest of its queue moves on. `busy_ok`: a typed-ahead message going as the turn before it
+        lands (takes beside that turn may still be running).
 
         The current version only moves forward: it is read here, after the conversation row's
         lock, and only a turn that is sent changes it. A refused, failed or *Not sent* turn
         never does (it once wrote back a tip read before an answer landed, and the next turn
         edited the older image)."""
         with self.db.write() as db:
-            values: dict[str, Any] = {"settings": turn.settings.to_dict()}
-            if turn.title:
-                values["title"] = turn.title[:200]
-            touch(db, turn.conversation_id, **values)  # the row lock: writers queue here
-            head = db.execute(
-                select(ConversationRow.tip_id, ConversationRow.owner).where(ConversationRow.id == turn.conversation_id)
-            ).one()
-            tip = head.tip_id
-            if seen is not False:
-                newest = db.scalar(select(func.max(TurnRow.id)).where(TurnRow.conversation_id == turn.conversation_id))
-                shown_newest = seen.newest if isinstance(seen, Seen) else seen
-                if newest != shown_newest:
-                    raise StaleConversation(
-                        "Not sent: this conversation changed since you looked (a new turn arrived, from another "
-                        "tab or person). Look at it first; your words and images are kept below."
-                    )
-                if isinstance(seen, Seen) and seen.tip != tip:
-                    raise StaleConversation(
-                        "Not sent: the current version changed since you looked (Use this one or Branch from "
-                        "here, in another tab or by another person). Look at it first; your words and images "
-                        "are kept below."
-                    )
-            parent = tip if turn.edits_tip else turn.parent_id
-            # Only the owner sends in a conversation: what is written now is theirs.
-            turn = dataclasses.replace(turn, parent_id=parent, author=turn.author or head.owner)
-            if turn.status.in_flight:
-                self._refuse_if_busy(db, turn.conversation_id)
-                # Sent: the version it edits becomes current, only where the tip still is what
-                # was read under the lock.
-                moved = db.execute(
-                    update(ConversationRow)
-                    .where(ConversationRow.id == turn.conversation_id, _tip_is(tip))
-                    .values(tip_id=parent)
-                ).rowcount  # type: ignore[attr-defined]
-                if moved != 1:
-                    raise StaleConversation("Not sent: the current version changed as you sent. Look at it first.")
-            for turn_id in replace or []:
-                self._replace(db, turn_id)
-            sends = turn.charge is not None and turn.status.in_flight
-            written: list[Turn] = []
-            for _ in range(max(1, takes)):
-                if sends and turn.charge is not None:
-                    admit(db, self.limits, turn.charge)  # in this transaction: a burst cannot slip past
-                row = self._row(db, turn)
-                if sends and turn.charge is not None:
-                    ledger.reserve(db, turn.charge, conversation_id=turn.conversation_id, turn_id=row.id)
-                written.append(turn_value(row))
-            return written
+            return self._write(db, turn, seen=seen, replace=replace, takes=takes, claim=claim, busy_ok=busy_ok)
 
-    def _row(self, db: Session, turn: NewTurn) -> TurnRow:
+    def add_or_wait(
+        self, turn: NewTurn, *, seen: Seen | int | bool | None, takes: int, text: str, hashes: list[str]
+    ) -> list[Turn] | WaitingMessage:
+        """A message from the chat input: written as a turn if the conversation is free, else kept
+        waiting (typed ahead) behind the turn being made, in the same transaction that looked.
+        Turns that went from this tab's queue, and answers to turns it saw, do not make it stale."""
+        with self.db.write() as db:
+            touch(db, turn.conversation_id)  # first: the conversation's lock, then look
+            self._check_seen(db, turn.conversation_id, seen, lenient=True)
+            after = waiting.waiting_for(db, turn.conversation_id)
+            if after is not None:
+                return waiting.wait(db, turn.conversation_id, after, text, hashes, takes)
+            return self._write(db, turn, seen=False, replace=None, takes=takes, claim=None, busy_ok=False)
+
+    def _check_seen(
+        self, db: Session, conversation_id: str, seen: Seen | int | bool | None, *, lenient: bool = False
+    ) -> None:
+        if seen is False:
+            return
+        tip = db.scalar(select(ConversationRow.tip_id).where(ConversationRow.id == conversation_id))
+        shown_newest = seen.newest if isinstance(seen, Seen) else seen
+        if lenient:
+            # Typing ahead: the tab's own turns going from its queue, and answers to turns it saw
+            # being made, are what it expects; anything else is someone else's change.
+            newer = db.execute(
+                select(TurnRow.id, TurnRow.role, TurnRow.reply_to_id, TurnRow.typed_ahead).where(
+                    TurnRow.conversation_id == conversation_id, TurnRow.id > (shown_newest or 0)
+                )
+            ).all()
+            ahead = {r.id for r in newer if r.role == "user" and r.typed_ahead}
+            answers = {
+                r.id
+                for r in newer
+                if r.role == "model" and (r.reply_to_id <= (shown_newest or 0) or r.reply_to_id in ahead)
+            }
+            stale = any(r.id not in ahead and r.id not in answers for r in newer)
+            moved = isinstance(seen, Seen) and seen.tip != tip and tip not in answers
+        else:
+            newest = db.scalar(select(func.max(TurnRow.id)).where(TurnRow.conversation_id == conversation_id))
+            stale = newest != shown_newest
+            moved = isinstance(seen, Seen) and seen.tip != tip
+        if stale:
+            raise StaleConversation(
+                "Not sent: this conversation changed since you looked (a new turn arrived, from another "
+                "tab or person). Look at it first; your words and images are kept below."
+            )
+        if moved:
+            raise StaleConversation(
+                "Not sent: the current version changed since you looked (Use this one or Branch from "
+                "here, in another tab or by another person). Look at it first; your words and images "
+                "are kept below."
+            )
+
+    def _write(
+        self,
+        db: Session,
+        turn: NewTurn,
+        *,
+        seen: Seen | int | bool | None,
+        replace: list[int] | None,
+        takes: int,
+        claim: int | None,
+        busy_ok: bool,
+    ) -> list[Turn]:
+        values: dict[str, Any] = {"settings": turn.settings.to_dict()}
+        if turn.title:
+            values["title"] = turn.title[:200]
+        touch(db, turn.conversation_id, **values)  # the row lock: writers queue here
+        head = db.execute(
+            select(ConversationRow.tip_id, ConversationRow.owner).where(ConversationRow.id == turn.conversation_id)
+        ).one()
+        tip = head.tip_id
+        self._check_seen(db, turn.conversation_id, seen)
+        parent = tip if turn.edits_tip else turn.parent_id
+        # Only the owner sends in a conversation: what is written now is theirs.
+        turn = dataclasses.replace(turn, parent_id=parent, author=turn.author or head.owner)
+        if turn.status.in_flight:
+            if not busy_ok:
+                self._refuse_if_busy(db, turn.conversation_id)
+            # Sent: the version it edits becomes current, only where the tip still is what
+            # was read under the lock.
+            moved = db.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == turn.conversation_id, _tip_is(tip))
+                .values(tip_id=parent)
+            ).rowcount  # type: ignore[attr-defined]
+            if moved != 1:
+                raise StaleConversation("Not sent: the current version changed as you sent. Look at it first.")
+        before = waiting.claim(db, claim) if claim is not None else None
+        for turn_id in replace or []:
+            self._replace(db, turn_id)
+        sends = turn.charge is not None and turn.status.in_flight
+        written: list[Turn] = []
+        if sends and turn.charge is not None:
+            # In this transaction, all takes together: a burst cannot slip past, and a batch the
+            # limits cannot take whole is refused saying how many could go.
+            admit(db, self.limits, turn.charge, takes=max(1, takes))
+        for _ in range(max(1, takes)):
+            row = self._row(db, turn, typed_ahead=claim is not None)
+            if sends and turn.charge is not None:
+                ledger.reserve(db, turn.charge, conversation_id=turn.conversation_id, turn_id=row.id)
+            written.append(turn_value(row))
+        if claim is not None:
+            waiting.hand_on(db, before, written[-1].id)
+        return written
+
+    def _row(self, db: Session, turn: NewTurn, *, typed_ahead: bool = False) -> TurnRow:
         now = utcnow()
         row = TurnRow(
             conversation_id=turn.conversation_id,
@@ -164,6 +244,7 @@ class TurnLife:
             parent_id=turn.parent_id,
             marks=turn.marks,
             author=turn.author,
+            typed_ahead=typed_ahead or None,
         )
         db.add(row)
         db.flush()
@@ -295,7 +376,13 @@ class TurnLife:
             result = db.execute(
                 update(TurnRow)
                 .where(TurnRow.id == turn_id, TurnRow.status == was)
-                .values(**_closed(TurnStatus.CANCELLED, "cancelled", CANCELLED_MESSAGE))
+                .values(
+                    **_closed(
+                        TurnStatus.CANCELLED,
+                        "cancelled",
+                        CANCELLED_RUNNING_MESSAGE if was == TurnStatus.RUNNING.value else CANCELLED_MESSAGE,
+                    )
+                )
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None

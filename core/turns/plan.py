@@ -3,7 +3,6 @@ replays within the size budget (the plan), and the encoded body itself."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from collections.abc import Callable
 from core.config import Settings
 from core.provider.catalog import ModelSpec
 from core.provider.wire import request_body
+from core.storage.sent_cache import SentCache
 from core.storage.store import Store
 from core.turns.replay import CONTENT_OVERHEAD, ReplayPlan, build_contents, part_size, plan_replay, turn_size
 from core.values import Conversation, Exchange, GenerationSettings, Part, Turn, TurnStatus, path_to
@@ -21,6 +21,12 @@ class TurnPlanner:
         self.store = store
         # Read at each use: a bench or test may change the budget on a running service.
         self._settings = settings
+        self.sent = SentCache(int(settings().sent_cache_mb * 1024 * 1024))
+
+    def whole(self, turn_ids: set[int]) -> dict[int, Turn]:
+        """The turns a request replays, signatures included: from memory where this process
+        sent them before, else from the database."""
+        return self.sent.turns(turn_ids, self.store.turn_stamps, self.store.turns)
 
     def weigh(self, parts: list[Part], sizes: dict[str, int] | None = None) -> int:
         if sizes is None:
@@ -78,13 +84,6 @@ class TurnPlanner:
         kept = plan.kept
         hashes = {p.image_hash for e in kept for t in (e.request, e.reply) if t for p in t.parts if p.image_hash}
         hashes |= {p.image_hash for p in [*request.parts, *plan.carried] if p.image_hash}
-        blobs = self.store.images.datas(hashes)
-        encoded: dict[str, str] = {}
-
-        def image_b64(image_hash: str) -> str:
-            if image_hash not in encoded:
-                encoded[image_hash] = base64.b64encode(blobs[image_hash]).decode("ascii")
-            return encoded[image_hash]
-
-        body = request_body(build_contents(kept, request, image_b64, plan.carried), spec, settings)
+        encoded = self.sent.images_b64(hashes, self.store.images.datas)
+        body = request_body(build_contents(kept, request, encoded.__getitem__, plan.carried), spec, settings)
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

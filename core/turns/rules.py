@@ -14,10 +14,34 @@ MAX_PROMPT_CHARS = 32_000
 NEW_TITLE = "New conversation"
 
 
+def whole_text(text: str) -> str:
+    """Surrogate pairs given as two halves (as a UTF-16 caller may send them) made the one
+    character they mean; a lone half stays, for `check_message` to refuse."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
+
+
+def _lone_halves(text: str) -> list[int]:
+    return [i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff"]
+
+
+def kept_text(text: str) -> str:
+    """The words of a refused message as they can be stored: a lone half of a surrogate pair
+    (no character at all, which no database or request can encode) becomes U+FFFD; the rest stays."""
+    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in whole_text(text))
+
+
 def check_message(spec: ModelSpec, text: str, hashes: list[str]) -> None:
     """What a message must be before anything is queued or sent."""
     if not text and not hashes:
         raise InvalidInput("Type a prompt or attach an image.")
+    lone = _lone_halves(text)
+    if lone:
+        raise InvalidInput(
+            f"The prompt has {len(lone)} character{'s' if len(lone) > 1 else ''} that "
+            f"{'are' if len(lone) > 1 else 'is'} not text (half of a surrogate pair, first at character "
+            f"{lone[0] + 1}), so it cannot be sent. Your words are kept with \ufffd in "
+            f"{'their' if len(lone) > 1 else 'its'} place: fix that and send again."
+        )
     if len(text) > MAX_PROMPT_CHARS:
         raise InvalidInput(
             f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}. Shorten it."

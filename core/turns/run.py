@@ -21,6 +21,7 @@ from core.provider.wire import ModelReply, parse_response, part_from_wire
 from core.storage.outage import DatabaseHealth, DatabaseUnreachable, patiently, unreachable
 from core.storage.spool import Spool
 from core.storage.store import Store
+from core.turns import wording
 from core.turns.lifecycle import TurnLife
 from core.turns.plan import TurnPlanner
 from core.turns.replay import ReplayPlan, carried_images
@@ -32,13 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("studio")
 T = TypeVar("T")
-
-
-# Failures whose messages name the operator's keys or settings, and what a demo visitor sees.
-OPERATOR_KINDS = {
-    "bad_key": "The studio cannot use the image service right now. Your words are kept; try again later.",
-    "service_down": "The image service could not be reached. Your words are kept; try again in a while.",
-}
 
 
 @dataclass
@@ -123,7 +117,7 @@ class TurnRunning:
         conversation = self.store.conversation_window(request.conversation_id, 0)
         spec = self.catalog.get(conversation.model)
         plan = self.plan(conversation, request)
-        whole = self.store.turns({t.id for e in plan.kept for t in (e.request, e.reply) if t})
+        whole = self.planner.whole({t.id for e in plan.kept for t in (e.request, e.reply) if t})
         plan.kept = [Exchange(request=whole[e.request.id], reply=whole[e.reply.id]) for e in plan.kept if e.reply]
         # The turn's own settings, as recorded on it: never the conversation's current ones.
         body = self.planner.encode(plan, request, spec, request.settings)
@@ -204,6 +198,11 @@ class TurnRunning:
             meta=meta_of(reply),
             bill=self._bill(model, request, reply, call, "ok"),
         )
+        if finished.held:
+            # The next turn on this branch replays this exchange: keep it from a second read.
+            for turn in (finished.request, finished.reply):
+                if turn is not None:
+                    self.planner.sent.keep(turn, turn.created_at)
         return TurnOutcome(
             request=finished.request,
             reply=finished.reply,
@@ -279,10 +278,10 @@ class TurnRunning:
 
     def _record_failure(self, request: Turn, error: StudioError, call: _Call, owner: str) -> TurnOutcome:
         message = self._scrub(error.message)
-        if self.settings.demo and error.kind in OPERATOR_KINDS:
-            # Visitors of a public demo never see the operator's configuration; the log keeps it.
-            log.warning("turn %s: %s", request.id, message)
-            message = OPERATOR_KINDS[error.kind]
+        if self.settings.demo:
+            # Visitors of a public demo never see the service's own words (base URL, project,
+            # account): a sentence of ours and a reference; the log keeps the detail under it.
+            message = wording.for_visitor(error.kind, message, turn_id=request.id)
         reply_parts = None
         weight = 0
         meta: dict[str, object] = {}

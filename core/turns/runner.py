@@ -62,6 +62,7 @@ class TurnRunner:
         waker: Waker | None = None,
         health: DatabaseHealth | None = None,
         landing: Callable[[], Any] | None = None,
+        rescue: Callable[[], Any] | None = None,
     ) -> None:
         self.life = life
         self.owner = owner
@@ -83,6 +84,7 @@ class TurnRunner:
         # Lands answers left in the spool (core/storage/spool.py), on a worker, never on the beat.
         self._landing = landing
         self._landing_busy = False
+        self._rescue = rescue
         self._beat = threading.Thread(target=self._heartbeat, name="studio-heartbeat", daemon=True)
         self._beat.start()
         self._adopter: threading.Thread | None = None
@@ -205,6 +207,8 @@ class TurnRunner:
         # Answers in the spool land on a worker. Nothing else runs here: housekeeping has its own
         # thread (core/team/housekeeping.py), so a slow purge never delays a renewal.
         self._land_spooled()
+        if self._rescue is not None and not self._draining.is_set():
+            self._rescue()
 
     @property
     def trusts_leases(self) -> bool:

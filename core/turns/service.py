@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
-from core.errors import InvalidInput, StudioError
+from core.errors import InvalidInput, ModelRetired, StudioError
 from core.media.library import ImageLibrary
 from core.provider.catalog import ModelCatalog, ModelSpec, settings_in_text
 from core.provider.client import GeminiClient
@@ -27,9 +27,10 @@ from core.turns.plan import TurnPlanner
 from core.turns.replay import (
     ReplayPlan,
 )
-from core.turns.rules import check_message, new_title
+from core.turns.rules import check_message, kept_text, new_title, whole_text
 from core.turns.run import TurnRunning
-from core.values import Conversation, Part, Seen, Turn, TurnStatus
+from core.turns.waiting import AlreadyGone, WaitingQueue
+from core.values import Conversation, Part, Seen, Turn, TurnStatus, WaitingMessage
 
 if TYPE_CHECKING:
     from core.turns.costs import TurnCosts
@@ -61,6 +62,7 @@ class TurnService(TurnRunning):
         self.planner = TurnPlanner(store, lambda: self.settings)
         self.health = DatabaseHealth()
         self.spool = Spool(spool_dir(Path(settings.spool_dir), settings.database_url))
+        self.waiting = WaitingQueue(store.db)
 
     # Queueing -----------------------------------------------------------------------------
 
@@ -88,17 +90,95 @@ class TurnService(TurnRunning):
         same history); nothing typed is lost after this. Each edits the current version. `seen`
         is the newest turn the person saw: if another arrived since, nothing is queued."""
         hashes = list(dict.fromkeys(image_hashes or []))
-        text = text.strip()
+        text = whole_text(text).strip()
         conversation = self.store.conversation(conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
         check_message(spec, text, hashes)
-        if not 1 <= takes <= MAX_TAKES:
-            raise InvalidInput(f"Make between 1 and {MAX_TAKES} takes at once.")
+        _check_takes(takes)
         parts = self._user_parts(text, hashes, strict=True)
         self._check_size(parts)
         return self._add(
             conversation, spec, text, parts, seen=seen, parent=conversation.tip_id, takes=takes, marks=marks
         )
+
+    def start_or_wait(
+        self,
+        conversation_id: str,
+        text: str,
+        image_hashes: list[str] | None = None,
+        *,
+        seen: Seen | int | bool | None,
+        takes: int = 1,
+    ) -> list[Turn] | WaitingMessage:
+        """A message from the chat input: queued now, or, while this conversation's turn is being
+        made, kept waiting to go when it lands (typed ahead). Checked now either way, so a
+        message that could never go says so at once."""
+        hashes = list(dict.fromkeys(image_hashes or []))
+        text = whole_text(text).strip()
+        conversation = self.store.conversation(conversation_id, with_turns=False)
+        spec = self.catalog.get(conversation.model)
+        check_message(spec, text, hashes)
+        _check_takes(takes)
+        parts = self._user_parts(text, hashes, strict=True)
+        self._check_size(parts)
+        new = self._new_turn(conversation, spec, text, parts, parent=conversation.tip_id)
+        return self.life.add_or_wait(new, seen=seen, takes=takes, text=text, hashes=hashes)
+
+    def follow(self, request_id: int) -> list[Turn]:
+        """The turn `request_id` has landed: the first message waiting for it goes now, editing
+        its answer. Nothing goes if it did not land; a message that cannot go (a limit reached, an
+        image gone) is kept as a failed turn that says why, and the rest wait behind that."""
+        head = self.waiting.first_after(request_id)
+        if head is None:
+            return []
+        request = self.store.turn(request_id)
+        reply = self.store.reply_to(request_id)
+        if request.status != TurnStatus.OK or reply is None or reply.status != TurnStatus.OK:
+            return []
+        return self._send_waiting(head, parent=reply.id, seen=False, busy_ok=True)
+
+    def send_waiting(self, waiting_id: int, *, seen: Seen | int | bool | None) -> list[Turn]:
+        """A message whose turn before it did not land, sent now against the current version."""
+        head = self.waiting.get(waiting_id)
+        conversation = self.store.conversation(head.conversation_id, with_turns=False)
+        return self._send_waiting(head, parent=conversation.tip_id, seen=seen, busy_ok=False)
+
+    def _send_waiting(
+        self, head: WaitingMessage, *, parent: int | None, seen: Seen | int | bool | None, busy_ok: bool
+    ) -> list[Turn]:
+        conversation = self.store.conversation(head.conversation_id, with_turns=False)
+        spec = self.catalog.get(conversation.model)
+        try:
+            check_message(spec, head.text, head.image_hashes)
+            parts = self._user_parts(head.text, head.image_hashes, strict=True)
+            self._check_size(parts)
+            # Going by itself it edits the answer of the turn before it; sent by the person, the
+            # current version (read under the lock).
+            new = self._new_turn(conversation, spec, head.text, parts, parent=parent, edits_tip=not busy_ok)
+            return self.life.add_takes(new, seen=seen, takes=head.takes, claim=head.id, busy_ok=busy_ok)
+        except AlreadyGone:
+            return []
+        except StudioError as error:
+            if not busy_ok:
+                raise  # the person is looking: say why, the message stays waiting
+            # Going by itself: kept as a failed turn that says why; nothing typed is lost.
+            parts = self._user_parts(head.text, head.image_hashes, strict=False)
+            failed = NewTurn(
+                conversation_id=conversation.id,
+                parts=parts,
+                settings=conversation.settings,
+                weight=self.weigh(parts),
+                status=TurnStatus.FAILED,
+                error_kind=error.kind,
+                error_message=error.message,
+                parent_id=parent,
+                edits_tip=False,
+            )
+            try:
+                self.life.add(failed, claim=head.id)
+            except AlreadyGone:
+                pass
+            return []
 
     def _check_size(self, parts: list[Part]) -> None:
         # History gives way for size; the new message itself cannot, so say so before sending.
@@ -123,8 +203,24 @@ class TurnService(TurnRunning):
         marks: list[dict[str, Any]] | None = None,
         edits_tip: bool = True,
     ) -> list[Turn]:
+        new = self._new_turn(conversation, spec, text, parts, parent=parent, marks=marks, edits_tip=edits_tip)
+        _check_takes(takes)  # every way of queueing (a message, Another take, Retry) passes here
+        return self.life.add_takes(new, seen=seen, replace=replace, takes=takes)
+
+    def _new_turn(
+        self,
+        conversation: Conversation,
+        spec: ModelSpec,
+        text: str,
+        parts: list[Part],
+        *,
+        parent: int | None,
+        marks: list[dict[str, Any]] | None = None,
+        edits_tip: bool = True,
+    ) -> NewTurn:
         """`parent` is the version it edits as read now; with `edits_tip` the turn edits whatever
         is current when it is written (read again under the lock), else `parent` itself."""
+        self.refuse_if_retired(spec)
         settings = conversation.settings
         typed = settings_in_text(spec, text)
         if typed:
@@ -135,7 +231,7 @@ class TurnService(TurnRunning):
                 image_size=typed.get("image_size", settings.image_size),
             )
         images = sum(1 for p in parts if p.image_hash)
-        new = NewTurn(
+        return NewTurn(
             conversation_id=conversation.id,
             parts=parts,
             settings=settings,
@@ -148,7 +244,19 @@ class TurnService(TurnRunning):
             edits_tip=edits_tip,
             marks=marks,
         )
-        return self.life.add_takes(new, seen=seen, replace=replace, takes=takes)
+
+    def refuse_if_retired(self, spec: ModelSpec) -> None:
+        """A retired model answers nobody: its conversations are read-only and go on, as new
+        conversations from their latest image, on its successor."""
+        if not spec.is_retired():
+            return
+        successor = self.catalog.successor(spec)
+        where = f"Continue on {successor.label} starts" if successor else "Use another model (in the sidebar) starts"
+        raise ModelRetired(
+            f"Not sent: {spec.label} ({spec.id}) was retired on {spec.retired:%d %B %Y} and no longer answers. "
+            f"This conversation stays here to look at; {where} a new conversation from its latest image. "
+            "Your words are kept."
+        )
 
     def reject(
         self,
@@ -162,7 +270,7 @@ class TurnService(TurnRunning):
         """Keep a message that cannot be sent as it is (a bad attachment, an over-long prompt) as a
         failed turn, so the words and the good images stay in the conversation, ready to retry."""
         conversation = self.store.conversation(conversation_id, with_turns=False)
-        text = text.strip()
+        text = kept_text(text).strip()
         parts = self._user_parts(text, image_hashes, strict=False)
         new = NewTurn(
             conversation_id=conversation_id,
@@ -197,6 +305,7 @@ class TurnService(TurnRunning):
         hashes = [p.image_hash for p in old.parts if p.image_hash]
         conversation = self.store.conversation(old.conversation_id, with_turns=False)
         spec = self.catalog.get(conversation.model)
+        text = whole_text(text)
         check_message(spec, text.strip(), hashes)
         parts = self._user_parts(text.strip(), hashes, strict=True)
         self._check_size(parts)
@@ -285,3 +394,9 @@ class TurnService(TurnRunning):
         except InvalidInput:
             return False
         return True
+
+
+def _check_takes(takes: int) -> None:
+    # Each take is a billed call: a page offers 1 to 4, and no other entry may ask for more.
+    if isinstance(takes, bool) or not isinstance(takes, int) or not 1 <= takes <= MAX_TAKES:
+        raise InvalidInput(f"Make between 1 and {MAX_TAKES} takes at once.")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from core.errors import InvalidInput, NotFound
 from core.media import marks as marking
 from core.values import Seen, Turn
-from core.versions.tree import Version, VersionTree, export_zip, version_tree
+from core.versions.tree import Version, VersionTree, export_zip, review_notes, version_tree
 
 if TYPE_CHECKING:
     from core.media.library import ImageLibrary
@@ -74,6 +74,7 @@ class VersionDesk:
             raise InvalidInput(f"Say what to change in mark {unsaid[0]}, or for all the marks at once.")
         data, _mime = self.service.images.download(image_hash)
         marked = self.service.images.put(marking.draw_marks(data, boxes), "image/png")
+        self.service.images.grant(self.guard.user.key, marked.hash)  # made for this person from an image they may read
         return self.submit(conversation_id, marking.instruction(text, boxes), [marked.hash], marks=boxes, **options)
 
     def compare(self, conversation_id: str, left: int, right: int, at: float, token: str | None = None) -> bytes:
@@ -103,4 +104,8 @@ class VersionDesk:
             raise NotFound("That version is not part of this conversation.")
         versions: list[Version] = [v for v in tree.versions if v.reply_id in set(chosen)] if chosen else tree.path()
         images = {v.image_hash: self.service.images.download(v.image_hash) for v in versions if v.image_hash}
-        return export_zip(versions, images, title=head.title, model=head.model, person=head.owner or "someone")
+        with self.service.store.read() as db:
+            notes = review_notes(db, [v.reply_id for v in versions])
+        return export_zip(
+            versions, images, title=head.title, model=head.model, person=head.owner or "someone", notes=notes
+        )

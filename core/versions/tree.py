@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
-from core.storage.schema import PartRow, TurnRow
+from core.media import marks as marking
+from core.storage.schema import CommentRow, PartRow, TurnRow, VersionStatusRow
 from core.values import TurnStatus
 
 
@@ -24,11 +25,20 @@ class Version:
     request_id: int
     parent_id: int | None  # the version it was made from (None: from the start)
     image_hash: str | None
-    prompt: str
+    prompt: str  # the person's own words (for a marked region, without the studio's instruction)
     created_at: dt.datetime | None
     settings: dict[str, Any] = field(default_factory=dict)
     cost_micro: int | None = None
     marks: list[dict[str, Any]] | None = None
+    made_from: int | None = None  # the number of the version it was made from
+    sent: str | None = None  # for a marked region: the whole text sent, the studio's instruction included
+    author: str | None = None  # who sent the prompt (in a team conversation, not always its owner)
+
+    @property
+    def file_name(self) -> str:
+        """What its image downloads as, without the extension: `v3-red-bicycle-on-a-beach`."""
+        stem = marking.file_stem(self.prompt)
+        return f"v{self.number}-{stem}" if stem else f"v{self.number}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +87,7 @@ def version_tree(db: Session, conversation_id: str, tip_id: int | None) -> Versi
             reply.cost_micro,
             request.settings,
             request.marks,
+            request.author,
         )
         .join(request, request.id == reply.reply_to_id)
         .where(
@@ -105,6 +116,8 @@ def version_tree(db: Session, conversation_id: str, tip_id: int | None) -> Versi
         .order_by(PartRow.turn_id, PartRow.position)
     ):
         prompts[turn_id] = (prompts.get(turn_id, "") + "\n\n" + (text or "")).strip()
+    numbers = {r.id: n for n, r in enumerate(rows, start=1)}
+    sent = {r.reply_to_id: prompts.get(r.reply_to_id, "") for r in rows}
     return VersionTree(
         versions=[
             Version(
@@ -113,11 +126,14 @@ def version_tree(db: Session, conversation_id: str, tip_id: int | None) -> Versi
                 request_id=r.reply_to_id,
                 parent_id=r.parent_id,
                 image_hash=images.get(r.id),
-                prompt=prompts.get(r.reply_to_id, ""),
+                prompt=marking.own_words(sent[r.reply_to_id], r.marks),
                 created_at=r.created_at,
                 settings=dict(r.settings or {}),
                 cost_micro=r.cost_micro,
                 marks=r.marks,
+                made_from=numbers.get(r.parent_id) if r.parent_id is not None else None,
+                sent=sent[r.reply_to_id] if r.marks else None,
+                author=r.author,
             )
             for n, r in enumerate(rows, start=1)
         ],
@@ -125,11 +141,43 @@ def version_tree(db: Session, conversation_id: str, tip_id: int | None) -> Versi
     )
 
 
+def review_notes(db: Session, reply_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each version's review status and comments (core/review's tables), for the export."""
+    notes: dict[int, dict[str, Any]] = {i: {"status": "draft", "comments": []} for i in reply_ids}
+    if not reply_ids:
+        return notes
+    for reply_id, status in db.execute(
+        select(VersionStatusRow.reply_id, VersionStatusRow.status).where(VersionStatusRow.reply_id.in_(reply_ids))
+    ):
+        notes[reply_id]["status"] = status
+    comments = db.scalars(
+        select(CommentRow).where(CommentRow.reply_id.in_(reply_ids)).order_by(CommentRow.created_at, CommentRow.id)
+    )
+    for comment in comments:
+        notes[comment.reply_id]["comments"].append(
+            {
+                "author": comment.author,
+                "name": comment.author_name,
+                "time": comment.created_at.isoformat() + "Z",
+                "words": comment.body,
+            }
+        )
+    return notes
+
+
 def export_zip(
-    versions: list[Version], images: dict[str, tuple[bytes, str]], *, title: str, model: str, person: str
+    versions: list[Version],
+    images: dict[str, tuple[bytes, str]],
+    *,
+    title: str,
+    model: str,
+    person: str,
+    notes: dict[int, dict[str, Any]] | None = None,
 ) -> bytes:
     """The versions (a branch, or chosen favourites) as image files with a prompt log in
-    Markdown and JSON: prompt, settings, model, time, person, cost."""
+    Markdown and JSON: prompt, settings, model, time, person, cost, and the review's status and
+    comments (`notes`, by answer id)."""
+    notes = notes or {}
     log: list[dict[str, Any]] = []
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -145,13 +193,17 @@ def export_zip(
                     "version": version.number,
                     "file": name,
                     "prompt": version.prompt,
-                    "made_from": version.parent_id,
+                    # The studio's words for a marked region, beside the person's own.
+                    **({"instruction": version.sent} if version.sent else {}),
+                    "made_from": version.made_from,
                     "settings": version.settings,
                     "model": model,
                     "time": version.created_at.isoformat() + "Z" if version.created_at else None,
-                    "person": person,
+                    "person": version.author or person,
                     "cost_usd": None if version.cost_micro is None else version.cost_micro / 1_000_000,
                     "marks": version.marks,
+                    "status": notes.get(version.reply_id, {}).get("status", "draft"),
+                    "comments": notes.get(version.reply_id, {}).get("comments", []),
                 }
             )
         archive.writestr("prompts.json", json.dumps({"title": title, "versions": log}, indent=2, ensure_ascii=False))
@@ -164,8 +216,16 @@ def export_zip(
                 "",
                 f"> {entry['prompt'] or '(no words)'}",
                 "",
-                f"{entry['settings'].get('aspect_ratio', '')}, {size} · {entry['time']} · {cost}",
+                f"{entry['settings'].get('aspect_ratio', '')}, {size} · {entry['time']} · {cost}"
+                f" · by {entry['person']}",
+                "",
+                f"Status: {entry['status']}",
                 "",
             ]
+            for said in entry["comments"]:
+                # Quoted as typed: each line of the words behind "> ", after who said it and when.
+                lines += [f"- {said['name']} ({said['author']}), {said['time']}:", ""]
+                lines += [f"  > {line}" for line in said["words"].splitlines() or [""]]
+                lines += [""]
         archive.writestr("prompts.md", "\n".join(lines))
     return buffer.getvalue()

@@ -16,7 +16,6 @@ export default function (component) {
     if (!document.hidden) tick();
   };
   document.addEventListener("visibilitychange", shown);
-  parentElement.setAttribute("data-watch-every", String(every));
   const stop = () => {
     clearInterval(timer);
     document.removeEventListener("visibilitychange", shown);
