@@ -117,3 +117,12 @@ def both_db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'studio.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    """With `-n 2` (pytest-xdist, `--dist loadgroup`), the browser tests run one after another on
+    one worker: each starts real `streamlit run` servers and Chromium, and two at once on two
+    cores would measure the machine rather than the studio. The rest spread over both workers."""
+    for item in items:
+        if Path(str(item.fspath)).name.startswith("test_browser"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
