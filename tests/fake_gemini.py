@@ -69,6 +69,8 @@ class FakeGemini:
     # The model ids it serves, as a real service would (None: any id). An id it does not serve
     # gets Google's 404 NOT_FOUND, as a retired or mistyped one does.
     models: set[str] | None = None
+    # Keys merged into its answers' candidate (an odd groundingMetadata, finishReason, …).
+    candidate_extra: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # Scripting --------------------------------------------------------------------------
@@ -232,6 +234,7 @@ class FakeGemini:
         }
         if self.usage is not None:
             payload["usageMetadata"] = self.usage
+        payload["candidates"][0].update(self.candidate_extra)
         if body.get("tools"):
             payload["candidates"][0]["groundingMetadata"] = {
                 "searchEntryPoint": {"renderedContent": "<div class='chip'>weather in Paris</div>"},

@@ -11,6 +11,7 @@ from core.errors import StudioError
 from core.media.images import EXTENSIONS
 from core.media.marks import file_stem
 from core.money.prices import dollars
+from core.provider import fields
 from core.turns.rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Exchange, Seen, Turn, TurnStatus
 from core.workspace import Workspace
@@ -93,11 +94,13 @@ def _settings_caption(turn: Turn, offline: bool = False) -> str:
         bits.append("Search grounding")
     if s.thinking_level:
         bits.append(f"thinking {s.thinking_level}")
-    usage = turn.usage or {}
-    if usage.get("totalTokenCount"):
-        tokens = f"{usage['totalTokenCount']:,} tokens"
-        if usage.get("thoughtsTokenCount"):
-            tokens += f" ({usage['thoughtsTokenCount']:,} thinking)"
+    usage = fields.obj(turn.usage, "usageMetadata")  # stored as sent: any shape
+    total = fields.count(usage.get("totalTokenCount"), "totalTokenCount")
+    if total:
+        tokens = f"{total:,} tokens"
+        thinking = fields.count(usage.get("thoughtsTokenCount"), "thoughtsTokenCount")
+        if thinking:
+            tokens += f" ({thinking:,} thinking)"
         bits.append(tokens)
     if turn.role == "model":
         cost = dollars(turn.cost_micro, unknown="cost unknown (no usage reported)")
@@ -132,13 +135,13 @@ def search_frame(rendered: str) -> str:
     )
 
 
-def _grounding(grounding: dict[str, Any] | None) -> None:
-    if not grounding:
-        return
-    queries = grounding.get("webSearchQueries") or []
+def _grounding(raw: Any) -> None:
+    # Stored as the service sent it: read tolerantly, whatever its shape.
+    grounding = fields.obj(raw, "groundingMetadata")
+    queries = [q for q in fields.items(grounding.get("webSearchQueries"), "webSearchQueries") if isinstance(q, str)]
     if queries:
-        st.caption("Searched for: " + ", ".join(plain(str(q)) for q in queries))
-    rendered = (grounding.get("searchEntryPoint") or {}).get("renderedContent")
+        st.caption("Searched for: " + ", ".join(plain(q) for q in queries))
+    rendered = fields.obj(grounding.get("searchEntryPoint"), "searchEntryPoint").get("renderedContent")
     if isinstance(rendered, str) and rendered:
         # The frame's own markup is ours; what Google sent is only ever inside srcdoc, escaped.
         st.markdown(search_frame(rendered), unsafe_allow_html=True)

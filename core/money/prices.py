@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from core.provider import fields
 from core.provider.catalog import Prices
 
 MICRO = 1_000_000
@@ -44,25 +45,27 @@ class Cost:
     history_micro: int | None = None
 
 
-def _details(raw: Any) -> dict[str, int]:
+def _details(raw: Any, name: str) -> dict[str, int]:
     found: dict[str, int] = {}
-    for entry in raw or []:
+    for entry in fields.items(raw, name):
         if isinstance(entry, dict):
             modality = str(entry.get("modality", "")).upper()
-            found[modality] = found.get(modality, 0) + int(entry.get("tokenCount") or 0)
+            found[modality] = found.get(modality, 0) + fields.count(entry.get("tokenCount"), f"{name}.tokenCount")
     return found
 
 
-def split_usage(usage: dict[str, Any] | None, *, images_out: int, expected_image_tokens: int) -> Tokens | None:
+def split_usage(usage: Any, *, images_out: int, expected_image_tokens: int) -> Tokens | None:
     """The tokens of each modality. Without per-modality details the output is split by what
-    one image of this size costs, the rest being text."""
-    if not usage or not any(k in usage for k in ("promptTokenCount", "candidatesTokenCount", "totalTokenCount")):
+    one image of this size costs, the rest being text. Read tolerantly: a stored answer's
+    usageMetadata is what the service sent, whatever its shape."""
+    usage = fields.obj(usage, "usageMetadata")
+    if not any(k in usage for k in ("promptTokenCount", "candidatesTokenCount", "totalTokenCount")):
         return None
-    prompt = int(usage.get("promptTokenCount") or 0)
-    prompt_details = _details(usage.get("promptTokensDetails"))
-    prompt_image = prompt_details.get("IMAGE", 0)
-    candidates = int(usage.get("candidatesTokenCount") or 0)
-    output_details = _details(usage.get("candidatesTokensDetails"))
+    prompt = fields.count(usage.get("promptTokenCount"), "promptTokenCount")
+    prompt_details = _details(usage.get("promptTokensDetails"), "promptTokensDetails")
+    prompt_image = min(prompt, prompt_details.get("IMAGE", 0))
+    candidates = fields.count(usage.get("candidatesTokenCount"), "candidatesTokenCount")
+    output_details = _details(usage.get("candidatesTokensDetails"), "candidatesTokensDetails")
     if output_details:
         output_image = output_details.get("IMAGE", 0)
     else:
@@ -72,7 +75,7 @@ def split_usage(usage: dict[str, Any] | None, *, images_out: int, expected_image
         prompt_image=prompt_image,
         output_text=max(0, candidates - output_image),
         output_image=output_image,
-        thinking=int(usage.get("thoughtsTokenCount") or 0),
+        thinking=fields.count(usage.get("thoughtsTokenCount"), "thoughtsTokenCount"),
     )
 
 

@@ -9,11 +9,58 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
 INLINE_KEYS = ("inlineData", "inline_data")
 MIME_KEYS = ("mimeType", "mime_type")
+
+log = logging.getLogger(__name__)
+
+
+# A field of the wrong shape (a string or a list where an object was expected, a count that is
+# not a number) is read as absent, with one log line naming the field, never its value: an odd
+# answer must not break the conversation it is stored in.
+def obj(raw: Any, name: str) -> dict[str, Any]:
+    """An object field: {} when absent or of another shape."""
+    if raw is None or isinstance(raw, dict):
+        return raw or {}
+    log.warning("the service's %s is a %s, not an object: ignored", name, type(raw).__name__)
+    return {}
+
+
+def items(raw: Any, name: str) -> list[Any]:
+    """A list field: [] when absent or of another shape."""
+    if raw is None or isinstance(raw, list):
+        return raw or []
+    log.warning("the service's %s is a %s, not a list: ignored", name, type(raw).__name__)
+    return []
+
+
+def count(raw: Any, name: str) -> int:
+    """A token count: a non-negative int from an int, a float or a numeric string; else 0."""
+    if raw is None:
+        return 0
+    if isinstance(raw, bool):
+        log.warning("the service's %s is a bool, not a count: ignored", name)
+        return 0
+    try:
+        value = int(float(raw)) if isinstance(raw, (int, float, str)) else None
+    except (ValueError, OverflowError):
+        value = None
+    if value is None or value < 0:
+        log.warning("the service's %s is not a count: ignored", name)
+        return 0
+    return value
+
+
+def word(raw: Any, name: str) -> str | None:
+    """A string field (a finish reason, a model version): None when absent or of another shape."""
+    if raw is None or isinstance(raw, str):
+        return raw
+    log.warning("the service's %s is a %s, not a string: ignored", name, type(raw).__name__)
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)

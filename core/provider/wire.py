@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import InvalidSettings, NoImageError, PromptBlocked, TextOnlyAnswer, UnreadableResponse
+from core.provider import fields
 from core.provider.catalog import ModelSpec
 from core.provider.fields import SeenPart, read_part
 from core.values import GenerationSettings, Part
@@ -208,12 +209,12 @@ def parse_response(payload: Any, *, image_expected: bool = True) -> ModelReply:
     """The reply in `payload`, or the typed error that says why there is no image."""
     if not isinstance(payload, dict):
         raise UnreadableResponse("The service answered with something that is not a JSON object.")
-    candidates = payload.get("candidates") or []
-    feedback = payload.get("promptFeedback") or {}
+    candidates = fields.items(payload.get("candidates"), "candidates")
+    feedback = fields.obj(payload.get("promptFeedback"), "promptFeedback")
     if not candidates:
-        reason = feedback.get("blockReason")
+        reason = fields.word(feedback.get("blockReason"), "blockReason")
         if reason:
-            detail = feedback.get("blockReasonMessage") or ""
+            detail = fields.word(feedback.get("blockReasonMessage"), "blockReasonMessage") or ""
             raise PromptBlocked(
                 f"The prompt was blocked ({reason}). {detail}".strip()
                 + " Rephrase it or remove the image that triggered it."
@@ -222,17 +223,17 @@ def parse_response(payload: Any, *, image_expected: bool = True) -> ModelReply:
     candidate = candidates[0]
     if not isinstance(candidate, dict):
         raise UnreadableResponse("The service's answer has a malformed candidate.")
-    content = candidate.get("content") or {}
+    content = fields.obj(candidate.get("content"), "content")
     parts = content.get("parts") or []
     if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
         raise UnreadableResponse("The service's answer has malformed parts.")
     reply = ModelReply(
         content=content,
-        finish_reason=candidate.get("finishReason"),
-        usage=payload.get("usageMetadata"),
-        model_version=payload.get("modelVersion"),
-        response_id=payload.get("responseId"),
-        grounding=candidate.get("groundingMetadata"),
+        finish_reason=fields.word(candidate.get("finishReason"), "finishReason"),
+        usage=fields.obj(payload.get("usageMetadata"), "usageMetadata") or None,
+        model_version=fields.word(payload.get("modelVersion"), "modelVersion"),
+        response_id=fields.word(payload.get("responseId"), "responseId"),
+        grounding=fields.obj(candidate.get("groundingMetadata"), "groundingMetadata") or None,
         parts=parts,
     )
     reason = reply.finish_reason or ""

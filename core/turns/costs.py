@@ -11,6 +11,7 @@ from sqlalchemy import select
 from core.errors import NotFound
 from core.money.ledger import Bill, Charge, conversation_total
 from core.money.prices import Estimate, cost_of, estimate, new_input_tokens
+from core.provider import fields
 from core.provider.catalog import ModelCatalog
 from core.provider.client import Attempt
 from core.provider.wire import ModelReply, is_image_part
@@ -43,15 +44,18 @@ class TurnCosts:
         """A turn's cost editing `parent`: the replayed history (usually most of it), the new
         words and images, and the answer expected at this size."""
         spec = self.catalog.get(conversation.model)
-        usage = self._usage_of(parent) or {}
-        history = int(usage.get("promptTokenCount") or 0) + int(usage.get("candidatesTokenCount") or 0)
+        # Stored as the service sent it: read tolerantly (an odd shape counts as unknown, 0).
+        usage = fields.obj(self._usage_of(parent), "usageMetadata")
+        history = fields.count(usage.get("promptTokenCount"), "promptTokenCount") + fields.count(
+            usage.get("candidatesTokenCount"), "candidatesTokenCount"
+        )
         return estimate(
             spec.prices,
             history_tokens=history,
             text=text,
             images=images,
             size=settings.image_size,
-            thinking_tokens=int(usage.get("thoughtsTokenCount") or 0),
+            thinking_tokens=fields.count(usage.get("thoughtsTokenCount"), "thoughtsTokenCount"),
             image_only=settings.image_only,
         )
 
