@@ -35,13 +35,7 @@ def _no_error_page(page) -> None:  # type: ignore[no-untyped-def]
     assert "Traceback" not in body and "OperationalError" not in body
 
 
-def test_database_stopped_with_turns_out_and_a_message_being_sent(
-    browser,
-    fake,
-    settings,
-    private_postgres,
-    tmp_path,  # noqa: F811
-):
+def test_database_stopped_30s_with_turns_out(browser, fake, settings, private_postgres, tmp_path):  # noqa: F811
     server, url = private_postgres
     env = {
         **fake_env(settings, url),
