@@ -7,6 +7,7 @@ import streamlit as st
 from core.team.people import OPENING, Refusal, User
 from ui.common import settings
 from ui.identity import admit, came_back_signed_in, who_is_here
+from ui.outage import guarded
 from ui.review_panel import review_pages
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -45,4 +46,5 @@ if isinstance(found, Refusal) and found.message == OPENING:
     found = who_is_here()
 admit(found)
 came_back_signed_in()
-page.run()
+# A page that cannot reach the database says so plainly and comes back by itself.
+guarded(page.run)

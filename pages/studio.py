@@ -7,18 +7,19 @@ import dataclasses
 import streamlit as st
 
 from core.errors import InvalidInput, StudioError
-from core.media.images import EXTENSIONS
 from core.money.prices import dollars
 from core.turns.rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Seed, Seen, WaitingMessage, takes_in
 from core.workspace import Workspace
 from ui.branch_switch import render_switch
+from ui.chat_box import chat_box, emptied, held_files, hold, open_prompt_key, prompt_key, release
 from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, share_token, visible_key
 from ui.cost_panel import live_cost
 from ui.examples import render_examples
 from ui.identity import who_panel, workspace
 from ui.kit_picker import kit_picker, sent
 from ui.live import live_chat, remember_shown, shown_version_key
+from ui.outage import guarded
 from ui.review_panel import new_run, render_review_dialog
 from ui.router import ensure_router
 from ui.settings_panel import (
@@ -37,19 +38,7 @@ from ui.versions_panel import render_versions, version_tree
 # The newest exchanges are what a person refines; older ones are a click away, and not loading
 # them keeps a 50-turn conversation as quick to rerun as a fresh one.
 SHOWN_AT_FIRST = 3
-UPLOAD_TRANSPORT_MB = 200  # server.maxUploadSize in .streamlit/config.toml
 TAKES_RESET = "takes-reset"
-
-
-def prompt_key(conversation: Conversation | None) -> str:
-    """The chat input's key: one per conversation, so a half-typed prompt never follows the person
-    into another one. A conversation made by its first message keeps the input it was typed in:
-    a new key there would replace the input under a person already typing the next message (the
-    words were lost)."""
-    drafts = st.session_state.get("new-drafts", 0)
-    if conversation is None:
-        return f"prompt-new-{drafts}"
-    return str(st.session_state.get(f"prompt-of-{conversation.id}", f"prompt-{conversation.id}"))
 
 
 def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tuple[Conversation, list[str]]:
@@ -78,10 +67,16 @@ def submit(
     takes: int = 1,
     seen: Seen | None = None,
     kit: list[int] | None = None,
+    box: str | None = None,
 ) -> None:
     """Queue the message for this process's runner, against the version this tab showed (`seen`,
     taken before this run redrew the chat). Whatever cannot be sent stays in the conversation as
-    a failed turn with its words and good images. `kit`: brand kit items chosen for it."""
+    a failed turn with its words and good images. `kit`: brand kit items chosen for it. `box`:
+    the chat input it came from, which keeps it until the studio has it (the database may be
+    unreachable)."""
+    if box is not None:
+        files = [*held_files(box), *files]
+        hold(box, text, files)
     if conversation is not None and seen is None:
         seen = conversation.seen
     picked_for = conversation.id if conversation else None  # the kit picker's, before one is made
@@ -109,6 +104,8 @@ def submit(
             "Shorten it with Edit and resend."
         )
     request, error = svc.type_ahead(conversation.id, text, hashes, problems=problems, seen=seen, takes=takes)
+    if box is not None:
+        release(box)  # in the conversation now: as a turn, a queued message, or a failed turn with its words
     # Takes go back to 1 once sent: the next ordinary edit is one call (set before the widget is drawn).
     st.session_state[TAKES_RESET] = st.session_state.get(TAKES_RESET, 0) + 1
     if error is not None:
@@ -187,8 +184,27 @@ def read_only(svc: Workspace, conversation: Conversation) -> None:
         st.rerun()
 
 
+def outage_box(boxes: list[str]) -> None:
+    """Under the notice that the database is unreachable: the chat box, so what is typed now is
+    kept (and put back in the box) rather than lost with the page."""
+    if boxes:
+        if emptied(boxes[0]):
+            st.rerun()  # the box lost its words to this run's send: the next run puts them back
+        return
+    key = open_prompt_key()
+    value = chat_box(key)
+    if value is not None and (value.text.strip() or value.files):
+        hold(key, value.text, [*held_files(key), *value.files])
+        st.rerun()
+
+
 def main() -> None:
     ensure_router()
+    boxes: list[str] = []  # the chat box, once this run has drawn it
+    guarded(lambda: studio(boxes), box=lambda: outage_box(boxes))
+
+
+def studio(boxes: list[str]) -> None:
     svc = workspace()
     if flash := st.session_state.pop("flash", None):
         st.toast(plain(flash), icon=":material/info:")
@@ -247,19 +263,9 @@ def main() -> None:
         # Said before anything is typed, so no words are lost to a refusal.
         st.warning(plain(refused), icon=":material/block:")
         return
-    input_key = prompt_key(conversation)
-    value = st.chat_input(
-        "Describe an image, or an edit to the last one…",
-        accept_file="multiple",
-        file_type=sorted({*EXTENSIONS.values(), "jpeg"} - {"bin"}),
-        submit_mode="disable",
-        # Larger than the studio's own cap, so an oversized file reaches the studio and is refused
-        # there with a message, instead of being dropped by the browser while the words go out.
-        max_upload_size=UPLOAD_TRANSPORT_MB,
-        # One input per conversation: a half-typed prompt or its files never follow the person
-        # into another conversation.
-        key=input_key,
-    )
+    input_key = prompt_key(conversation.id if conversation else None)
+    value = chat_box(input_key)
+    boxes.append(input_key)
     # A fresh widget after each send: Takes go back to 1 (setting a drawn widget's value back is
     # not reliably passed to the browser). Only as many takes as the limits let through now (a
     # demo's one running turn: none to choose).
@@ -286,7 +292,9 @@ def main() -> None:
         estimate = svc.estimate(conversation)
         st.caption(f"{int(takes or 1)} takes: about {int(takes or 1)} × {dollars(estimate.micro)} for this message.")
     if value is not None and (value.text.strip() or value.files or kit):
-        submit(svc, conversation, value.text, list(value.files), int(takes or 1), seen=shown_before, kit=kit)
+        submit(
+            svc, conversation, value.text, list(value.files), int(takes or 1), seen=shown_before, kit=kit, box=input_key
+        )
     elif value is not None:
         st.warning("Type a prompt or attach an image.", icon=":material/edit:")
     if spec.max_input_images:

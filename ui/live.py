@@ -19,7 +19,7 @@ from core.errors import NotFound
 from core.money.durations import says
 from core.values import Conversation, Turn, TurnStatus
 from core.workspace import Workspace
-from ui import draining
+from ui import draining, outage
 from ui.common import announce, share_token, visible_key
 from ui.turn_view import MODEL_AVATAR
 from ui.waiting_view import render_waiting
@@ -130,6 +130,18 @@ def _on_tick(svc: Workspace, conversation_id: str) -> None:
         st.session_state["rerun-page"] = True
         st.rerun([CHAT, WATCH, COST])
         return
+    except Exception as exc:
+        if not outage.saw(exc):
+            raise
+        # The chat stays as it was drawn; under it the watch says why nothing moves, and goes
+        # on looking (the next tick that reaches the database redraws everything).
+        st.rerun([WATCH])
+        return
+    if outage.down():
+        outage.back()
+        st.session_state[_stale_key(conversation_id)] = True
+        st.rerun([CHAT, WATCH, COST])
+        return
     if newest != (shown.version, shown.tip_id) or any(
         states.get(i) is None or states[i].status != t.status for i, t in mine.items()
     ):
@@ -151,17 +163,26 @@ def _chat(
     # A full run stores a fresh copy (remember_shown); a redraw after the watch saw a change reads
     # one; any other fragment run (a click inside the chat) goes on from the last one drawn.
     shown = newest_shown(conversation)
-    if st.session_state.pop(_stale_key(shown.id), False):
-        try:
-            shown = svc.conversation(
-                shown.id, visible=st.session_state.get(visible_key(shown.id), visible), token=share_token(shown.id)
-            )
-        except NotFound:
-            st.rerun(scope="app")  # no longer readable since the tick: the page says so
-        remember_shown(shown)
-    # What this tab shows is what its next message is sent against.
-    st.session_state[shown_version_key(shown.id)] = shown.seen
-    render_history(svc, shown)
+    try:
+        if st.session_state.pop(_stale_key(shown.id), False):
+            try:
+                shown = svc.conversation(
+                    shown.id, visible=st.session_state.get(visible_key(shown.id), visible), token=share_token(shown.id)
+                )
+            except NotFound:
+                st.rerun(scope="app")  # no longer readable since the tick: the page says so
+            remember_shown(shown)
+        # What this tab shows is what its next message is sent against.
+        st.session_state[shown_version_key(shown.id)] = shown.seen
+        render_history(svc, shown)
+    except Exception as exc:
+        if not outage.saw(exc):
+            raise
+        # A click in the chat while the database is away: said plainly; the watch redraws the
+        # chat once it is back.
+        outage.notice()
+        st.session_state[_stale_key(shown.id)] = True
+        return
     announce(_news(shown))
 
 
@@ -178,6 +199,9 @@ def _watch(svc: Workspace, conversation: Conversation) -> None:
         height=0,
         on_tick_change=lambda: _on_tick(svc, shown.id),
     )
+    if outage.down():
+        outage.notice()  # nothing here reads the database until the watch reaches it again
+        return
     draining.notice(svc)
     owner = svc.can_change(shown)
     if busy:

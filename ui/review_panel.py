@@ -15,6 +15,7 @@ from core.team.people import User
 from core.values import Conversation
 from core.versions.tree import VersionTree
 from core.workspace import Workspace
+from ui import outage
 from ui.common import plain, preview, service, share_token
 from ui.times import local_time
 
@@ -258,10 +259,15 @@ def review_pages(user: User | None) -> list[StreamlitPage]:
     if member:
         assert user is not None
         desk = service().as_user(user).review
-        if "review-known" not in st.session_state:  # once a session: the @mention picker knows them
-            desk.remember_me()
-            st.session_state["review-known"] = True
-        unread = desk.unread()
+        try:
+            if "review-known" not in st.session_state:  # once a session: the @mention picker knows them
+                desk.remember_me()
+                st.session_state["review-known"] = True
+            unread = desk.unread()
+        except Exception as exc:
+            if not outage.saw(exc):
+                raise  # with the database away the page itself says so; the count can wait
+
     shown = "visible" if member else "hidden"
     return [
         st.Page(
