@@ -144,24 +144,24 @@ class DemoDesk:
         from core.money.limits import LimitReached
         from core.money.visitor_limits import conversation_refusal
 
-        with self.ws.service.store.read() as db:
-            reason = conversation_refusal(db, self.ws.service.life.limits, self.ws.user.key, stored_more)
+        with self.ws.store.read() as db:
+            reason = conversation_refusal(db, self.ws.turns.life.limits, self.ws.user.key, stored_more)
         if reason:
             raise LimitReached(reason)
 
     def copy_bytes(self, conversation_id: str) -> int:
         from core.money.visitor_limits import copy_bytes
 
-        with self.ws.service.store.read() as db:
+        with self.ws.store.read() as db:
             return copy_bytes(db, conversation_id)
 
     def examples(self) -> list[Example]:
         """The demo's start page: featured and chosen conversations anyone may take up. On a real
         key, none drawn by the offline model (they show placeholders and cannot be replayed)."""
         found = []
-        for conversation_id in self.ws.service.example_ids():
+        for conversation_id in self.ws.example_ids():
             try:
-                conversation = self.ws.service.conversation(conversation_id)
+                conversation = self.ws.chats.conversation(conversation_id)
             except NotFound:
                 continue  # an operator's example that was deleted since
             example = example_of(conversation, studio_offline=self.ws.offline)
@@ -175,19 +175,19 @@ class DemoDesk:
 
     def try_example(self, example: Example) -> str | Seed:
         """A copy of your own that replays exactly, from which you go on."""
-        if example.conversation_id not in self.ws.service.example_ids():
+        if example.conversation_id not in self.ws.example_ids():
             raise NotFound(NO_CONVERSATION)
         if not example.exact:  # not offered any more (examples() keeps exact ones), kept for old tabs
             if example.image_hash is None:
                 raise InvalidInput("That example has no image to start from.")
             # The example's image is the visitor's to send.
             self.ws.images.grant(self.ws.user.key, example.image_hash)
-            return self.ws.service.continue_from(example.conversation_id, example.image_hash)
+            return self.ws.chats.continue_from(example.conversation_id, example.image_hash)
         self.may_add_conversation(self.copy_bytes(example.conversation_id))
-        return self.ws.service.sharing.copy(example.conversation_id, self.ws.user.key, self.ws.user.key)
+        return self.ws.sharing.copy(example.conversation_id, self.ws.user.key, self.ws.user.key)
 
     def featured(self) -> set[str]:
-        return set(self.ws.service.featured.ids())
+        return set(self.ws.featured.ids())
 
     def feature(self, conversation_id: str, on: bool = True) -> None:
         """Show (or stop showing) a conversation as an example on the demo's start page: admins only."""
@@ -195,9 +195,9 @@ class DemoDesk:
             raise Forbidden("Only admins can feature conversations as examples.")
         self.ws.guard.head(conversation_id)
         if on:
-            self.ws.service.featured.feature(conversation_id, self.ws.user.key)
+            self.ws.featured.feature(conversation_id, self.ws.user.key)
         else:
-            self.ws.service.featured.unfeature(conversation_id, self.ws.user.key)
+            self.ws.featured.unfeature(conversation_id, self.ws.user.key)
 
     def new_conversation_refusal(self) -> str | None:
         """Why this person may not start another conversation now (a demo visitor at their cap)."""

@@ -1,6 +1,7 @@
-"""The studio as one person sees it: every verb takes the acting person and applies the rules
-of core/team/access.py before it reaches the service. Pages (and any other entry) use this, never
-the service directly, so nobody can read, change or spend through another person's work."""
+"""The studio as one person sees it, and the one front door a person's words pass: every verb
+applies the rules of core/team/access.py (through the person's guard) and then calls a capability
+service directly (turns, conversations, sharing, gallery, costs). Pages use this, never the
+service's verbs, so nobody can read, change or spend through another person's work."""
 
 from __future__ import annotations
 
@@ -37,18 +38,20 @@ class Workspace(Spending):
     costs: TurnCosts
 
     def __init__(self, service: StudioService, user: User) -> None:
-        self.service = service
+        # The process's wiring: its capability services, called directly (never its own verbs,
+        # which are for entries with no person at them: core/unattended.py).
         self.user = user
-        self.catalog = service.catalog
-        self.images = service.images
-        self.store = service.store
-        self.costs = service.costs
+        self.store, self.catalog, self.images = service.store, service.catalog, service.images
+        self.costs, self.sharing, self.gallery_store = service.costs, service.sharing, service.gallery
+        self.chats, self.turns, self.dispatch = service.chats, service.turns, service.dispatch
+        self.runner = service.runner
+        self.featured, self.example_ids = service.featured, service.example_ids  # the demo's
         self.settings = service.settings
         self.offline = service.offline
-        self.workers = service.runner.workers
-        self.fit_settings = service.fit_settings
-        self.image_sizes = service.image_sizes
-        self.offered_models = service.offered_models
+        self.workers = self.runner.workers
+        self.fit_settings = self.chats.fit_settings
+        self.image_sizes = self.chats.image_sizes
+        self.offered_models = self.chats.offered_models
         self.guard = Guard(user=user, store=service.store, sharing=service.sharing)
         # A public demo's verbs: examples, featuring, and what a visitor may keep (core/demo.py).
         self.demo = DemoDesk(self)
@@ -58,18 +61,9 @@ class Workspace(Spending):
     @property
     def draining(self) -> bool:
         """This process is stopping for a deploy: it takes no new turns (another process will)."""
-        return self.service.draining
+        return self.runner.draining
 
     # Reading ------------------------------------------------------------------------------
-
-    def _head(self, conversation_id: str, token: str | None = None) -> Conversation:
-        return self.guard.head(conversation_id, token)
-
-    def _owned(self, conversation_id: str) -> Conversation:
-        return self.guard.owned(conversation_id)
-
-    def _owned_turn(self, turn_id: int) -> Turn:
-        return self.guard.owned_turn(turn_id)
 
     def can_change(self, conversation: Conversation) -> bool:
         return access.can_own(self.user, conversation)
@@ -81,29 +75,29 @@ class Workspace(Spending):
 
     def retired(self, conversation: Conversation) -> Retirement | None:
         """A conversation whose model was retired: which, when, and where it goes on."""
-        spec = self.service.catalog.models.get(conversation.model)
+        spec = self.catalog.models.get(conversation.model)
         if spec is None or not spec.is_retired():
             return None
-        return Retirement(model=spec, successor=self.service.catalog.successor(spec))
+        return Retirement(model=spec, successor=self.catalog.successor(spec))
 
     def conversation(
         self, conversation_id: str, visible: int | None = None, *, token: str | None = None
     ) -> Conversation:
-        self._head(conversation_id, token)
-        return self.service.conversation(conversation_id, visible)
+        self.guard.head(conversation_id, token)
+        return self.chats.conversation(conversation_id, visible)
 
     def by_link(self, token: str) -> str:
-        found = self.service.sharing.by_token(token)
+        found = self.sharing.by_token(token)
         if found is None:
             raise NotFound("That share link does not work any more (it may have been revoked).")
         return found
 
     def watch(self, conversation_id: str, turn_ids: set[int], token: str | None = None) -> tuple[tuple, dict]:
-        self._head(conversation_id, token)
-        return self.service.watch(conversation_id, turn_ids)
+        self.guard.head(conversation_id, token)
+        return self.chats.watch(conversation_id, turn_ids)
 
     def queue_places(self, turns: list[Turn]) -> dict[int, int]:
-        return self.service.queue_places(turns)
+        return self.chats.queue_places(turns)
 
     def conversations(
         self,
@@ -117,7 +111,7 @@ class Workspace(Spending):
         since: dt.datetime | None = None,
     ) -> list[ConversationSummary]:
         """Mine, shared with the team (others' only; `person` narrows to one owner), or the trash."""
-        store = self.service.store
+        store = self.store
         filters: dict[str, Any] = {"search": search, "model": model, "offset": offset, "since": since}
         if tab == "team" and not self.publishing:
             return []  # a demo's visitors see no one's work but their own
@@ -133,108 +127,108 @@ class Workspace(Spending):
         return [s if access.is_owner(self.user, s) else dataclasses.replace(s, share_token=None) for s in found]
 
     def meter(self, conversation: Conversation, text: str = "", image_hashes: list[str] | None = None) -> ReplayPlan:
-        return self.service.turns.meter(conversation, text, image_hashes)
+        return self.turns.meter(conversation, text, image_hashes)
 
     def can_retry(self, turn: Turn, conversation: Conversation) -> bool:
         spec = self.catalog.get(conversation.model)
-        return access.can_own(self.user, conversation) and self.service.turns.can_retry(turn, spec)
+        return access.can_own(self.user, conversation) and self.turns.can_retry(turn, spec)
 
     def download(self, conversation_id: str, image_hash: str, token: str | None = None) -> tuple[bytes, str]:
         """An image, only through a conversation this person may read that holds it."""
-        self._head(conversation_id, token)
-        if not self.service.sharing.image_in(conversation_id, image_hash):
+        self.guard.head(conversation_id, token)
+        if not self.sharing.image_in(conversation_id, image_hash):
             raise NotFound("That image is not part of this conversation.")
         return self.images.download(image_hash)
 
     def gallery(self, **filters: Any) -> list[GalleryItem]:
         """Every result this person may see, newest first (search, model, person, favourites)."""
-        return self.service.gallery.items(self.user, **filters)
+        return self.gallery_store.items(self.user, **filters)
 
     def favourite(self, reply_id: int) -> bool:
-        turn = self.service.store.turn(reply_id)
-        self._head(turn.conversation_id)
-        return self.service.gallery.toggle(self.user, reply_id)
+        turn = self.store.turn(reply_id)
+        self.guard.head(turn.conversation_id)
+        return self.gallery_store.toggle(self.user, reply_id)
 
     # Conversations ------------------------------------------------------------------------
 
     def new_conversation(self, model: str | None = None, settings: GenerationSettings | None = None) -> Conversation:
         self.demo.may_add_conversation()
-        return self.service.new_conversation(model, settings, owner=self.user.key)
+        return self.chats.new_conversation(model, settings, owner=self.user.key)
 
     def from_seed(self, seed: Seed) -> Conversation:
-        self._head(seed.source_id)
+        self.guard.head(seed.source_id)
         self.demo.may_add_conversation()
-        return self.service.from_seed(seed, owner=self.user.key)
+        return self.chats.from_seed(seed, owner=self.user.key)
 
     def continue_from(self, conversation_id: str, image_hash: str, token: str | None = None) -> Seed:
-        self._head(conversation_id, token)
-        if not self.service.sharing.image_in(conversation_id, image_hash):
+        self.guard.head(conversation_id, token)
+        if not self.sharing.image_in(conversation_id, image_hash):
             raise NotFound("That image is not part of this conversation.")
-        return self.service.continue_from(conversation_id, image_hash)
+        return self.chats.continue_from(conversation_id, image_hash)
 
     def switch_model(self, conversation_id: str, model: str) -> Conversation | Seed:
-        self._owned(conversation_id)
-        return self.service.switch_model(conversation_id, model)
+        self.guard.owned(conversation_id)
+        return self.chats.switch_model(conversation_id, model)
 
     def rename(self, conversation_id: str, title: str) -> None:
-        self._owned(conversation_id)
-        self.service.rename(conversation_id, title)
+        self.guard.owned(conversation_id)
+        self.chats.rename(conversation_id, title)
 
     def update_settings(self, conversation_id: str, settings: GenerationSettings) -> GenerationSettings:
-        self._owned(conversation_id)
-        return self.service.update_settings(conversation_id, settings)
+        self.guard.owned(conversation_id)
+        return self.chats.update_settings(conversation_id, settings)
 
     def change_settings(self, conversation_id: str, **changes: Any) -> GenerationSettings:
-        self._owned(conversation_id)
-        return self.service.change_settings(conversation_id, **changes)
+        self.guard.owned(conversation_id)
+        return self.chats.change_settings(conversation_id, **changes)
 
     def share(self, conversation_id: str, team: bool) -> None:
         self._may_publish()
-        self._owned(conversation_id)
-        self.service.sharing.set_visibility(conversation_id, access.TEAM if team else access.PRIVATE, self.user.key)
+        self.guard.owned(conversation_id)
+        self.sharing.set_visibility(conversation_id, access.TEAM if team else access.PRIVATE, self.user.key)
 
     def create_link(self, conversation_id: str) -> str:
         self._may_publish()
-        self._owned(conversation_id)
-        return self.service.sharing.create_link(conversation_id, self.user.key)
+        self.guard.owned(conversation_id)
+        return self.sharing.create_link(conversation_id, self.user.key)
 
     def revoke_link(self, conversation_id: str) -> None:
-        self._owned(conversation_id)
-        self.service.sharing.revoke_link(conversation_id, self.user.key)
+        self.guard.owned(conversation_id)
+        self.sharing.revoke_link(conversation_id, self.user.key)
 
     def copy(self, conversation_id: str, token: str | None = None) -> str:
         """Make a copy of your own, from which you go on: the same history, replayed exactly."""
-        self._head(conversation_id, token)
+        self.guard.head(conversation_id, token)
         self.demo.may_add_conversation(self.demo.copy_bytes(conversation_id))
-        return self.service.sharing.copy(conversation_id, self.user.key, self.user.key)
+        return self.sharing.copy(conversation_id, self.user.key, self.user.key)
 
     def delete(self, conversation_id: str) -> None:
         """To the trash: kept for 30 days, restorable."""
-        self._owned(conversation_id)
-        self.service.sharing.trash(conversation_id, self.user.key)
+        self.guard.owned(conversation_id)
+        self.sharing.trash(conversation_id, self.user.key)
 
     def restore(self, conversation_id: str) -> None:
-        head = self._head(conversation_id)
+        head = self.guard.head(conversation_id)
         if not access.can_restore(self.user, head):
             raise Forbidden("Only its owner or an admin can restore this conversation.")
-        self.service.sharing.restore(conversation_id, self.user.key)
+        self.sharing.restore(conversation_id, self.user.key)
 
     def purge_expired(self) -> int:
         """The trash keeps 30 days; older ones go, except while a turn in them still runs."""
-        return housekeeping.purge_expired(self.service.sharing)
+        return housekeeping.purge_expired(self.sharing)
 
     def delete_forever(self, conversation_id: str) -> None:
-        head = self._head(conversation_id)
+        head = self.guard.head(conversation_id)
         if not access.can_restore(self.user, head) or head.deleted_at is None:
             raise Forbidden("Only a conversation in the trash can be deleted forever, by its owner or an admin.")
-        self.service.sharing.purge(conversation_id, self.user.key)
+        self.sharing.purge(conversation_id, self.user.key)
 
     def audit_log(self, limit: int = 200) -> list[AuditEntry]:
         if not self.user.is_admin:
             raise Forbidden("Only admins can see the audit log.")
         from core.team.audit import entries
 
-        return entries(self.service.sharing.log(limit))
+        return entries(self.sharing.log(limit))
 
     # Demo ---------------------------------------------------------------------------------
 
@@ -259,9 +253,9 @@ class Workspace(Spending):
         if conversation is None:
             charge = Charge(person=self.user.key, model=self.catalog.default.id, image_size=None, estimate_micro=0)
         else:
-            charge = self.service.costs.charge(conversation, "", 0, conversation.settings, conversation.tip_id)
-        with self.service.store.read() as db:
-            return max(1, headroom(db, self.service.life.limits, charge, most))
+            charge = self.costs.charge(conversation, "", 0, conversation.settings, conversation.tip_id)
+        with self.store.read() as db:
+            return max(1, headroom(db, self.turns.life.limits, charge, most))
 
     # Turns --------------------------------------------------------------------------------
 
@@ -278,18 +272,18 @@ class Workspace(Spending):
     ) -> tuple[Turn, StudioError | None]:
         """Queue a message; or, when it cannot be sent (a bad attachment, a limit, a stale tab),
         keep its words and good images as a failed turn that says why. Nothing typed is lost."""
-        self._owned(conversation_id)
+        self.guard.owned(conversation_id)
         image_hashes, refused = self._attachable(image_hashes)
         problems = [*(problems or []), *([NOT_YOURS] if refused else [])]
         try:
             if problems:
                 raise InvalidInput(" ".join(problems))
-            turn = self.service.queue(conversation_id, text, image_hashes, seen=seen, takes=takes, marks=marks)
-            return turn, None
+            turns = self.turns.start_takes(conversation_id, text, image_hashes, seen=seen, takes=takes, marks=marks)
+            return self.dispatch.go(turns)[0], None
         except (NotFound, Forbidden):
             raise
         except StudioError as error:
-            return self.service.turns.reject(conversation_id, text, image_hashes, error), error
+            return self.turns.reject(conversation_id, text, image_hashes, error), error
 
     def type_ahead(
         self,
@@ -304,41 +298,42 @@ class Workspace(Spending):
         """The chat input's message: queued, or typed ahead while this tab's own turn is being
         made (it goes when that lands). A tab behind someone else's change, a limit, a bad
         attachment: kept as a failed turn that says why, as `submit` does."""
-        self._owned(conversation_id)
+        self.guard.owned(conversation_id)
         image_hashes, refused = self._attachable(image_hashes)
         problems = [*(problems or []), *([NOT_YOURS] if refused else [])]
         try:
             if problems:
                 raise InvalidInput(" ".join(problems))
-            return self.service.queue_or_wait(conversation_id, text, image_hashes, seen=seen, takes=takes), None
+            made = self.turns.start_or_wait(conversation_id, text, image_hashes, seen=seen, takes=takes)
+            return self.dispatch.first(made), None
         except (NotFound, Forbidden):
             raise
         except StudioError as error:
-            return self.service.turns.reject(conversation_id, text, image_hashes, error), error
+            return self.turns.reject(conversation_id, text, image_hashes, error), error
 
     def waiting(self, conversation_id: str, token: str | None = None) -> list[WaitingMessage]:
-        self._head(conversation_id, token)
-        return self.service.turns.waiting.of(conversation_id)
+        self.guard.head(conversation_id, token)
+        return self.turns.waiting.of(conversation_id)
 
     def _owned_waiting(self, waiting_id: int) -> WaitingMessage:
-        message = self.service.turns.waiting.get(waiting_id)
-        self._owned(message.conversation_id)
+        message = self.turns.waiting.get(waiting_id)
+        self.guard.owned(message.conversation_id)
         return message
 
     def edit_waiting(self, waiting_id: int, text: str) -> None:
         message = self._owned_waiting(waiting_id)
         if not text.strip() and not message.image_hashes:
             raise InvalidInput("A message needs words or an image; remove it instead.")
-        self.service.turns.waiting.edit(waiting_id, text.strip())
+        self.turns.waiting.edit(waiting_id, text.strip())
 
     def remove_waiting(self, waiting_id: int) -> bool:
         self._owned_waiting(waiting_id)
-        return self.service.turns.waiting.remove(waiting_id)
+        return self.turns.waiting.remove(waiting_id)
 
     def send_waiting(self, waiting_id: int, *, seen: Seen | int | bool | None = False) -> Turn | None:
         """Send a message whose turn before it did not land, against the current version."""
         self._owned_waiting(waiting_id)
-        return self.service.send_waiting(waiting_id, seen=seen)
+        return self.dispatch.one(self.turns.send_waiting(waiting_id, seen=seen))
 
     def queue(
         self,
@@ -348,10 +343,10 @@ class Workspace(Spending):
         *,
         seen: Seen | int | bool | None = False,
     ) -> Turn:
-        self._owned(conversation_id)
+        self.guard.owned(conversation_id)
         if self._attachable(image_hashes or [])[1]:
             raise InvalidInput(NOT_YOURS)
-        return self.service.queue(conversation_id, text, image_hashes, seen=seen)
+        return self.dispatch.go(self.turns.start_takes(conversation_id, text, image_hashes, seen=seen))[0]
 
     def upload(self, data: bytes, filename: str = "image") -> Upload:
         """Check and store an upload; it is this person's to attach."""
@@ -371,23 +366,23 @@ class Workspace(Spending):
         return ok, refused
 
     def queue_retry(self, turn_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
-        self._owned_turn(turn_id)
-        return self.service.queue_retry(turn_id, seen=seen)
+        self.guard.owned_turn(turn_id)
+        return self.dispatch.go([self.turns.retry(turn_id, seen=seen)])[0]
 
     def queue_resend(self, turn_id: int, text: str, *, seen: Seen | int | bool | None = False) -> Turn:
-        self._owned_turn(turn_id)
-        return self.service.queue_resend(turn_id, text, seen=seen)
+        self.guard.owned_turn(turn_id)
+        return self.dispatch.go([self.turns.resend(turn_id, text, seen=seen)])[0]
 
     def queue_regenerate(self, reply_id: int, *, seen: Seen | int | bool | None = False) -> Turn:
-        self._owned_turn(reply_id)
-        return self.service.queue_regenerate(reply_id, seen=seen)
+        self.guard.owned_turn(reply_id)
+        return self.dispatch.go(self.turns.regenerate(reply_id, seen=seen))[0]
 
     def cancel(self, turn_id: int) -> Any:
-        self._owned_turn(turn_id)
-        return self.service.turns.cancel(turn_id)
+        self.guard.owned_turn(turn_id)
+        return self.turns.cancel(turn_id)
 
     def remove(self, turn_id: int) -> bool:
-        self._owned_turn(turn_id)
-        if not self.service.turns.remove(turn_id):
+        self.guard.owned_turn(turn_id)
+        if not self.turns.remove(turn_id):
             raise InvalidInput("Only a turn that did not go through can be removed.")
         return True

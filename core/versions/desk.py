@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from core.team.gallery import Gallery
     from core.team.guard import Guard
     from core.team.sharing import SharingStore
+    from core.turns.dispatch import Dispatch
     from core.turns.service import TurnService
 
 
@@ -28,8 +29,7 @@ class Studio(Protocol):
     sharing: SharingStore
     images: ImageLibrary
     gallery: Gallery
-
-    def queue_regenerate(self, reply_id: int, *, seen: Seen | int | bool | None = False, takes: int = 1) -> Turn: ...
+    dispatch: Dispatch
 
 
 class VersionDesk:
@@ -55,7 +55,7 @@ class VersionDesk:
     def takes(self, reply_id: int, count: int, *, seen: Seen | int | bool | None = False) -> Turn:
         """N more takes of this version's prompt, from the version it was made from."""
         self.guard.owned_turn(reply_id)
-        return self.service.queue_regenerate(reply_id, seen=seen, takes=count)
+        return self.service.dispatch.go(self.service.turns.regenerate(reply_id, seen=seen, takes=count))[0]
 
     def mark(
         self, conversation_id: str, image_hash: str, text: str, raw_marks: list[dict[str, Any]], **options: Any
