@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.demo import DemoDesk
 from core.errors import Forbidden, InvalidInput, NotFound, StudioError
-from core.money import durations, usage
-from core.money.durations import Typical
-from core.money.prices import Estimate
+from core.money.desk import Spending
 from core.provider.catalog import Retirement
 from core.review.desk import ReviewDesk
 from core.team import access, housekeeping
@@ -24,21 +22,27 @@ from core.versions.desk import VersionDesk
 
 if TYPE_CHECKING:
     from core.media.library import Upload
-    from core.money.usage import UsageReport
     from core.service import StudioService
     from core.team.audit import AuditEntry
     from core.team.gallery import GalleryItem
+    from core.turns.costs import TurnCosts
 
 
 NOT_YOURS = "An attached image is not one you can use here; attach it again from your computer."
 
 
-class Workspace:
+class Workspace(Spending):
+    user: User
+    guard: Guard
+    costs: TurnCosts
+
     def __init__(self, service: StudioService, user: User) -> None:
         self.service = service
         self.user = user
         self.catalog = service.catalog
         self.images = service.images
+        self.store = service.store
+        self.costs = service.costs
         self.settings = service.settings
         self.offline = service.offline
         self.workers = service.runner.workers
@@ -97,11 +101,6 @@ class Workspace:
     def watch(self, conversation_id: str, turn_ids: set[int], token: str | None = None) -> tuple[tuple, dict]:
         self._head(conversation_id, token)
         return self.service.watch(conversation_id, turn_ids)
-
-    def typical(self, model: str, image_size: str | None) -> Typical | None:
-        """How long such a turn usually takes (recent measured calls in the ledger)."""
-        with self.service.store.read() as db:
-            return durations.typical(db, model, image_size)
 
     def queue_places(self, turns: list[Turn]) -> dict[int, int]:
         return self.service.queue_places(turns)
@@ -263,33 +262,6 @@ class Workspace:
             charge = self.service.costs.charge(conversation, "", 0, conversation.settings, conversation.tip_id)
         with self.service.store.read() as db:
             return max(1, headroom(db, self.service.life.limits, charge, most))
-
-    # Cost ---------------------------------------------------------------------------------
-
-    def estimate(self, conversation: Conversation, text: str = "", images: int = 0) -> Estimate:
-        """What the next turn here should cost, before anything is sent."""
-        self._head(conversation.id)
-        return self.service.costs.estimate(conversation, text, images)
-
-    def spent(self, conversation_id: str, token: str | None = None) -> tuple[int, int]:
-        """(known cost, estimate of calls that may be billed at an unknown cost) in this
-        conversation, micro-dollars."""
-        self._head(conversation_id, token)
-        return self.service.costs.conversation_total(conversation_id)
-
-    def _usage_person(self, person: str | None) -> str | None:
-        if self.user.is_admin:
-            return person.strip().lower() if person and person.strip() else None
-        return self.user.key  # a person sees only their own spending
-
-    def usage(self, since: dt.datetime, until: dt.datetime | None = None, person: str | None = None) -> UsageReport:
-        with self.service.store.read() as db:
-            person = self._usage_person(person)
-            return usage.report(db, since=since, until=until, person=person, zone=self.settings.timezone)
-
-    def usage_csv(self, since: dt.datetime, until: dt.datetime | None = None, person: str | None = None) -> str:
-        with self.service.store.read() as db:
-            return "".join(usage.csv_lines(db, since=since, until=until, person=self._usage_person(person)))
 
     # Turns --------------------------------------------------------------------------------
 

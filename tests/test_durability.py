@@ -11,7 +11,7 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import text
 
-import core.turns.lifecycle
+import core.turns.flight
 from core.errors import ConversationBusy
 from core.service import StudioService
 from core.values import TurnStatus
@@ -27,16 +27,16 @@ def db_url(both_db_url):
 def test_a_write_cut_off_half_way_leaves_no_half_turn(service, fake, monkeypatch):
     conversation = service.new_conversation()
     assert service.send(conversation.id, "first").ok
-    real = core.turns.lifecycle.part_rows
+    real = core.turns.flight.part_rows
 
     def crash_on_model_parts(parts):
         if any(p.signature for p in parts):
             raise OSError("disk pulled out mid-write")
         return real(parts)
 
-    monkeypatch.setattr(core.turns.lifecycle, "part_rows", crash_on_model_parts)
+    monkeypatch.setattr(core.turns.flight, "part_rows", crash_on_model_parts)
     outcome = service.send(conversation.id, "second")
-    monkeypatch.setattr(core.turns.lifecycle, "part_rows", real)
+    monkeypatch.setattr(core.turns.flight, "part_rows", real)
     assert outcome.error is not None
     turns = service.conversation(conversation.id).turns
     # The reply's transaction rolled back whole: no model turn, no parts; the request is failed, words kept.

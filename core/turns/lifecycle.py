@@ -1,15 +1,13 @@
-"""A turn's life in the database: queued -> running -> ok | failed | cancelled | interrupted.
+"""Adding a user turn: written in one transaction with the conversation's lock, checked against
+what the tab saw and the limits, reserved in the ledger; retries replace, branches move the tip.
 
-Every change is a conditional update (`UPDATE ... WHERE id = ... AND status IN (...)`) inside
-one transaction: whoever changes a turn must hold it. A queued or running turn carries a lease
-(which process, until when) that its process renews; a turn whose lease lapsed is taken by
-nobody and becomes interrupted. A process start touches nobody else's turns.
+The turn's life once written (claim, heartbeat, sweep, cancel, finish) is `core.turns.flight`;
+`TurnLife` is both, the one object the turn service and the runner hold.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,26 +16,36 @@ from sqlalchemy.orm import Session
 
 from core.errors import ConversationBusy, InvalidInput, NotFound, StaleConversation
 from core.money import ledger
-from core.money.ledger import Bill, Charge
+from core.money.ledger import Charge
 from core.money.limits import Limits, admit
 from core.storage.database import Database
 from core.storage.rows import part_rows, turn_value
 from core.storage.schema import ConversationRow, TurnRow, utcnow
 from core.storage.store import IN_FLIGHT, touch
 from core.turns import waiting
+from core.turns.flight import (
+    CANCELLED_MESSAGE,
+    CANCELLED_RUNNING_MESSAGE,
+    GONE_MESSAGE,
+    INTERRUPTED_MESSAGE,
+    Finished,
+    TurnFlight,
+    next_position,
+    tip_is,
+)
 from core.values import GenerationSettings, Part, Seen, Turn, TurnStatus, WaitingMessage
 
-INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
-GONE_MESSAGE = "That turn no longer exists (its conversation may have been deleted)."
-CANCELLED_MESSAGE = (
-    "Cancelled before it was sent: nothing was billed. Your words and images are kept; send them again when you like."
-)
-# Said at the turn the moment it is cancelled (not later, elsewhere): the call cannot be recalled.
-CANCELLED_RUNNING_MESSAGE = (
-    "Cancelled. The call had already reached the service and cannot be recalled, so it may still be billed; "
-    "if its answer arrives it is kept beside this turn but never sent to the model. Your words and images are "
-    "kept; send them again when you like."
-)
+# Importable from here as before the split.
+__all__ = [
+    "CANCELLED_MESSAGE",
+    "CANCELLED_RUNNING_MESSAGE",
+    "GONE_MESSAGE",
+    "INTERRUPTED_MESSAGE",
+    "Finished",
+    "NewTurn",
+    "TurnFlight",
+    "TurnLife",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,19 +74,11 @@ class NewTurn:
     marks: list[dict[str, Any]] | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class Finished:
-    request: Turn
-    reply: Turn | None
-    # False when the turn was cancelled, replaced or lapsed meanwhile: the answer is kept and
-    # shown, but never replayed.
-    held: bool
+class TurnLife(TurnFlight):
+    """Adding turns; with `TurnFlight`'s verbs for the turns in flight."""
 
-
-class TurnLife:
     def __init__(self, db: Database, lease_s: float = 30.0, limits: Limits | None = None) -> None:
-        self.db = db
-        self.lease = dt.timedelta(seconds=lease_s)
+        super().__init__(db, lease_s)
         self.limits = limits or Limits()
 
     # Writing a user turn ------------------------------------------------------------------
@@ -202,7 +202,7 @@ class TurnLife:
             # was read under the lock.
             moved = db.execute(
                 update(ConversationRow)
-                .where(ConversationRow.id == turn.conversation_id, _tip_is(tip))
+                .where(ConversationRow.id == turn.conversation_id, tip_is(tip))
                 .values(tip_id=parent)
             ).rowcount  # type: ignore[attr-defined]
             if moved != 1:
@@ -230,7 +230,7 @@ class TurnLife:
         row = TurnRow(
             conversation_id=turn.conversation_id,
             role="user",
-            position=_next_position(db, turn.conversation_id),
+            position=next_position(db, turn.conversation_id),
             status=turn.status.value,
             settings=turn.settings.to_dict(),
             parts=part_rows(turn.parts),
@@ -322,212 +322,3 @@ class TurnLife:
             if gone:
                 db.execute(delete(TurnRow).where(TurnRow.reply_to_id == turn_id))
             return bool(gone)
-
-    # Running ------------------------------------------------------------------------------
-
-    def claim(self, turn_id: int, owner: str) -> bool:
-        """queued -> running, only by the process whose queue it is in."""
-        now = utcnow()
-        with self.db.write() as db:
-            result = db.execute(
-                update(TurnRow)
-                .where(TurnRow.id == turn_id, TurnRow.status == TurnStatus.QUEUED.value, TurnRow.lease_owner == owner)
-                .values(status=TurnStatus.RUNNING.value, started_at=now, lease_until=now + self.lease)
-            )
-            claimed = result.rowcount == 1  # type: ignore[attr-defined]
-            if claimed:
-                ledger.sending(db, turn_id)
-            return bool(claimed)
-
-    def renew(self, owner: str, turn_ids: set[int]) -> int:
-        """The heartbeat: the queued or running turns this process's workers hold live on. A
-        turn queued but never handed to a worker is not renewed, so it lapses like a dead one."""
-        if not turn_ids:
-            return 0
-        with self.db.write() as db:
-            result = db.execute(
-                update(TurnRow)
-                .where(TurnRow.id.in_(turn_ids), TurnRow.lease_owner == owner, TurnRow.status.in_(IN_FLIGHT))
-                .values(lease_until=utcnow() + self.lease)
-            )
-            return int(result.rowcount)  # type: ignore[attr-defined]
-
-    def sweep(self) -> int:
-        """Lapsed leases (their process died) become interrupted; live ones are left alone."""
-        with self.db.write() as db:
-            gone = list(
-                db.scalars(
-                    update(TurnRow)
-                    .where(TurnRow.status.in_(IN_FLIGHT), TurnRow.lease_until < utcnow())
-                    .values(**_closed(TurnStatus.INTERRUPTED, "interrupted", INTERRUPTED_MESSAGE))
-                    .returning(TurnRow.id)
-                )
-            )
-            ledger.ended(db, gone)
-            ledger.abandon(db)
-            return len(gone)
-
-    def cancel(self, turn_id: int) -> TurnStatus | None:
-        """queued | running -> cancelled. The status it had, or None if it was no longer in flight."""
-        with self.db.write() as db:
-            was = db.scalar(select(TurnRow.status).where(TurnRow.id == turn_id))
-            if was not in IN_FLIGHT:
-                return None
-            result = db.execute(
-                update(TurnRow)
-                .where(TurnRow.id == turn_id, TurnRow.status == was)
-                .values(
-                    **_closed(
-                        TurnStatus.CANCELLED,
-                        "cancelled",
-                        CANCELLED_RUNNING_MESSAGE if was == TurnStatus.RUNNING.value else CANCELLED_MESSAGE,
-                    )
-                )
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            # Not sent yet: its reservation is released. Sent: the call may still answer (and bill),
-            # and its answer records the real cost on this row.
-            ledger.ended(db, [turn_id], sent=ledger.CANCELLED)
-            return TurnStatus(was)
-
-    def finish(
-        self,
-        request_id: int,
-        owner: str,
-        *,
-        status: TurnStatus,
-        reply_parts: list[Part] | None = None,
-        reply_weight: int = 0,
-        meta: dict[str, Any] | None = None,
-        error_kind: str | None = None,
-        error_message: str | None = None,
-        bill: Bill | None = None,
-    ) -> Finished:
-        """running -> ok | failed, with the model turn (if the service answered with content)
-        at the next position, in one transaction. If the turn is no longer held by `owner`, its
-        status stays as it is and the answer is still kept beside it.
-
-        Safe to run again (a retry after the database went away mid-commit, an answer landed
-        from the spool): a turn that already has its answer is left as it is. A turn swept as
-        interrupted while its holder could not reach the database (nobody retried it since)
-        takes the answer that holder kept: it was never lost, only late."""
-        with self.db.write() as db:
-            request = db.get(TurnRow, request_id)
-            try:
-                if request is None:
-                    raise NotFound(GONE_MESSAGE)
-                touch(db, request.conversation_id)
-            except NotFound:
-                # Deleted forever while its call was out (it was cancelled first): what the call
-                # cost is still recorded, whatever happened to the conversation.
-                if bill is not None:
-                    ledger.close(db, request_id, bill)
-                request = None
-            if request is not None:
-                return self._finish_held(
-                    db,
-                    request,
-                    owner,
-                    status=status,
-                    reply_parts=reply_parts,
-                    reply_weight=reply_weight,
-                    meta=meta,
-                    error_kind=error_kind,
-                    error_message=error_message,
-                    bill=bill,
-                )
-        raise NotFound(GONE_MESSAGE)
-
-    def _finish_held(
-        self,
-        db: Session,
-        request: TurnRow,
-        owner: str,
-        *,
-        status: TurnStatus,
-        reply_parts: list[Part] | None,
-        reply_weight: int,
-        meta: dict[str, Any] | None,
-        error_kind: str | None,
-        error_message: str | None,
-        bill: Bill | None,
-    ) -> Finished:
-        request_id = request.id
-        landed = db.scalar(select(TurnRow).where(TurnRow.reply_to_id == request_id, TurnRow.role == "model"))
-        # FAILED is only ever written here (or for a turn never sent): this failure is recorded.
-        if landed is not None or (reply_parts is None and request.status == TurnStatus.FAILED.value):
-            return Finished(
-                request=turn_value(request),
-                reply=turn_value(landed) if landed is not None else None,
-                held=request.status in (TurnStatus.OK.value, TurnStatus.FAILED.value),
-            )
-        now = utcnow()
-        held = db.execute(
-            update(TurnRow)
-            .where(
-                TurnRow.id == request_id,
-                (TurnRow.status == TurnStatus.RUNNING.value) & (TurnRow.lease_owner == owner)
-                | (TurnRow.status == TurnStatus.INTERRUPTED.value) & (TurnRow.error_kind == "interrupted"),
-            )
-            .values(**_closed(status, error_kind, error_message))
-        ).rowcount  # type: ignore[attr-defined]
-        cost = None
-        if bill is not None:
-            cost = ledger.close(db, request_id, bill)
-        reply = None
-        if reply_parts is not None:
-            reply = TurnRow(
-                conversation_id=request.conversation_id,
-                role="model",
-                position=_next_position(db, request.conversation_id),
-                status=status.value,
-                reply_to_id=request.id,
-                settings=request.settings,
-                parts=part_rows(reply_parts),
-                weight=reply_weight,
-                error_kind=error_kind,
-                error_message=error_message,
-                created_at=now,
-                finished_at=now,
-                cost_micro=cost,
-                author=request.author,  # the answer is credited to who asked for it
-                **(meta or {}),
-            )
-            db.add(reply)
-        db.flush()
-        if reply is not None and status == TurnStatus.OK and held:
-            # The new answer becomes the current version, unless the person moved elsewhere
-            # meanwhile (another branch chosen, or another take landed first).
-            db.execute(
-                update(ConversationRow)
-                .where(ConversationRow.id == request.conversation_id, _tip_is(request.parent_id))
-                .values(tip_id=reply.id)
-            )
-        db.refresh(request)
-        return Finished(
-            request=turn_value(request), reply=turn_value(reply) if reply is not None else None, held=held == 1
-        )
-
-
-def _tip_is(tip: int | None) -> Any:
-    return ConversationRow.tip_id.is_(None) if tip is None else ConversationRow.tip_id == tip
-
-
-def _closed(status: TurnStatus, kind: str | None, message: str | None) -> dict[str, Any]:
-    """The columns of a turn that has ended: nobody holds it any more."""
-    return {
-        "status": status.value,
-        "error_kind": kind,
-        "error_message": message,
-        "lease_owner": None,
-        "lease_until": None,
-        "finished_at": utcnow(),
-    }
-
-
-def _next_position(db: Session, conversation_id: str) -> int:
-    # Safe under concurrency: callers first update the conversation row (touch), which on
-    # SQLite sits inside BEGIN IMMEDIATE and on other databases takes that row's lock.
-    current = db.scalar(select(func.max(TurnRow.position)).where(TurnRow.conversation_id == conversation_id))
-    return 0 if current is None else current + 1
