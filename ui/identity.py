@@ -10,6 +10,7 @@ import streamlit as st
 from core.team.addresses import client_address
 from core.team.people import OPENING, Mode, Refusal, User, identify, policy_from
 from core.workspace import Workspace
+from ui import outage
 from ui.common import service, settings
 
 
@@ -53,7 +54,14 @@ def _arrive(found: User) -> User | Refusal:
         return found
     current = settings()
     address = client_address(st.context.ip_address, dict(st.context.headers), current.trusted_proxies)
-    arrival = service().visitors.arrive(found.key, address, current.limit_address_new_visitors_per_hour)
+    try:
+        arrival = service().visitors.arrive(found.key, address, current.limit_address_new_visitors_per_hour)
+    except Exception as exc:
+        if not outage.saw(exc):
+            raise
+        # Not marked arrived: the next run, with the database back, counts this arrival. Until
+        # then nothing of the studio can be read or made, and the page says why.
+        return found
     if arrival.refusal is not None:
         return Refusal(message=arrival.refusal)
     st.session_state[ARRIVED] = found.key
