@@ -71,6 +71,9 @@ class Settings:
     # it before it lets the turn go (the answer stays in the spool, on local disk, meanwhile).
     db_outage_s: float = 600.0
     spool_dir: str = str(PROJECT_ROOT / "data" / "spool")
+    # STUDIO_STREAM=1: answers come over streamGenerateContent (SSE), so a running turn shows the
+    # model's thought summaries and drafts; any failure before the first byte falls back.
+    stream: bool = False
     # Turns and images this process sent lately, kept in memory for the next turn (0: off).
     sent_cache_mb: float = 256.0
     # Limits (core/money/limits.py); None means no limit. STUDIO_DEMO=1 sets stricter defaults.
@@ -197,6 +200,7 @@ def load_settings(environ: Mapping[str, str] | None = None, secrets: Mapping[str
         db_outage_s=max(0.0, number("STUDIO_DB_OUTAGE_S", 600.0)),
         spool_dir=get("STUDIO_SPOOL_DIR", str(PROJECT_ROOT / "data" / "spool")),
         sent_cache_mb=max(0.0, number("STUDIO_SENT_CACHE_MB", 256.0)),
+        stream=_flag(get("STUDIO_STREAM", "0")),
     )
 
 

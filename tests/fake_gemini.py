@@ -1,5 +1,6 @@
-"""A local fake of the Gemini generateContent route that checks requests as strictly as
-Gemini 3 does, and can be scripted to fail.
+"""A local fake of the Gemini generateContent route (and its streaming twin,
+streamGenerateContent?alt=sse) that checks requests as strictly as Gemini 3 does, and can be
+scripted to fail.
 
 Strictness: every model turn in a request must equal, part for part and string for string, a
 content this fake issued; a missing or altered signature gets Gemini's 400 message. User
@@ -15,6 +16,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from typing import Any
 from PIL import Image
 from werkzeug import Request, Response
 
-ROUTE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):generateContent$")
+ROUTE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
 RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
 RATIOS_31 = RATIOS | {"1:4", "4:1", "1:8", "8:1"}
 MAGIC = {"image/png": b"\x89PNG", "image/jpeg": b"\xff\xd8\xff", "image/webp": b"RIFF"}
@@ -71,6 +73,12 @@ class FakeGemini:
     models: set[str] | None = None
     # Keys merged into its answers' candidate (an odd groundingMetadata, finishReason, …).
     candidate_extra: dict[str, Any] = field(default_factory=dict)
+    # The streaming route: a status it answers with before any byte (the route missing on a
+    # proxy, a refusal), how many chunks it sends before it drops the connection, and a pause
+    # between the model's thoughts and its answer (as a slow render has).
+    stream_refuse: int | None = None
+    stream_drop_after: int | None = None
+    stream_pause_s: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # Scripting --------------------------------------------------------------------------
@@ -121,12 +129,66 @@ class FakeGemini:
                 f"models/{match['model']} is not found for API version v1beta, or is not supported for "
                 "generateContent. Call ListModels to see the list of available models and their supported methods.",
             )
+        streamed = match["method"] == "streamGenerateContent"
+        if streamed and self.stream_refuse is not None:
+            return google_error(self.stream_refuse, "UNAVAILABLE", "streaming is not available here")
         problem = self.check(match["model"], body)
         if problem is not None:
             return problem
         if self.during_call is not None:
             self.during_call(body)
+        if streamed:
+            return self.stream(body, sse=request.args.get("alt") == "sse")
         return Response(json.dumps(self.answer(body)), content_type="application/json")
+
+    @property
+    def stream_calls(self) -> int:
+        return sum(1 for path in self.paths if ":streamGenerateContent" in path)
+
+    def stream(self, body: dict[str, Any], *, sse: bool) -> Response:
+        """The answer generateContent would give, in chunks as Gemini streams it: the thought
+        summary's text cut over two chunks, then its draft image, the answer's text cut over two
+        chunks, its image with a signature, and a last part with empty text that carries a
+        signature, with the finish reason and the final usage. What it issued (and checks on
+        replay) is those chunks merged: the trailing signed empty part stays a part of its own."""
+        payload = self.answer(body, streamed=True)
+        content = payload["candidates"][0]["content"]
+        thought, draft, text, image, trailing = content["parts"]
+        cut = len(text["text"]) // 2
+        pieces = [
+            [{"text": thought["text"][:9], "thought": True}],
+            [{"text": thought["text"][9:], "thought": True}],
+            [draft],
+            [{"text": text["text"][:cut]}],
+            [{"text": text["text"][cut:]}],
+            [image],
+            [trailing],
+        ]
+        chunks = []
+        for number, parts in enumerate(pieces, start=1):
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+            chunk: dict[str, Any] = {"candidates": [candidate]}
+            if number == 1:  # a first, partial count, as Gemini sends: the last one is the truth
+                chunk["usageMetadata"] = {"promptTokenCount": 10, "totalTokenCount": 10}
+            if number == len(pieces):
+                final = payload["candidates"][0]
+                candidate.update({k: v for k, v in final.items() if k not in ("content", "index")})
+                if "usageMetadata" in payload:
+                    chunk["usageMetadata"] = payload["usageMetadata"]
+            chunk["modelVersion"], chunk["responseId"] = payload["modelVersion"], payload["responseId"]
+            chunks.append(chunk)
+        if not sse:  # without alt=sse Google answers one JSON array of the chunks
+            return Response(json.dumps(chunks), content_type="application/json")
+
+        def events():
+            for number, chunk in enumerate(chunks, start=1):
+                if self.stream_drop_after is not None and number > self.stream_drop_after:
+                    raise ConnectionAbortedError("the fake drops the stream")
+                if number == 4 and self.stream_pause_s:
+                    time.sleep(self.stream_pause_s)
+                yield f"data: {json.dumps(chunk)}\r\n\r\n".encode()
+
+        return Response(events(), content_type="text/event-stream")
 
     def check(self, model: str, body: dict[str, Any]) -> Response | None:
         contents = body.get("contents")
@@ -212,19 +274,20 @@ class FakeGemini:
             return google_error(400, "INVALID_ARGUMENT", f"Unsupported tools {tools}.")
         return None
 
-    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, body: dict[str, Any], *, streamed: bool = False) -> dict[str, Any]:
         n = len(self.issued) + 1
         data = base64.b64encode(image_bytes(self.image_size, (n * 40 % 255, 80, 160), noise=self.image_noise)).decode()
         draft = base64.b64encode(image_bytes((16, 16), (90, 90, 90))).decode()
-        content = {
-            "role": "model",
-            "parts": [
-                {"text": f"Thinking about turn {n}", "thought": True},
-                {"inlineData": {"mimeType": "image/png", "data": draft}, "thought": True},
-                {"text": f"Result {n}", "thoughtSignature": self.signature()},
-                {"inlineData": {"mimeType": "image/png", "data": data}, "thoughtSignature": self.signature()},
-            ],
-        }
+        parts: list[dict[str, Any]] = [
+            {"text": f"Thinking about turn {n}", "thought": True},
+            {"inlineData": {"mimeType": "image/png", "data": draft}, "thought": True},
+            {"text": f"Result {n}", "thoughtSignature": self.signature()},
+            {"inlineData": {"mimeType": "image/png", "data": data}, "thoughtSignature": self.signature()},
+        ]
+        if streamed:  # the text's signature trails on a part of its own, with empty text
+            parts[2] = {"text": f"Result {n}"}
+            parts.append({"text": "", "thoughtSignature": self.signature()})
+        content = {"role": "model", "parts": parts}
         with self._lock:
             self.issued.append(content)
         payload: dict[str, Any] = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -29,8 +30,10 @@ from core.errors import (
     StudioError,
     UnreadableResponse,
 )
+from core.provider import stream
 from core.provider.refusals import error_for_status, retry_delay_from_body
 
+log = logging.getLogger(__name__)
 # Not 504 or 524: the gateway gave up waiting, but the model may have finished (and billed).
 RETRY_STATUSES = (429, 500, 502, 503)
 MAX_RETRY_WAIT_S = 60.0
@@ -144,6 +147,11 @@ class GeminiClient:
         adapter = _Adapter(max_retries=make_retry(settings.max_retries, backoff_factor), pool_maxsize=16)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
+        # The streaming route is tried once, with no retries of its own: a failure before its
+        # first byte falls back to generateContent, which retries as above.
+        self.stream_session = requests.Session()
+        for scheme in ("https://", "http://"):
+            self.stream_session.mount(scheme, _Adapter(max_retries=Retry(total=0, read=False, raise_on_status=False)))
         if settings.offline:
             from core.provider.offline import OFFLINE_BASE_URL, OfflineDemoAdapter
 
@@ -160,13 +168,20 @@ class GeminiClient:
         return f"{self.base_url}/v1beta/models/{model}:generateContent"
 
     def generate(
-        self, model: str, body: dict[str, Any] | bytes, attempts: list[Attempt] | None = None
+        self,
+        model: str,
+        body: dict[str, Any] | bytes,
+        attempts: list[Attempt] | None = None,
+        on_progress: stream.OnProgress | None = None,
     ) -> dict[str, Any]:
         """POST one request. With `attempts`, every HTTP attempt (retries included) is appended
-        to it as it ends, whatever the outcome."""
+        to it as it ends, whatever the outcome. With STUDIO_STREAM=1 the answer is streamed
+        (core/provider/stream.py) and `on_progress` hears the thoughts and drafts as they come."""
         _attempts.log, _attempts.started, _attempts.sent = attempts, time.monotonic(), False
         try:
-            payload = self._generate(model, body)
+            payload = self._stream(model, body, on_progress) if self.settings.stream and not self.offline else None
+            if payload is None:
+                payload = self._generate(model, body)
         except StudioError as error:
             _note(error.kind, error.http_status, error.may_be_billed)
             raise
@@ -176,14 +191,52 @@ class GeminiClient:
         finally:
             _attempts.log = None
 
+    def _stream(
+        self, model: str, body: dict[str, Any] | bytes, on_progress: stream.OnProgress | None
+    ) -> dict[str, Any] | None:
+        """The streamed answer, or None when the stream failed before its first byte (nothing was
+        billed): the caller then asks generateContent."""
+        try:
+            response = self.stream_session.post(
+                f"{self.base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse",
+                data=_encoded(body),
+                headers=self._headers(),
+                timeout=(self.settings.connect_timeout_s, self.settings.read_timeout_s),
+                stream=True,
+            )
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+            if isinstance(exc, requests.exceptions.ReadTimeout) or _timed_out(exc):
+                raise self._timeout() from None
+            if _attempts.sent:  # the request went out whole: the model may be working on it
+                raise _lost() from None
+            return self._fall_back(f"no connection ({exc.__class__.__name__})")
+        except requests.exceptions.RequestException as exc:
+            return self._fall_back(exc.__class__.__name__)
+        with response:
+            if response.status_code != 200:
+                refused = error_for_status(response, model)
+                if refused.may_be_billed:  # a gateway that gave up waiting: the model may have finished
+                    refused.http_status = response.status_code
+                    raise refused
+                return self._fall_back(f"HTTP {response.status_code}", response.status_code)
+            sse = "json" not in response.headers.get("Content-Type", "")
+            return stream.read(stream.blocks(response.raw, self._timeout), on_progress, sse=sse)
+
+    def _fall_back(self, why: str, status: int | None = None) -> dict[str, Any] | None:
+        log.warning("the streaming route failed before its first byte (%s): asking generateContent", why)
+        _note("retried", status, False)  # its own ledger row: nothing was billed
+        _attempts.started, _attempts.sent = time.monotonic(), False
+        return None
+
+    def _headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json", "x-goog-api-key": self.settings.api_key.reveal()}
+
     def _generate(self, model: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
-        data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json", "x-goog-api-key": self.settings.api_key.reveal()}
         try:
             response = self.session.post(
                 self.endpoint(model),
-                data=data,
-                headers=headers,
+                data=_encoded(body),
+                headers=self._headers(),
                 timeout=(self.settings.connect_timeout_s, self.settings.read_timeout_s),
             )
         except requests.exceptions.RetryError:
@@ -243,6 +296,10 @@ class GeminiClient:
         refused = error_for_status(response, model)
         refused.http_status = response.status_code
         raise refused
+
+
+def _encoded(body: dict[str, Any] | bytes) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
 
 
 def _lost() -> ConnectionLost:
