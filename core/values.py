@@ -364,3 +364,15 @@ class WaitingMessage:
     created_at: dt.datetime
     # Why it does not go by itself (the turn before it failed, was cancelled...); None: it waits.
     held: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveProgress:
+    """What a running turn has shown so far while its answer streams (STUDIO_STREAM=1): the
+    model's latest thought summary and draft image. Written by the process holding the turn,
+    read by any tab watching it (another process may serve that tab); gone when the turn ends."""
+
+    turn_id: int
+    thought: str | None
+    draft_hash: str | None
+    updated_at: dt.datetime

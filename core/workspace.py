@@ -99,6 +99,11 @@ class Workspace(Spending):
     def queue_places(self, turns: list[Turn]) -> dict[int, int]:
         return self.chats.queue_places(turns)
 
+    def live_progress(self, conversation_id: str, turn_ids: set[int], token: str | None = None) -> dict[int, Any]:
+        """Running turns' latest thought summary and draft (LiveProgress) while they stream."""
+        self.guard.head(conversation_id, token)
+        return self.chats.progress(conversation_id, turn_ids)
+
     def conversations(
         self,
         tab: str = "mine",

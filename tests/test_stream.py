@@ -259,3 +259,101 @@ def test_a_body_of_one_json_array_is_read_too_and_a_cut_stream_is_not_an_answer(
     with pytest.raises(Exception) as cut:
         stream.read([f"data: {json.dumps(chunks[0])}\n\n".encode()])  # ended with no finish reason
     assert getattr(cut.value, "kind", None) == "connection_lost" and cut.value.may_be_billed
+
+
+# Live progress: written by the holder, read by anyone watching, gone when the turn ends ---------
+
+
+def progress_rows(service) -> list:  # type: ignore[no-untyped-def]
+    from core.storage.schema import TurnProgressRow
+
+    with service.store.read() as db:
+        found = list(db.scalars(select(TurnProgressRow)))
+        db.expunge_all()
+        return found
+
+
+def wait_until(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = predicate()
+        if found:
+            return found
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def person(service):  # type: ignore[no-untyped-def]
+    from core.team.people import LOCAL_EMAIL, User
+
+    return service.as_user(User(email=LOCAL_EMAIL, name="you", is_admin=True))
+
+
+def test_a_streaming_turn_shows_its_thought_and_draft_while_it_runs_and_nothing_once_it_lands(svc, fake):
+    fake.stream_pause_s = 1.5  # the thoughts and the draft, then the model renders in silence
+    conversation = svc.new_conversation()
+    turn = svc.queue(conversation.id, "a lighthouse at dusk")
+    # The first chunk shows at once; the rest of the burst a second later, while the model renders.
+    [row] = wait_until(lambda: [r for r in progress_rows(svc) if r.draft_hash])
+    assert row.turn_id == turn.id and row.thought == "Thinking about turn 1"
+    draft = base64.b64decode(fake.issued[0]["parts"][1]["inlineData"]["data"])
+    assert svc.images.download(row.draft_hash)[0] == draft  # the draft, through the image store
+    # Any process reads it (here through a person's front door, as a watching tab does).
+    [seen] = person(svc).live_progress(conversation.id, {turn.id}).values()
+    assert (seen.thought, seen.draft_hash) == (row.thought, row.draft_hash)
+    wait_until(lambda: svc.conversation(conversation.id).turns[-1].role == "model", timeout=15)
+    assert progress_rows(svc) == []  # deleted in the transaction that finished the turn
+    assert person(svc).live_progress(conversation.id, {turn.id}) == {}
+
+
+def test_a_cancel_while_streaming_clears_the_progress_and_the_holder_writes_no_more(svc, fake):
+    fake.stream_pause_s = 1.5
+    conversation = svc.new_conversation()
+    turn = svc.queue(conversation.id, "a lighthouse at dusk")
+    wait_until(lambda: progress_rows(svc))
+    svc.life.cancel(turn.id)
+    assert progress_rows(svc) == []
+    wait_until(lambda: svc.conversation(conversation.id).turns[-1].role == "model", timeout=15)  # kept, late
+    assert progress_rows(svc) == []
+
+
+def test_only_the_holder_of_a_running_turn_writes_progress(svc):
+    from core.turns import progress
+
+    conversation = svc.new_conversation()
+    svc.runner.close()  # nothing runs it: it stays queued
+    turn = svc.turns.start(conversation.id, "a kite")
+    assert not progress.show(svc.store.db, turn.id, svc.runner.owner, thought="x", draft_hash=None)  # queued
+    assert svc.life.claim(turn.id, turn.lease_owner)
+    assert not progress.show(svc.store.db, turn.id, "another-process", thought="x", draft_hash=None)
+    assert progress.show(svc.store.db, turn.id, turn.lease_owner, thought="x", draft_hash=None)
+    assert [r.thought for r in progress_rows(svc)] == ["x"]
+    # Another conversation's reader cannot ask for this turn's progress.
+    other = svc.new_conversation()
+    assert person(svc).live_progress(other.id, {turn.id}) == {}
+    assert set(person(svc).live_progress(conversation.id, {turn.id})) == {turn.id}
+
+
+def test_the_reporter_writes_at_most_once_a_second_and_the_newest_after_a_silence(svc):
+    import time
+
+    from core.turns import progress
+
+    conversation = svc.new_conversation()
+    svc.runner.close()
+    turn = svc.turns.start(conversation.id, "a kite")
+    assert svc.life.claim(turn.id, turn.lease_owner)
+    reporter = progress.Reporter(svc.store.db, svc.images, turn.id, turn.lease_owner, every_s=0.5)
+    started = time.monotonic()
+    for n in range(20):  # twenty chunks in a burst
+        reporter(stream.Progress(thought=f"thought {n}"))
+    assert reporter.writes == 1 and progress_rows(svc)[0].thought == "thought 0"
+    wait_until(lambda: reporter.writes == 2)
+    assert time.monotonic() - started >= 0.45
+    assert progress_rows(svc)[0].thought == "thought 19"  # the newest, written after the pause
+    reporter.close()
+    reporter(stream.Progress(thought="late"))
+    time.sleep(0.6)
+    assert reporter.writes == 2

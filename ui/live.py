@@ -21,7 +21,7 @@ from core.values import Conversation, Turn, TurnStatus
 from core.workspace import Workspace
 from ui import draining, outage
 from ui.common import announce, share_token, visible_key
-from ui.turn_view import MODEL_AVATAR
+from ui.turn_view import MODEL_AVATAR, render_live_progress
 from ui.waiting_view import render_waiting
 
 # How often an open tab looks for what changed: one small query when nothing did. With a turn
@@ -69,6 +69,7 @@ def _status(svc: Workspace, turn: Turn, place: int | None, now: dt.datetime, own
                 data={"elapsed_s": max(0.0, elapsed), "high_s": found.p90_s if found else 0},
                 height=24,
             )
+            render_live_progress(svc, st.session_state.get(_progress_key(turn.conversation_id), {}).get(turn.id))
         if not owner:
             return
         st.button(
@@ -114,6 +115,10 @@ def _stale_key(conversation_id: str) -> str:
     return f"live-stale-{conversation_id}"
 
 
+def _progress_key(conversation_id: str) -> str:
+    return f"live-progress-{conversation_id}"
+
+
 def _on_tick(svc: Workspace, conversation_id: str) -> None:
     """The watch: one small query. Only when it sees a change are the chat, the statuses and the
     sidebar's money redrawn (together); otherwise only the watch itself runs again."""
@@ -147,6 +152,13 @@ def _on_tick(svc: Workspace, conversation_id: str) -> None:
     ):
         st.session_state[_stale_key(conversation_id)] = True
         st.rerun([CHAT, WATCH, COST])
+    running = {i for i, t in mine.items() if t.status == TurnStatus.RUNNING}
+    if running and svc.settings.stream:
+        # On the same tick: a streamed turn's newest thought or draft redraws its status only.
+        live = svc.live_progress(shown.id, running, token=share_token(shown.id))
+        if live != st.session_state.get(_progress_key(conversation_id), {}):
+            st.session_state[_progress_key(conversation_id)] = live
+            st.rerun([WATCH])
 
 
 @st.fragment(key=CHAT)

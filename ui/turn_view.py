@@ -13,7 +13,7 @@ from core.media.marks import file_stem
 from core.money.prices import dollars
 from core.provider import fields
 from core.turns.rules import MAX_PROMPT_CHARS
-from core.values import Conversation, Exchange, Seen, Turn, TurnStatus
+from core.values import Conversation, Exchange, LiveProgress, Seen, Turn, TurnStatus
 from core.workspace import Workspace
 from ui.common import hold_seed, plain, preview, safe_markdown, share_token, version_tree
 from ui.review_panel import render_under_version
@@ -123,6 +123,17 @@ def _thinking(svc: Workspace, turn: Turn) -> None:
                 preview(
                     svc, part.image_hash, width=240, caption="Draft", alt="A draft the model sketched while thinking"
                 )
+
+
+def render_live_progress(svc: Workspace, live: LiveProgress | None) -> None:
+    """Under a running turn's clock, while its answer streams: the model's latest thought summary
+    (a small caption) and its latest draft image, replaced as newer ones arrive."""
+    if live is None:
+        return
+    if live.thought:
+        st.caption(":material/psychology: " + safe_markdown(live.thought[:600]))
+    if live.draft_hash:
+        preview(svc, live.draft_hash, width=160, caption="Draft", alt="A draft the model is sketching while it thinks")
 
 
 def search_frame(rendered: str) -> str:

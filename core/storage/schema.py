@@ -400,3 +400,17 @@ class PresetRow(Base):
     owner: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class TurnProgressRow(Base):
+    """A running turn's latest thought summary and draft image while its answer streams (revision
+    stream_0016): one small row per turn, written at most about once a second by the process that
+    holds the turn, deleted in the transaction that ends the turn. No foreign key: rows of turns
+    no longer in flight (a deleted conversation) are swept like stray ledger rows."""
+
+    __tablename__ = "turn_progress"
+
+    turn_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    thought: Mapped[str | None] = mapped_column(ExactText)
+    draft_hash: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

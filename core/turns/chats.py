@@ -16,10 +16,19 @@ from core.provider.catalog import ModelCatalog, ModelSpec
 from core.storage.schema import utcnow
 from core.storage.store import Store
 from core.team.people import LOCAL_EMAIL
+from core.turns import progress
 from core.turns.lifecycle import INTERRUPTED_MESSAGE
 from core.turns.rules import NEW_TITLE, clean_title
 from core.turns.runner import TurnRunner
-from core.values import Conversation, ConversationSummary, GenerationSettings, Seed, Turn, TurnStatus
+from core.values import (
+    Conversation,
+    ConversationSummary,
+    GenerationSettings,
+    LiveProgress,
+    Seed,
+    Turn,
+    TurnStatus,
+)
 
 
 class Chats:
@@ -101,6 +110,14 @@ class Chats:
 
     def queue_places(self, turns: list[Turn]) -> dict[int, int]:
         return self.store.queue_places(turns)
+
+    def progress(self, conversation_id: str, turn_ids: set[int]) -> dict[int, LiveProgress]:
+        """What these running turns have shown so far while streaming (nothing is read when the
+        studio does not stream): polled on the tab's existing tick, only while a turn runs."""
+        if not turn_ids or not self._settings().stream:
+            return {}
+        with self.store.read() as db:
+            return progress.read(db, conversation_id, turn_ids)
 
     def rename(self, conversation_id: str, title: str) -> None:
         title = clean_title(title)

@@ -23,6 +23,7 @@ from core.storage.database import Database
 from core.storage.rows import part_rows, turn_value
 from core.storage.schema import ConversationRow, TurnRow, utcnow
 from core.storage.store import IN_FLIGHT, touch
+from core.turns import progress
 from core.values import Part, Turn, TurnStatus
 
 INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
@@ -94,6 +95,8 @@ class TurnFlight:
             )
             ledger.ended(db, gone)
             ledger.abandon(db)
+            progress.clear(db, gone)
+            progress.clear_stray(db)
             return len(gone)
 
     def cancel(self, turn_id: int) -> TurnStatus | None:
@@ -118,6 +121,7 @@ class TurnFlight:
             # Not sent yet: its reservation is released. Sent: the call may still answer (and bill),
             # and its answer records the real cost on this row.
             ledger.ended(db, [turn_id], sent=ledger.CANCELLED)
+            progress.clear(db, [turn_id])
             return TurnStatus(was)
 
     def finish(
@@ -152,6 +156,7 @@ class TurnFlight:
                 # cost is still recorded, whatever happened to the conversation.
                 if bill is not None:
                     ledger.close(db, request_id, bill)
+                progress.clear(db, [request_id])
                 request = None
             if request is not None:
                 return self._finish_held(
@@ -183,6 +188,7 @@ class TurnFlight:
         bill: Bill | None,
     ) -> Finished:
         request_id = request.id
+        progress.clear(db, [request_id])  # the turn ends here: what it showed while running goes
         landed = db.scalar(select(TurnRow).where(TurnRow.reply_to_id == request_id, TurnRow.role == "model"))
         # FAILED is only ever written here (or for a turn never sent): this failure is recorded.
         if landed is not None or (reply_parts is None and request.status == TurnStatus.FAILED.value):

@@ -21,7 +21,7 @@ from core.provider.wire import ModelReply, parse_response, part_from_wire
 from core.storage.outage import DatabaseHealth, DatabaseUnreachable, patiently, unreachable
 from core.storage.spool import Spool
 from core.storage.store import Store
-from core.turns import wording
+from core.turns import progress, wording
 from core.turns.lifecycle import TurnLife
 from core.turns.plan import TurnPlanner
 from core.turns.replay import ReplayPlan, carried_images
@@ -139,8 +139,14 @@ class TurnRunning:
     def _run(self, request: Turn, call: _Call) -> TurnOutcome:
         model, plan, body = self._patiently(lambda: self._prepare(request), "planning a turn")
         call.body_bytes, call.new_bytes = len(body), self.weigh(request.parts)
-        # No DB session is open here: the call may take minutes.
-        payload = self.client.generate(model, body, call.attempts)
+        # No DB session is open here: the call may take minutes. A streamed answer's thoughts
+        # and drafts are shown meanwhile (short writes of their own, about once a second).
+        live = progress.Reporter(self.store.db, self.images, request.id, self.owner) if self.settings.stream else None
+        try:
+            payload = self.client.generate(model, body, call.attempts, live)
+        finally:
+            if live is not None:
+                live.close()
         return self._land(request, model, payload, call, plan)
 
     def _land(self, request: Turn, model: str, payload: Any, call: _Call, plan: ReplayPlan) -> TurnOutcome:
