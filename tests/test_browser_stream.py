@@ -26,7 +26,8 @@ def test_the_thought_summary_shows_before_the_answer_in_both_processes(browser, 
         send(page, "now at night")
         for tab in (page, other):
             tab.get_by_text("Thinking about turn 2").wait_for(state="visible", timeout=15_000)
-            tab.get_by_alt_text("A draft the model is sketching while it thinks").wait_for(state="visible", timeout=5_000)
+            draft = tab.get_by_alt_text("A draft the model is sketching while it thinks")
+            draft.wait_for(state="visible", timeout=5_000)
             assert tab.get_by_text("Result 2").count() == 0  # the answer has not landed yet
         shown = time.monotonic() - sent
         ARTIFACTS.mkdir(exist_ok=True)
