@@ -67,6 +67,8 @@ def test_chunks_merge_into_the_parts_the_service_meant():
         chunk({"inlineData": image, "thought": True}),
         {**chunk({"text": "Here "}, {"text": "it "}), "usageMetadata": {"totalTokenCount": 1}},
         chunk({"text": "is"}, {"text": "", "thoughtSignature": "sig-A"}),
+        chunk({"text": "Sig", "thoughtSignature": "sig-D"}),
+        chunk({"text": "ned"}),
         chunk({"inlineData": image, "thoughtSignature": "sig-B"}),
         {
             **chunk({"text": "", "thoughtSignature": "sig-C"}, finishReason="STOP"),
@@ -83,6 +85,8 @@ def test_chunks_merge_into_the_parts_the_service_meant():
                 {"inlineData": {"mimeType": "image/png", "data": PNG}, "thought": True},  # images kept whole
                 {"text": "Here it is"},  # the answer's text, joined, not into the thought before it
                 {"text": "", "thoughtSignature": "sig-A"},  # a signed empty part stays where it came
+                {"text": "Sig", "thoughtSignature": "sig-D"},  # a signed part takes no text after it
+                {"text": "ned"},
                 {"inlineData": {"mimeType": "image/png", "data": PNG}, "thoughtSignature": "sig-B"},
                 {"text": "", "thoughtSignature": "sig-C"},  # and so does the trailing one
             ],

@@ -27,7 +27,6 @@ from core.provider.fields import read_part
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_KEYS = ("thoughtSignature", "thought_signature")
 BLOCK_BYTES = 65536
 
 
@@ -111,14 +110,10 @@ def chunks_of(events: Iterable[str]) -> Iterator[dict[str, Any]]:
             raise _unreadable("The image service's stream carried unexpected JSON.")
 
 
-def _signed(part: dict[str, Any]) -> bool:
-    return any(key in part for key in SIGNATURE_KEYS)
-
-
 def _joins(before: Any, part: Any) -> bool:
-    """Whether `part` continues `before`: both plain text of the same kind, the same keys in the
-    same order, neither signed."""
-    if not isinstance(before, dict) or not isinstance(part, dict) or _signed(before) or _signed(part):
+    """Whether `part` continues `before`: both plain text (nothing but `text` and `thought`, so
+    never a signed part) of the same kind, with the same keys in the same order."""
+    if not isinstance(before, dict) or not isinstance(part, dict):
         return False
     if list(before) != list(part) or not set(part) <= {"text", "thought"}:
         return False

@@ -15,8 +15,10 @@ import time
 from collections.abc import Iterable
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from core.errors import StudioError
 from core.media import images
 from core.media.library import ImageLibrary
 from core.provider.stream import Progress
@@ -124,8 +126,8 @@ class Reporter:
             self._last = time.monotonic()
         try:
             self._write(progress)
-        except Exception:
-            log.exception("turn %s: could not record its live progress (the answer goes on)", self.turn_id)
+        except (SQLAlchemyError, StudioError, OSError, ValueError) as exc:  # a database away: the answer goes on
+            log.warning("turn %s: could not record its live progress (%s)", self.turn_id, exc.__class__.__name__)
 
     def _write(self, progress: Progress) -> None:
         draft_hash = None
