@@ -29,6 +29,7 @@ ODD = {
         },
         {},
     ),
+    "a count too large for the ledger": ({"usage": {"promptTokenCount": 10**30, "totalTokenCount": -(2**63)}}, {}),
     "grounding as a list": ({}, {"groundingMetadata": [{"webSearchQueries": ["x"]}]}),
     "grounding with odd insides": (
         {},

@@ -38,6 +38,11 @@ def items(raw: Any, name: str) -> list[Any]:
     return []
 
 
+# No answer holds a billion tokens; a larger "count" is junk, and would not fit the ledger's
+# BIGINT columns either (a random 10**30 stopped a turn with an OverflowError).
+MOST_TOKENS = 10**9
+
+
 def count(raw: Any, name: str) -> int:
     """A token count: a non-negative int from an int, a float or a numeric string; else 0."""
     if raw is None:
@@ -49,7 +54,7 @@ def count(raw: Any, name: str) -> int:
         value = int(float(raw)) if isinstance(raw, (int, float, str)) else None
     except (ValueError, OverflowError):
         value = None
-    if value is None or value < 0:
+    if value is None or value < 0 or value > MOST_TOKENS:
         log.warning("the service's %s is not a count: ignored", name)
         return 0
     return value
