@@ -206,6 +206,18 @@ def test_a_failure_before_the_first_byte_falls_back_to_generate_content_billed_o
     assert again.ok, again.error
 
 
+@pytest.mark.parametrize(
+    ("status", "routes"), [(404, ["stream", "generate", "generate"]), (503, ["stream", "generate"] * 2)]
+)
+def test_a_base_without_the_stream_route_is_not_asked_again_at_every_turn(svc, fake, status, routes):
+    fake.stream_refuse = status  # 404: a proxy without the route; 503: the route is there, busy
+    conversation = svc.new_conversation()
+    assert svc.send(conversation.id, "a lighthouse").ok
+    assert svc.send(conversation.id, "at night").ok
+    kinds = ["stream" if ":streamGenerateContent" in p else "generate" for p in fake.paths]
+    assert kinds == routes
+
+
 def test_a_drop_after_the_first_bytes_is_may_be_billed_and_not_sent_again(svc, fake):
     fake.stream_drop_after = 4  # the thoughts and half the answer's text, then nothing
     conversation = svc.new_conversation()
@@ -361,3 +373,17 @@ def test_the_reporter_writes_at_most_once_a_second_and_the_newest_after_a_silenc
     reporter(stream.Progress(thought="late"))
     time.sleep(0.6)
     assert reporter.writes == 2
+
+
+def test_live_progress_on_postgresql_is_shown_then_deleted_with_the_turn(postgres_url, streaming, fake):
+    fake.stream_pause_s = 1.5
+    service = StudioService.from_settings(dataclasses.replace(streaming, database_url=postgres_url))
+    try:
+        conversation = service.new_conversation()
+        turn = service.queue(conversation.id, "a lighthouse at dusk")
+        [row] = wait_until(lambda: [r for r in progress_rows(service) if r.draft_hash])
+        assert (row.turn_id, row.thought) == (turn.id, "Thinking about turn 1")
+        wait_until(lambda: service.conversation(conversation.id).turns[-1].role == "model", timeout=15)
+        assert progress_rows(service) == []
+    finally:
+        service.close()

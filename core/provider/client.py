@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 # Not 504 or 524: the gateway gave up waiting, but the model may have finished (and billed).
 RETRY_STATUSES = (429, 500, 502, 503)
 MAX_RETRY_WAIT_S = 60.0
+# A base without the streaming route (a proxy's 404) is asked again only after this long.
+STREAM_ROUTE_RETRY_S = 600.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +154,7 @@ class GeminiClient:
         self.stream_session = requests.Session()
         for scheme in ("https://", "http://"):
             self.stream_session.mount(scheme, _Adapter(max_retries=Retry(total=0, read=False, raise_on_status=False)))
+        self._no_stream_until, self._fell_back = 0.0, set[str]()
         if settings.offline:
             from core.provider.offline import OFFLINE_BASE_URL, OfflineDemoAdapter
 
@@ -179,7 +182,8 @@ class GeminiClient:
         (core/provider/stream.py) and `on_progress` hears the thoughts and drafts as they come."""
         _attempts.log, _attempts.started, _attempts.sent = attempts, time.monotonic(), False
         try:
-            payload = self._stream(model, body, on_progress) if self.settings.stream and not self.offline else None
+            streams = self.settings.stream and not self.offline and time.monotonic() >= self._no_stream_until
+            payload = self._stream(model, body, on_progress) if streams else None
             if payload is None:
                 payload = self._generate(model, body)
         except StudioError as error:
@@ -218,12 +222,16 @@ class GeminiClient:
                 if refused.may_be_billed:  # a gateway that gave up waiting: the model may have finished
                     refused.http_status = response.status_code
                     raise refused
+                if response.status_code in (404, 405, 501):  # no such route here (a proxy): not asked again soon
+                    self._no_stream_until = time.monotonic() + STREAM_ROUTE_RETRY_S
                 return self._fall_back(f"HTTP {response.status_code}", response.status_code)
             sse = "json" not in response.headers.get("Content-Type", "")
             return stream.read(stream.blocks(response.raw, self._timeout), on_progress, sse=sse)
 
     def _fall_back(self, why: str, status: int | None = None) -> dict[str, Any] | None:
-        log.warning("the streaming route failed before its first byte (%s): asking generateContent", why)
+        said = log.warning if why not in self._fell_back else log.info  # each kind of failure warned once
+        self._fell_back.add(why)
+        said("the streaming route failed before its first byte (%s): asking generateContent", why)
         _note("retried", status, False)  # its own ledger row: nothing was billed
         _attempts.started, _attempts.sent = time.monotonic(), False
         return None
