@@ -7,6 +7,7 @@ Seeded, so a failure is reproducible: STUDIO_FUZZ_SEED picks another run of case
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -14,6 +15,7 @@ import random
 from typing import Any
 
 import pytest
+from werkzeug import Response
 
 from core.config import load_settings
 from core.errors import StudioError
@@ -181,3 +183,74 @@ def test_random_shapes_in_every_position_on_sqlite(httpserver, fake, tmp_path, m
 def test_random_shapes_in_every_position_on_postgresql(httpserver, fake, tmp_path, postgres_url, monkeypatch):
     fake.signature_bytes = 64
     run_cases(fuzz_settings(httpserver, postgres_url, tmp_path), fake, 60, 2, monkeypatch)
+
+
+def stream_of(chunks: Any) -> Response:
+    return Response("".join(f"data: {json.dumps(c)}\n\n" for c in chunks), content_type="text/event-stream")
+
+
+def chunked(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """An answer as Gemini streams it: a part a chunk, the finish reason and usage on the last."""
+    candidate = answer["candidates"][0]
+    parts = candidate["content"]["parts"]
+    chunks = [{"candidates": [{"content": {"role": "model", "parts": [p]}, "index": 0}]} for p in parts]
+    last = chunks[-1]["candidates"][0]
+    last.update({k: v for k, v in candidate.items() if k not in ("content", "index")})
+    chunks[-1]["usageMetadata"] = answer["usageMetadata"]
+    for chunk in chunks:
+        chunk["modelVersion"] = answer["modelVersion"]
+    return chunks
+
+
+def parts_in(chunks: Any) -> str | None:
+    try:
+        return json.dumps([c["candidates"][0]["content"]["parts"] for c in chunks])
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def test_random_shapes_in_every_position_of_a_stream(httpserver, fake, tmp_path, monkeypatch):
+    """STUDIO_STREAM=1: one position of one chunk changed at random. Stored or a clear failure;
+    read and priced; the next turns replay the same kept parts each time, and exactly the
+    service's parts whenever the change was outside them."""
+    settings = dataclasses.replace(
+        fuzz_settings(httpserver, f"sqlite:///{tmp_path / 'studio.db'}", tmp_path), stream=True
+    )
+    rng = random.Random(SEED + 1)
+    base = fake.answer({}, streamed=True)
+    chunks = chunked(base)
+    svc = StudioService.from_settings(settings)
+    person = svc.as_user(User(email=LOCAL_EMAIL, name="you", is_admin=True))
+    kept = exact = 0
+    try:
+        for case in range(120):
+            changed, what = mutate({"chunks": chunks}, rng)
+            label = f"stream case {case} (seed {SEED + 1}): {what}"
+            sent = changed.get("chunks") if isinstance(changed, dict) else changed
+            conversation = svc.new_conversation()
+            fake.then(stream_of(sent if isinstance(sent, list) else [sent]))
+            first = svc.send(conversation.id, "a lighthouse at dusk")
+            if not first.ok:
+                assert isinstance(first.error, StudioError) and first.error.message, label
+                assert type(first.error) is not StudioError, f"{label}: {first.error.message}"
+            shown = svc.conversation(conversation.id)
+            shown.latest_image
+            person.estimate(shown, "now at night")
+            person.spent(conversation.id)
+            replays = []
+            for text in ("now at night", "and a moon"):
+                fake.then(stream_of(chunks))
+                svc.send(conversation.id, text)
+                replays.append([m["parts"] for m in fake.requests[-1]["contents"] if m.get("role") == "model"])
+            if not first.ok:
+                continue
+            kept += 1
+            assert replays[1][0] == replays[0][0], label  # what was kept is replayed the same each time
+            assert all(isinstance(p, dict) for p in replays[0][0]), label
+            outside = any(name in what for name in ("usageMetadata", "modelVersion", "finishReason"))
+            if outside and parts_in(sent) == parts_in(chunks):
+                exact += 1
+                assert json.dumps(replays[0][0]) == json.dumps(base["candidates"][0]["content"]["parts"]), label
+    finally:
+        svc.close()
+    assert kept > 20 and exact > 5, (kept, exact)
