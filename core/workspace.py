@@ -14,6 +14,7 @@ from core.errors import Forbidden, InvalidInput, NotFound, StudioError
 from core.money.desk import Spending
 from core.provider.catalog import Retirement
 from core.review.desk import ReviewDesk
+from core.storage.outage import DatabaseUnreachable
 from core.team import access, housekeeping
 from core.team.guard import Guard
 from core.team.people import User
@@ -285,8 +286,8 @@ class Workspace(Spending):
                 raise InvalidInput(" ".join(problems))
             turns = self.turns.start_takes(conversation_id, text, image_hashes, seen=seen, takes=takes, marks=marks)
             return self.dispatch.go(turns)[0], None
-        except (NotFound, Forbidden):
-            raise
+        except (NotFound, Forbidden, DatabaseUnreachable):
+            raise  # unreachable or refusing writes: nothing was written; the page keeps the words
         except StudioError as error:
             return self.turns.reject(conversation_id, text, image_hashes, error), error
 
@@ -311,8 +312,8 @@ class Workspace(Spending):
                 raise InvalidInput(" ".join(problems))
             made = self.turns.start_or_wait(conversation_id, text, image_hashes, seen=seen, takes=takes)
             return self.dispatch.first(made), None
-        except (NotFound, Forbidden):
-            raise
+        except (NotFound, Forbidden, DatabaseUnreachable):
+            raise  # unreachable or refusing writes: nothing was written; the page keeps the words
         except StudioError as error:
             return self.turns.reject(conversation_id, text, image_hashes, error), error
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -18,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import PROJECT_ROOT
+from core.storage.writable import check_writable, watch_writes
 
 MIGRATIONS = PROJECT_ROOT / "migrations"
 # Any constant will do: it only has to be the same in every process that migrates.
@@ -28,9 +28,12 @@ def make_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    on_disk = bool(url.database) and url.database != ":memory:" and not str(url.database).startswith("file:")
+    if on_disk:
+        check_writable(str(url.database))
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    if on_disk:
+        watch_writes(engine, str(url.database))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

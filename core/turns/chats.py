@@ -17,7 +17,7 @@ from core.storage.schema import utcnow
 from core.storage.store import Store
 from core.team.people import LOCAL_EMAIL
 from core.turns import progress
-from core.turns.lifecycle import INTERRUPTED_MESSAGE
+from core.turns.flight import interrupted_message
 from core.turns.rules import NEW_TITLE, clean_title
 from core.turns.runner import TurnRunner
 from core.values import (
@@ -167,9 +167,10 @@ class Chats:
 
 
 def shown_status(turn: Turn, now: dt.datetime) -> Turn:
-    """A turn as a person should see it: in flight with a lapsed lease means its process died."""
+    """A turn as a person should see it: in flight with a lapsed lease means its process died
+    (before sending it, if it was still queued)."""
     if not turn.lapsed(now):
         return turn
     return dataclasses.replace(
-        turn, status=TurnStatus.INTERRUPTED, error_kind="interrupted", error_message=INTERRUPTED_MESSAGE
+        turn, status=TurnStatus.INTERRUPTED, error_kind="interrupted", error_message=interrupted_message(turn.status)
     )

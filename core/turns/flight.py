@@ -27,6 +27,17 @@ from core.turns import progress
 from core.values import Part, Turn, TurnStatus
 
 INTERRUPTED_MESSAGE = "The studio stopped while this turn was being made. Your words and images are kept; retry it."
+# A queued turn was never claimed, so never sent: "stopped while it was being made" would be untrue
+# (and send a person looking for an answer or a charge that never existed).
+NOT_SENT_MESSAGE = (
+    "This message was not sent: the studio stopped before it went. Your words and images are kept; retry it."
+)
+
+
+def interrupted_message(status: TurnStatus) -> str:
+    return NOT_SENT_MESSAGE if status == TurnStatus.QUEUED else INTERRUPTED_MESSAGE
+
+
 GONE_MESSAGE = "That turn no longer exists (its conversation may have been deleted)."
 CANCELLED_MESSAGE = (
     "Cancelled before it was sent: nothing was billed. Your words and images are kept; send them again when you like."
@@ -85,14 +96,17 @@ class TurnFlight:
     def sweep(self) -> int:
         """Lapsed leases (their process died) become interrupted; live ones are left alone."""
         with self.db.write() as db:
-            gone = list(
-                db.scalars(
+            now = utcnow()
+            gone = [
+                turn_id
+                for status in (TurnStatus.QUEUED, TurnStatus.RUNNING)
+                for turn_id in db.scalars(
                     update(TurnRow)
-                    .where(TurnRow.status.in_(IN_FLIGHT), TurnRow.lease_until < utcnow())
-                    .values(**closed(TurnStatus.INTERRUPTED, "interrupted", INTERRUPTED_MESSAGE))
+                    .where(TurnRow.status == status.value, TurnRow.lease_until < now)
+                    .values(**closed(TurnStatus.INTERRUPTED, "interrupted", interrupted_message(status)))
                     .returning(TurnRow.id)
                 )
-            )
+            ]
             ledger.ended(db, gone)
             ledger.abandon(db)
             progress.clear(db, gone)
