@@ -19,6 +19,7 @@ from core.money.limits import limits_from
 from core.provider.catalog import ModelCatalog, load_catalog
 from core.provider.client import GeminiClient
 from core.review.desk import Review
+from core.storage.outage import unreachable
 from core.storage.store import Store
 from core.team.addresses import Visitors
 from core.team.featured import Featured
@@ -140,6 +141,16 @@ class StudioService(Unattended):
         # One source of truth: the turn service plans with these (a bench or test may change the budget).
         self.turns.settings = value
         self.life.limits = limits_from(value)
+
+    def reachable(self) -> bool:
+        """Whether the database answers now (a page waiting out an outage asks)."""
+        try:
+            self.store.db.ping()
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            return False
+        return True
 
     def close(self) -> None:
         self.housekeeper.close()

@@ -12,7 +12,7 @@ from core.turns.rules import MAX_PROMPT_CHARS
 from core.values import Conversation, Seed, Seen, WaitingMessage, takes_in
 from core.workspace import Workspace
 from ui.branch_switch import render_switch
-from ui.chat_box import chat_box, emptied, held_files, hold, open_prompt_key, prompt_key, release
+from ui.chat_box import chat_box, emptied, held, held_files, held_hashes, hold, open_prompt_key, prompt_key, release
 from ui.common import SEED_KEY, load_open_conversation, offline_banner, plain, preview, share_token, visible_key
 from ui.cost_panel import live_cost
 from ui.examples import render_examples
@@ -39,6 +39,7 @@ from ui.versions_panel import render_versions, version_tree
 # them keeps a 50-turn conversation as quick to rerun as a fresh one.
 SHOWN_AT_FIRST = 3
 TAKES_RESET = "takes-reset"
+SENT_IN_OUTAGE = "The studio could not reach its database, so your message was not sent: it is back in the box."
 
 
 def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tuple[Conversation, list[str]]:
@@ -74,14 +75,15 @@ def submit(
     a failed turn with its words and good images. `kit`: brand kit items chosen for it. `box`:
     the chat input it came from, which keeps it until the studio has it (the database may be
     unreachable)."""
-    if box is not None:
-        files = [*held_files(box), *files]
-        hold(box, text, files)
     if conversation is not None and seen is None:
         seen = conversation.seen
     picked_for = conversation.id if conversation else None  # the kit picker's, before one is made
     conversation, hashes = ensure_conversation(svc, conversation)
-    st.session_state.pop(SEED_KEY, None)  # from here on the seed image is in this message
+    if box is not None:
+        # The seed's image is this message's now: held with it, should the rest fail to arrive.
+        hold(box, text, files, [*held_hashes(box), *hashes])
+        hashes = held_hashes(box)
+    st.session_state.pop(SEED_KEY, None)
     problems: list[str] = []
     for file in files:
         try:
@@ -97,7 +99,6 @@ def submit(
             hashes.extend(svc.review.attach(kit))
         except StudioError as error:
             problems.append(error.message)
-        sent(picked_for)
     if len(text) > MAX_PROMPT_CHARS:
         problems.append(
             f"The prompt is {len(text):,} characters; the studio sends at most {MAX_PROMPT_CHARS:,}. "
@@ -106,6 +107,8 @@ def submit(
     request, error = svc.type_ahead(conversation.id, text, hashes, problems=problems, seen=seen, takes=takes)
     if box is not None:
         release(box)  # in the conversation now: as a turn, a queued message, or a failed turn with its words
+    if kit:
+        sent(picked_for)  # only now: until the studio has the message, the picker keeps its choice
     # Takes go back to 1 once sent: the next ordinary edit is one call (set before the widget is drawn).
     st.session_state[TAKES_RESET] = st.session_state.get(TAKES_RESET, 0) + 1
     if error is not None:
@@ -189,12 +192,16 @@ def outage_box(boxes: list[str]) -> None:
     kept (and put back in the box) rather than lost with the page."""
     if boxes:
         if emptied(boxes[0]):
-            st.rerun()  # the box lost its words to this run's send: the next run puts them back
+            # The box lost its words to this run's send: the next run puts them back, and says
+            # why even if the database is back by then.
+            st.session_state["flash"] = SENT_IN_OUTAGE
+            st.rerun()
         return
     key = open_prompt_key()
     value = chat_box(key)
     if value is not None and (value.text.strip() or value.files):
-        hold(key, value.text, [*held_files(key), *value.files])
+        hold(key, value.text, [*held_files(key), *value.files], held_hashes(key))
+        st.session_state["flash"] = SENT_IN_OUTAGE
         st.rerun()
 
 
@@ -266,6 +273,8 @@ def studio(boxes: list[str]) -> None:
     input_key = prompt_key(conversation.id if conversation else None)
     value = chat_box(input_key)
     boxes.append(input_key)
+    if value is not None:  # kept from here on, whatever below cannot reach the database
+        hold(input_key, value.text, [*held_files(input_key), *value.files], held_hashes(input_key))
     # A fresh widget after each send: Takes go back to 1 (setting a drawn widget's value back is
     # not reliably passed to the browser). Only as many takes as the limits let through now (a
     # demo's one running turn: none to choose).
@@ -291,11 +300,11 @@ def studio(boxes: list[str]) -> None:
     if conversation is not None and int(takes or 1) > 1:
         estimate = svc.estimate(conversation)
         st.caption(f"{int(takes or 1)} takes: about {int(takes or 1)} × {dollars(estimate.micro)} for this message.")
-    if value is not None and (value.text.strip() or value.files or kit):
-        submit(
-            svc, conversation, value.text, list(value.files), int(takes or 1), seen=shown_before, kit=kit, box=input_key
-        )
-    elif value is not None:
+    if value is not None:
+        text, files, _hashes = held(input_key)
+        if text.strip() or files or _hashes or kit:
+            submit(svc, conversation, text, files, int(takes or 1), seen=shown_before, kit=kit, box=input_key)
+        release(input_key)
         st.warning("Type a prompt or attach an image.", icon=":material/edit:")
     if spec.max_input_images:
         st.caption(

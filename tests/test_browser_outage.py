@@ -14,6 +14,7 @@ from sqlalchemy import select
 from core.config import load_settings
 from core.service import StudioService
 from core.storage.schema import LedgerRow
+from tests.fake_gemini import image_bytes
 from tests.test_browser import ARTIFACTS, StudioServer, browser, fake_env, open_studio, send  # noqa: F401
 from tests.test_outage import private_postgres  # noqa: F401 - the fixture
 
@@ -71,7 +72,11 @@ def test_database_stopped_30s_with_turns_out(browser, fake, settings, private_po
         tab_a.get_by_text(NOTICE).first.wait_for(timeout=15_000)
         _no_error_page(tab_a)
         # A message sent now: the page says so, and the words are in the box again.
-        send(tab_a, "add a ship on the horizon")
+        ship = tmp_path / "ship.png"
+        ship.write_bytes(image_bytes((48, 32), (20, 40, 200)))
+        send(tab_a, "add a ship on the horizon", attachment=ship)
+        # Kept by the tab: the image listed under the box, the words back in it.
+        tab_a.get_by_text("Kept from your message: ship.png").wait_for(timeout=15_000)
         tab_a.get_by_text(NOTICE).first.wait_for(timeout=15_000)
         _box_says(tab_a, "add a ship on the horizon")
         _no_error_page(tab_a)
@@ -101,8 +106,10 @@ def test_database_stopped_30s_with_turns_out(browser, fake, settings, private_po
 
     assert len(fake.requests) == 3  # nothing was sent twice; the held message went once
     third = fake.requests[2]
-    texts = [p.get("text") for m in third["contents"] if m["role"] == "user" for p in m["parts"]]
+    texts = [p.get("text") for m in third["contents"] if m["role"] == "user" for p in m["parts"] if "text" in p]
     assert texts == ["a lighthouse at night", "add a ship on the horizon"]
+    last_user = [m for m in third["contents"] if m["role"] == "user"][-1]
+    assert any("inlineData" in p for p in last_user["parts"])  # the image kept during the outage went too
     # The answer stored during the outage is replayed exactly as the service gave it.
     (model_turn,) = [m for m in third["contents"] if m["role"] == "model"]
     assert json.dumps(model_turn) in {json.dumps(m) for m in fake.issued[:2]}

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ANN = User(email="ann@example.com", name="Ann")
 # What a page or ui/ may use of the service: the wiring (a person's workspace, the settings, a
 # deploy's drain, a demo's visitors at arrival, the store's ping in an outage, closing).
-WIRING = {"as_user", "settings", "drain", "draining", "visitors", "store", "close"}
+WIRING = {"as_user", "settings", "drain", "draining", "visitors", "reachable", "close"}
 VERBS = {name for name, _ in inspect.getmembers(Unattended, inspect.isfunction) if not name.startswith("_")}
 
 

@@ -34,9 +34,11 @@ def open_prompt_key() -> str:
     return prompt_key(st.query_params.get("session"))
 
 
-def hold(key: str, text: str, files: list[Any]) -> None:
-    """Keep a message that is being taken in; `release` once the studio has it."""
-    st.session_state.setdefault(HELD, {})[key] = (text, list(files))
+def hold(key: str, text: str, files: list[Any], hashes: list[str] | None = None) -> None:
+    """Keep a message from the moment it is sent until the studio has it (`release`): its words,
+    its files, and images already in the studio that go with it (a seed, once its conversation
+    is made)."""
+    st.session_state.setdefault(HELD, {})[key] = (text, list(files), list(hashes or []))
 
 
 def release(key: str) -> None:
@@ -44,10 +46,23 @@ def release(key: str) -> None:
     st.session_state.pop(f"{key}-restored", None)
 
 
+def held(key: str) -> tuple[str, list[Any], list[str]]:
+    found = st.session_state.get(HELD, {}).get(key)
+    return (found[0], list(found[1]), list(found[2])) if found else ("", [], [])
+
+
 def held_files(key: str) -> list[Any]:
     """Images of a held message: they go with the next message sent from this box."""
-    found = st.session_state.get(HELD, {}).get(key)
-    return list(found[1]) if found else []
+    return held(key)[1]
+
+
+def held_hashes(key: str) -> list[str]:
+    return held(key)[2]
+
+
+def _drop_files(key: str) -> None:
+    text, _files, hashes = held(key)
+    hold(key, text, [], hashes)
 
 
 def emptied(key: str) -> bool:
@@ -59,7 +74,9 @@ def chat_box(key: str) -> Any:
     """Draw the box. A held message's words are put back in it (set before it is drawn: a
     trigger widget shows them without sending them); its images are listed under it."""
     found = st.session_state.get(HELD, {}).get(key)
-    if found and not st.session_state.get(f"{key}-restored"):
+    # Put back once, and again whenever the box is new (after another page or conversation):
+    # not on every run, which would undo what the person typed since.
+    if found and (not st.session_state.get(f"{key}-restored") or key not in st.session_state):
         if found[0]:
             st.session_state[key] = found[0]
         st.session_state[f"{key}-restored"] = True
@@ -80,4 +97,5 @@ def chat_box(key: str) -> Any:
     if found and found[1]:
         names = ", ".join(getattr(f, "name", "image") for f in found[1])
         st.caption(f":material/attach_file: Kept from your message: {names}. They go with the next message you send.")
+        st.button("Remove the kept images", key=f"{key}-drop", type="tertiary", on_click=_drop_files, args=(key,))
     return value

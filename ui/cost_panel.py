@@ -8,6 +8,7 @@ import streamlit as st
 from core.money.prices import Estimate, dollars
 from core.values import Conversation
 from core.workspace import Workspace
+from ui import outage
 from ui.common import hold_seed, share_token, stored_once
 from ui.live import COST, newest_shown
 from ui.settings_panel import planned, render_meter
@@ -62,8 +63,13 @@ def live_cost(svc: Workspace, conversation: Conversation | None, meter: bool = F
     kept the plan of the moment a message was sent, one exchange short, until the next full run:
     4.2 MB after turn 9, 6.2 MB after a restart.)"""
     shown = newest_shown(conversation) if conversation is not None else None
-    if meter and shown is not None and shown.turns:
-        plan = planned(svc, shown)
-        render_meter(plan, shown)
-        st.session_state[f"unseen-{shown.id}"] = {e.request.id for e in plan.dropped}
-    render_cost(svc, shown)
+    try:
+        if meter and shown is not None and shown.turns:
+            plan = planned(svc, shown)
+            render_meter(plan, shown)
+            st.session_state[f"unseen-{shown.id}"] = {e.request.id for e in plan.dropped}
+        render_cost(svc, shown)
+    except Exception as exc:
+        if not outage.saw(exc):
+            raise
+        # Said under the chat; the money is drawn again with everything else once it is back.

@@ -155,7 +155,13 @@ def _on_tick(svc: Workspace, conversation_id: str) -> None:
     running = {i for i, t in mine.items() if t.status == TurnStatus.RUNNING}
     if running and svc.settings.stream:
         # On the same tick: a streamed turn's newest thought or draft redraws its status only.
-        live = svc.live_progress(shown.id, running, token=share_token(shown.id))
+        try:
+            live = svc.live_progress(shown.id, running, token=share_token(shown.id))
+        except Exception as exc:
+            if not outage.saw(exc):
+                raise
+            st.rerun([WATCH])  # gone between the two reads: the watch says so
+            return
         if live != st.session_state.get(_progress_key(conversation_id), {}):
             st.session_state[_progress_key(conversation_id)] = live
             st.rerun([WATCH])
@@ -215,15 +221,20 @@ def _watch(svc: Workspace, conversation: Conversation) -> None:
         outage.notice()  # nothing here reads the database until the watch reaches it again
         return
     draining.notice(svc)
-    owner = svc.can_change(shown)
-    if busy:
-        places = svc.queue_places(list(busy))
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        for turn in busy:
-            _status(svc, turn, places.get(turn.id), now, owner, shown.model)
-    if owner:
-        # Messages typed ahead wait under the turn being made (read when this redraws, not per tick).
-        render_waiting(svc, shown, st.session_state.get(shown_version_key(shown.id), shown.seen))
+    try:
+        owner = svc.can_change(shown)
+        if busy:
+            places = svc.queue_places(list(busy))
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            for turn in busy:
+                _status(svc, turn, places.get(turn.id), now, owner, shown.model)
+        if owner:
+            # Messages typed ahead wait under the turn being made (read when this redraws, not per tick).
+            render_waiting(svc, shown, st.session_state.get(shown_version_key(shown.id), shown.seen))
+    except Exception as exc:
+        if not outage.saw(exc):
+            raise
+        outage.notice()  # the watch's next tick that reaches the database redraws all of it
 
 
 def live_chat(

@@ -17,6 +17,8 @@ from ui.common import service
 log = logging.getLogger("studio.page")
 
 DOWN = "database-down"
+HANDLED = "database-down-handled"  # this run's outage was said by an inner guard
+AGAIN = "database-down-again"  # one rerun after a failure while the database answered
 RETRY_S = 2.0
 
 
@@ -43,35 +45,39 @@ def notice() -> None:
     st.warning(UNREACHABLE_MESSAGE, icon=":material/cloud_off:")
 
 
-def reachable() -> bool:
-    try:
-        service().store.db.ping()
-    except Exception as exc:
-        if not unreachable(exc):
-            raise
-        return False
-    return True
-
-
 @st.fragment(run_every=RETRY_S)
 def _come_back() -> None:
     """Looks for the database every few seconds while it is away; the whole page runs again once
     it is back (only then: nothing else runs meanwhile)."""
-    if reachable():
+    if service().reachable():
         back()
         st.rerun(scope="app")
 
 
 def guarded(run: Callable[[], None], box: Callable[[], None] | None = None) -> None:
     """Run a page; if the database is unreachable, say so, draw the chat box (`box`, so a message
-    sent now is kept) and wait for the database instead of showing a traceback."""
+    sent now is kept) and wait for the database instead of showing a traceback. Guards nest (the
+    router's around the studio's own): the inner one that handled an outage has the last word."""
     try:
         run()
-        back()
     except Exception as exc:  # st.rerun and st.stop are BaseExceptions: they pass
         if not saw(exc):
             raise
+        if service().reachable():
+            # Back already, or never away (an error that only looks like it): one more run tells
+            # which, and a second failure in a row is shown as the error it is, not waited on.
+            if st.session_state.get(AGAIN):
+                st.session_state.pop(AGAIN, None)
+                back()
+                raise
+            st.session_state[AGAIN] = True
+            st.rerun()
+        st.session_state[HANDLED] = True
         notice()
         if box is not None:
             box()
         _come_back()
+    else:
+        if not st.session_state.pop(HANDLED, False):
+            back()
+            st.session_state.pop(AGAIN, None)

@@ -10,6 +10,7 @@ been back in touch for a whole lease: time for every live holder to renew or fin
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,9 @@ from core.errors import StudioError
 
 log = logging.getLogger("studio.outage")
 T = TypeVar("T")
+
+# What SQLite says when its file cannot be used for now (gone, read-only, full, busy too long).
+SQLITE_AWAY = ("unable to open", "disk i/o", "readonly", "read-only", "is full", "database is locked")
 
 UNREACHABLE_MESSAGE = "The studio cannot reach its database; your words are still in the box. It retries by itself."
 
@@ -37,9 +41,20 @@ def unreachable(exc: BaseException) -> bool:
     of work may succeed if tried again later. Errors in the statement itself are not this."""
     if isinstance(exc, DatabaseUnreachable):
         return True
-    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError):
+    if isinstance(exc, InterfaceError | DisconnectionError):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        # Not every OperationalError: a missing table, a statement timeout or a lock timeout is
+        # the statement's own failure, and waiting for the database would hide it for ever.
+        orig = exc.orig
+        if isinstance(orig, sqlite3.Error):
+            said = str(orig).lower()
+            return any(away in said for away in SQLITE_AWAY)
+        state = getattr(orig, "sqlstate", None)
+        return state is None or state[:2] in ("08", "53") or state in ("57P01", "57P02", "57P03")
+    return False
 
 
 class DatabaseHealth:

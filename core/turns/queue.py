@@ -12,12 +12,16 @@ lapses and is interrupted like any turn nobody holds.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from sqlalchemy import Select, select, text, update
 
 from core.storage.database import Database
+from core.storage.outage import unreachable
 from core.storage.schema import TurnRow, utcnow
 from core.values import TurnStatus
+
+log = logging.getLogger("studio.queue")
 
 # The channel queue-only processes notify and workers listen on (PostgreSQL LISTEN/NOTIFY).
 CHANNEL = "studio_turns"
@@ -99,5 +103,12 @@ class TurnQueue:
         """Tell listening workers a turn is waiting (PostgreSQL); elsewhere they poll."""
         if self.db.dialect != "postgresql":
             return
-        with self.db.write() as db:
-            db.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+        try:
+            with self.db.write() as db:
+                db.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+        except Exception as exc:
+            # Best effort: the turn is committed already, and workers poll as well. Raising here
+            # would tell the sender it was not sent, and a second send would bill it twice.
+            if not unreachable(exc):
+                raise
+            log.warning("could not wake the workers (they will find the turn when they poll): %s", exc)
