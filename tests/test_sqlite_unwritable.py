@@ -11,6 +11,7 @@ whenever its pool grows or reconnects."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, func, select, update
 
+from core.service import StudioService
 from core.storage.outage import unreachable
 from core.storage.schema import LedgerRow, TurnRow
 from core.storage.store import Store
@@ -137,9 +139,20 @@ def test_at_start_up_a_file_or_folder_that_refuses_writes_is_named_plainly(tmp_p
     Store(f"sqlite:///{database}").engine.dispose()  # and fine again afterwards
 
 
-def test_a_turn_that_never_went_is_not_shown_as_stopped_while_being_made(service, fake):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_service(request, settings, fake):
+    if request.param == "postgresql":
+        settings = dataclasses.replace(settings, database_url=request.getfixturevalue("postgres_url"))
+    svc = StudioService.from_settings(settings, backoff_factor=0.01)
+    yield svc
+    svc.close()
+    svc.store.engine.dispose()
+
+
+def test_a_turn_that_never_went_is_not_shown_as_stopped_while_being_made(any_service):
     """A lapsed turn still queued was never claimed, so never sent: it says so, on the page before
     the sweep and in the row after it; a lapsed running turn keeps the "stopped" sentence."""
+    service = any_service
     ann = service.as_user(ANN)
     conversation = ann.new_conversation()
     queued = service.turns.start_takes(conversation.id, "never sent", [], seen=False, takes=1)[0]
