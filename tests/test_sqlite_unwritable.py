@@ -11,6 +11,7 @@ whenever its pool grows or reconnects."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -21,8 +22,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
+from core.service import StudioService
 from core.storage.outage import unreachable
 from core.storage.schema import LedgerRow, TurnRow
 from core.storage.store import Store
@@ -103,7 +105,9 @@ def test_a_send_to_a_file_that_refuses_writes_says_so_plainly_and_the_next_works
 
 def test_an_answer_that_arrives_while_the_file_refuses_writes_lands_when_it_is_writable(service, fake, tmp_path):
     """A turn out when the file stops taking writes: its holder keeps the answer and retries
-    (as in a database outage), and it lands once write access returns."""
+    (as in a database outage), and it lands once write access returns. A guard of how this item and
+    the outage retry (item 6) meet: it passes on the code before this item too, where the retry
+    came through anyway; the other tests here are the ones that failed before."""
     ann = service.as_user(ANN)
     conversation = ann.new_conversation()
     database = tmp_path / "studio.db"
@@ -135,9 +139,20 @@ def test_at_start_up_a_file_or_folder_that_refuses_writes_is_named_plainly(tmp_p
     Store(f"sqlite:///{database}").engine.dispose()  # and fine again afterwards
 
 
-def test_a_turn_that_never_went_is_not_shown_as_stopped_while_being_made(service, fake):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_service(request, settings, fake):
+    if request.param == "postgresql":
+        settings = dataclasses.replace(settings, database_url=request.getfixturevalue("postgres_url"))
+    svc = StudioService.from_settings(settings, backoff_factor=0.01)
+    yield svc
+    svc.close()
+    svc.store.engine.dispose()
+
+
+def test_a_turn_that_never_went_is_not_shown_as_stopped_while_being_made(any_service):
     """A lapsed turn still queued was never claimed, so never sent: it says so, on the page before
     the sweep and in the row after it; a lapsed running turn keeps the "stopped" sentence."""
+    service = any_service
     ann = service.as_user(ANN)
     conversation = ann.new_conversation()
     queued = service.turns.start_takes(conversation.id, "never sent", [], seen=False, takes=1)[0]
@@ -153,3 +168,37 @@ def test_a_turn_that_never_went_is_not_shown_as_stopped_while_being_made(service
     assert service.life.sweep() == 2
     assert service.store.turn(queued.id).error_message == NOT_SENT_MESSAGE
     assert service.store.turn(running.id).error_message == INTERRUPTED_MESSAGE
+
+
+def test_a_full_disk_is_said_plainly_and_the_next_send_works_once_there_is_room(service, fake, tmp_path):
+    """SQLite's own "database or disk is full" (SQLITE_FULL), made real without filling a disk: a
+    connection whose max_page_count is the file's size cannot grow it."""
+    ann = service.as_user(ANN)
+    conversation = ann.new_conversation()
+    first, _ = ann.submit(conversation.id, "a red bicycle", [])
+    wait_until(lambda: service.store.turn(first.id).status == TurnStatus.OK)
+    before = counts(service)
+    engine = service.store.engine
+
+    def full(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_conn.execute(f"PRAGMA max_page_count={pages}")
+
+    # Fill the free pages first, so the next insert must grow the file.
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS ballast (x BLOB)")
+        conn.exec_driver_sql("INSERT INTO ballast VALUES (zeroblob(200000))")
+        conn.exec_driver_sql("DELETE FROM ballast")
+    event.listen(engine, "connect", full)
+    engine.dispose()
+    try:
+        with pytest.raises(DatabaseNotWritable) as refused:
+            ann.submit(conversation.id, "make it blue " + "x" * 300_000, [])
+        assert "disk space" in refused.value.message and "sqlite" not in refused.value.message.lower()
+        assert "database or disk is full" in str(refused.value.__cause__)  # the real failure, for the log
+        assert counts(service) == before
+    finally:
+        event.remove(engine, "connect", full)
+    made, error = ann.submit(conversation.id, "make it blue", [])
+    assert error is None
+    wait_until(lambda: service.store.turn(made.id).status == TurnStatus.OK)

@@ -258,8 +258,8 @@ def review_pages(user: User | None) -> list[StreamlitPage]:
     unread = 0
     if member:
         assert user is not None
-        desk = service().as_user(user).review
         try:
+            desk = service().as_user(user).review  # building the service reaches the database too
             if "review-known" not in st.session_state:  # once a session: the @mention picker knows them
                 desk.remember_me()
                 st.session_state["review-known"] = True
