@@ -45,11 +45,20 @@ def notice() -> None:
     st.warning(UNREACHABLE_MESSAGE, icon=":material/cloud_off:")
 
 
+def reachable() -> bool:
+    try:
+        return service().reachable()
+    except Exception as exc:  # the service itself may not start while it is away
+        if not unreachable(exc):
+            raise
+        return False
+
+
 @st.fragment(run_every=RETRY_S)
 def _come_back() -> None:
     """Looks for the database every few seconds while it is away; the whole page runs again once
     it is back (only then: nothing else runs meanwhile)."""
-    if service().reachable():
+    if reachable():
         back()
         st.rerun(scope="app")
 
@@ -63,7 +72,7 @@ def guarded(run: Callable[[], None], box: Callable[[], None] | None = None) -> N
     except Exception as exc:  # st.rerun and st.stop are BaseExceptions: they pass
         if not saw(exc):
             raise
-        if service().reachable():
+        if reachable():
             # Back already, or never away (an error that only looks like it): one more run tells
             # which, and a second failure in a row is shown as the error it is, not waited on.
             if st.session_state.get(AGAIN):

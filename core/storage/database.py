@@ -79,6 +79,9 @@ class Database:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
+        path = self.engine.url.database
+        if self.dialect == "sqlite" and path and path != ":memory:" and not path.startswith("file:"):
+            check_writable(path)  # a file it may read but not write is not back yet
 
 
 def _config() -> Config:
