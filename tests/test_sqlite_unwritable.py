@@ -23,16 +23,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select, update
+from sqlalchemy.engine import make_url
 
 from core.service import StudioService
-from core.storage.outage import unreachable
+from core.storage.outage import UNREACHABLE_MESSAGE, DatabaseUnreachable, message_of, patiently, unreachable
 from core.storage.schema import LedgerRow, TurnRow
 from core.storage.store import Store
-from core.storage.writable import DatabaseNotWritable
+from core.storage.writable import DatabaseNotWritable, not_writable_message
 from core.team.people import User
 from core.turns.flight import INTERRUPTED_MESSAGE, NOT_SENT_MESSAGE
 from core.values import TurnStatus
 from tests.test_access import wait_until
+from tests.test_pages import app_env, studio  # noqa: F401
 
 ANN = User(email="ann@example.com", name="Ann")
 ROOT_USER = os.geteuid() == 0
@@ -202,3 +204,30 @@ def test_a_full_disk_is_said_plainly_and_the_next_send_works_once_there_is_room(
     made, error = ann.submit(conversation.id, "make it blue", [])
     assert error is None
     wait_until(lambda: service.store.turn(made.id).status == TurnStatus.OK)
+
+
+def test_the_sentence_shown_is_the_one_naming_the_file_even_behind_a_retry_window(tmp_path):
+    path = str(tmp_path / "studio.db")
+
+    def refused() -> None:
+        raise DatabaseNotWritable(path)
+
+    with pytest.raises(DatabaseUnreachable) as gave_up:
+        patiently(refused, window_s=0.0, sleep=lambda _s: None)
+    assert message_of(gave_up.value) == not_writable_message(path)  # the window wraps it
+    assert message_of(DatabaseUnreachable()) == UNREACHABLE_MESSAGE
+    assert message_of(OSError("anything else")) == UNREACHABLE_MESSAGE
+
+
+def test_the_page_says_which_file_refuses_writes_not_that_the_database_is_away(app_env, settings):  # noqa: F811
+    svc = StudioService.from_settings(settings)
+    svc.new_conversation()
+    svc.close()
+    svc.store.engine.dispose()
+    database = Path(make_url(settings.database_url).database or "")
+    with unwritable(database):
+        at = studio()
+        said = [w.value for w in at.warning]
+        assert not at.exception
+        assert not_writable_message(str(database)) in said, said  # before: "cannot reach its database"
+        assert not [w for w in said if "cannot reach" in w or "readonly" in w]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from core.storage.outage import UNREACHABLE_MESSAGE, unreachable
+from core.storage.outage import UNREACHABLE_MESSAGE, message_of, unreachable
 from ui.common import service
 
 log = logging.getLogger("studio.page")
@@ -19,6 +19,7 @@ log = logging.getLogger("studio.page")
 DOWN = "database-down"
 HANDLED = "database-down-handled"  # this run's outage was said by an inner guard
 AGAIN = "database-down-again"  # one rerun after a failure while the database answered
+SAID = "database-down-message"  # what is wrong, as the error said it (a read-only SQLite file names it)
 RETRY_S = 2.0
 
 
@@ -34,15 +35,17 @@ def saw(exc: BaseException) -> bool:
     if not st.session_state.get(DOWN):
         log.warning("a page could not reach the database: %s", exc)
     st.session_state[DOWN] = True
+    st.session_state[SAID] = message_of(exc)
     return True
 
 
 def back() -> None:
     st.session_state.pop(DOWN, None)
+    st.session_state.pop(SAID, None)
 
 
 def notice() -> None:
-    st.warning(UNREACHABLE_MESSAGE, icon=":material/cloud_off:")
+    st.warning(st.session_state.get(SAID, UNREACHABLE_MESSAGE), icon=":material/cloud_off:")
 
 
 def reachable() -> bool:

@@ -57,6 +57,20 @@ def unreachable(exc: BaseException) -> bool:
     return False
 
 
+def message_of(exc: BaseException) -> str:
+    """The sentence to show for an unreachable database: the most specific one found along the
+    error's chain (a read-only or full SQLite file names the file and what to do), else the
+    general one. A retry window wraps the error it gave up on, so the chain is walked."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DatabaseUnreachable) and current.message != UNREACHABLE_MESSAGE:
+            return current.message
+        current = current.__cause__ or current.__context__
+    return UNREACHABLE_MESSAGE
+
+
 class DatabaseHealth:
     """What this process has seen of the database lately (thread-safe, monotonic time)."""
 
