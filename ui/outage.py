@@ -11,12 +11,13 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from core.storage.outage import UNREACHABLE_MESSAGE, unreachable
-from ui.common import service
+from core.storage.outage import UNREACHABLE_MESSAGE, DatabaseUnreachable, unreachable
+from ui.common import service, settings
 
 log = logging.getLogger("studio.page")
 
 DOWN = "database-down"
+SAID = "database-down-said"
 HANDLED = "database-down-handled"  # this run's outage was said by an inner guard
 AGAIN = "database-down-again"  # one rerun after a failure while the database answered
 RETRY_S = 2.0
@@ -34,6 +35,10 @@ def saw(exc: BaseException) -> bool:
     if not st.session_state.get(DOWN):
         log.warning("a page could not reach the database: %s", exc)
     st.session_state[DOWN] = True
+    # The studio's own sentence when it has one (a file that refuses writes names the file).
+    # A public demo's visitors get the general one: the operator's file paths are not theirs.
+    own = isinstance(exc, DatabaseUnreachable) and not settings().demo
+    st.session_state[SAID] = exc.message if own else UNREACHABLE_MESSAGE
     return True
 
 
@@ -42,7 +47,7 @@ def back() -> None:
 
 
 def notice() -> None:
-    st.warning(UNREACHABLE_MESSAGE, icon=":material/cloud_off:")
+    st.warning(str(st.session_state.get(SAID, UNREACHABLE_MESSAGE)), icon=":material/cloud_off:")
 
 
 def reachable() -> bool:
