@@ -145,7 +145,7 @@ class StudioService(Unattended):
     def reachable(self) -> bool:
         """Whether the database answers now (a page waiting out an outage asks)."""
         try:
-            self.store.db.ping()
+            self.store.db.ping(writes=True)
         except Exception as exc:
             if not unreachable(exc):
                 raise

@@ -27,6 +27,8 @@ def test_a_file_that_refuses_writes_at_start_up_then_takes_them(browser, fake, s
             page.get_by_text(NOTICE).first.wait_for(timeout=15_000)
             _no_error_page(page)
             assert "sqlite" not in page.inner_text("body").lower()
+            # What is wrong, said plainly: the file, and what to check.
+            page.get_by_text(f"cannot write its database file {database}").first.wait_for(timeout=15_000)
             send(page, "a kite over the dunes")
             page.get_by_text(NOTICE).first.wait_for(timeout=15_000)
             _box_says(page, "a kite over the dunes")

@@ -12,14 +12,14 @@ from collections.abc import Callable
 import streamlit as st
 
 from core.storage.outage import UNREACHABLE_MESSAGE, message_of, unreachable
-from ui.common import service
+from ui.common import service, settings
 
 log = logging.getLogger("studio.page")
 
 DOWN = "database-down"
+SAID = "database-down-said"
 HANDLED = "database-down-handled"  # this run's outage was said by an inner guard
 AGAIN = "database-down-again"  # one rerun after a failure while the database answered
-SAID = "database-down-message"  # what is wrong, as the error said it (a read-only SQLite file names it)
 RETRY_S = 2.0
 
 
@@ -35,17 +35,19 @@ def saw(exc: BaseException) -> bool:
     if not st.session_state.get(DOWN):
         log.warning("a page could not reach the database: %s", exc)
     st.session_state[DOWN] = True
-    st.session_state[SAID] = message_of(exc)
+    # The studio's own sentence when it has one (a file that refuses writes names the file),
+    # found along the chain: a retry window that gave up wraps it. A public demo's visitors get
+    # the general one: the operator's file paths are not theirs.
+    st.session_state[SAID] = UNREACHABLE_MESSAGE if settings().demo else message_of(exc)
     return True
 
 
 def back() -> None:
     st.session_state.pop(DOWN, None)
-    st.session_state.pop(SAID, None)
 
 
 def notice() -> None:
-    st.warning(st.session_state.get(SAID, UNREACHABLE_MESSAGE), icon=":material/cloud_off:")
+    st.warning(str(st.session_state.get(SAID, UNREACHABLE_MESSAGE)), icon=":material/cloud_off:")
 
 
 def reachable() -> bool:

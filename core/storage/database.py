@@ -76,12 +76,15 @@ class Database:
         with self._writer.begin() as db:
             yield db
 
-    def ping(self) -> None:
+    def ping(self, *, writes: bool = False) -> None:
+        """The database answers; with `writes`, an SQLite file also takes writes (a file it may
+        read but not write answers SELECT 1). Only a page waiting out an outage asks that: the
+        check makes a probe file, too much for every heartbeat."""
         with self.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
         path = self.engine.url.database
-        if self.dialect == "sqlite" and path and path != ":memory:" and not path.startswith("file:"):
-            check_writable(path)  # a file it may read but not write is not back yet
+        if writes and self.dialect == "sqlite" and path and path != ":memory:" and not path.startswith("file:"):
+            check_writable(path)
 
 
 def _config() -> Config:
