@@ -12,6 +12,7 @@ whenever its pool grows or reconnects."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import datetime as dt
 import os
 import shutil
@@ -22,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, func, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy.engine import Engine, make_url
 
 from core.service import StudioService
 from core.storage.outage import UNREACHABLE_MESSAGE, DatabaseUnreachable, message_of, patiently, unreachable
@@ -34,7 +35,7 @@ from core.team.people import User
 from core.turns.flight import INTERRUPTED_MESSAGE, NOT_SENT_MESSAGE
 from core.values import TurnStatus
 from tests.test_access import wait_until
-from tests.test_pages import app_env, studio  # noqa: F401
+from tests.test_pages import app_env, settle, studio  # noqa: F401
 
 ANN = User(email="ann@example.com", name="Ann")
 ROOT_USER = os.geteuid() == 0
@@ -231,3 +232,28 @@ def test_the_page_says_which_file_refuses_writes_not_that_the_database_is_away(a
         assert not at.exception
         assert not_writable_message(str(database)) in said, said  # before: "cannot reach its database"
         assert not [w for w in said if "cannot reach" in w or "readonly" in w]
+
+
+def test_a_send_on_the_page_while_the_file_refuses_writes_keeps_the_words_and_the_next_send_works(
+    app_env,  # noqa: F811
+    settings,
+    fake,
+):
+    """The running case on the page: the file turns read-only under an open studio (reads still
+    work, so the page is drawn as usual after the failed send, with the words back in the box)."""
+    at = studio()
+    database = Path(make_url(settings.database_url).database or "")
+    with unwritable(database):
+        for engine in [o for o in gc.get_objects() if isinstance(o, Engine)]:
+            engine.dispose()  # new connections from here on, as a growing pool makes
+        at.chat_input[0].set_value("a kite over the dunes").run()
+        assert not at.exception
+        assert [t.value for t in at.toast if "not sent" in t.value]
+        assert at.chat_input[0].value == "a kite over the dunes"
+        assert not [m.value for m in at.markdown if "readonly" in m.value or "sqlite" in m.value.lower()]
+    with create_engine(settings.database_url).connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(TurnRow)) == 0  # nothing half-written
+    assert not fake.requests
+    settle(at.chat_input[0].set_value("a kite over the dunes").run())  # same process, no restart
+    assert not at.exception
+    assert len(fake.requests) == 1 and "a kite over the dunes" in str(fake.requests[0])
