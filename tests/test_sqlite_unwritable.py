@@ -12,8 +12,8 @@ whenever its pool grows or reconnects."""
 from __future__ import annotations
 
 import dataclasses
-import gc
 import datetime as dt
+import gc
 import os
 import shutil
 import subprocess
