@@ -19,7 +19,7 @@ from ui.examples import render_examples
 from ui.identity import who_panel, workspace
 from ui.kit_picker import kit_picker, sent
 from ui.live import live_chat, remember_shown, shown_version_key
-from ui.outage import guarded
+from ui.outage import guarded, not_sent
 from ui.review_panel import new_run, render_review_dialog
 from ui.router import ensure_router
 from ui.settings_panel import (
@@ -39,7 +39,6 @@ from ui.versions_panel import render_versions, version_tree
 # them keeps a 50-turn conversation as quick to rerun as a fresh one.
 SHOWN_AT_FIRST = 3
 TAKES_RESET = "takes-reset"
-SENT_IN_OUTAGE = "The studio could not reach its database, so your message was not sent: it is back in the box."
 
 
 def ensure_conversation(svc: Workspace, conversation: Conversation | None) -> tuple[Conversation, list[str]]:
@@ -194,14 +193,14 @@ def outage_box(boxes: list[str]) -> None:
         if emptied(boxes[0]):
             # The box lost its words to this run's send: the next run puts them back, and says
             # why even if the database is back by then.
-            st.session_state["flash"] = SENT_IN_OUTAGE
+            st.session_state["flash"] = not_sent()
             st.rerun()
         return
     key = open_prompt_key()
     value = chat_box(key)
     if value is not None and (value.text.strip() or value.files):
         hold(key, value.text, [*held_files(key), *value.files], held_hashes(key))
-        st.session_state["flash"] = SENT_IN_OUTAGE
+        st.session_state["flash"] = not_sent()
         st.rerun()
 
 

@@ -46,6 +46,15 @@ def back() -> None:
     st.session_state.pop(DOWN, None)
 
 
+def not_sent() -> str:
+    """For a message that went back into the box: what was wrong, when the studio knows more
+    than that the database is away (a file that refuses writes: which file, what to check)."""
+    said = str(st.session_state.get(SAID, UNREACHABLE_MESSAGE))
+    if said == UNREACHABLE_MESSAGE:
+        return "The studio could not reach its database, so your message was not sent: it is back in the box."
+    return f"Your message was not sent: it is back in the box. {said}"
+
+
 def notice() -> None:
     st.warning(str(st.session_state.get(SAID, UNREACHABLE_MESSAGE)), icon=":material/cloud_off:")
 
