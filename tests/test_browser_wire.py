@@ -76,6 +76,7 @@ def test_model_text_loads_no_remote_image_and_links_show_their_address(browser, 
         page.wait_for_selector("[data-testid=stChatInput] textarea", timeout=30_000)
         send(page, "a lighthouse at dusk")
         page.get_by_text("Here is your lighthouse").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Download", exact=True).wait_for(timeout=30_000)  # landed and drawn
         page.locator("[data-testid=stExpander] summary").filter(has_text="Thinking").first.click()
         page.get_by_text("Planning").wait_for(timeout=10_000)
         page.get_by_role("button", name="Download", exact=True).wait_for(timeout=30_000)

@@ -115,7 +115,9 @@ def _settings_caption(turn: Turn, offline: bool = False) -> str:
 def _thinking(svc: Workspace, turn: Turn) -> None:
     if not turn.thoughts:
         return
-    with st.expander("Thinking", icon=":material/psychology:", expanded=False):
+    # Keyed: a redraw that shifts the chat (a result landing just after) keeps it as the person
+    # left it; without a key it could close under the click that opened it.
+    with st.expander("Thinking", icon=":material/psychology:", expanded=False, key=f"thinking-{turn.id}"):
         for part in turn.thoughts:
             if part.kind == "text" and part.text:
                 st.markdown(safe_markdown(part.text))
